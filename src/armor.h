@@ -1,0 +1,63 @@
+/*
+ * armor.h - OpenPGP ASCII armor (RFC 4880 section 6, RFC 9580 section 6).
+ *
+ * Finds every armored block in a text (a decoded MIME part or a raw mail),
+ * decodes it with CRC-24 checking, and encodes binary keys back to armor
+ * for outbound mail and for SKS's messages/ spool.
+ *
+ * The scanner never trusts the text: lines of any length, CR/LF or LF,
+ * blanks inside base64, missing END lines and garbage are all reported
+ * per block, and one bad block never hides the good ones around it.
+ */
+#ifndef PB_ARMOR_H
+#define PB_ARMOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+enum armor_kind {
+	ARMOR_PUBLIC_KEY,	/* -----BEGIN PGP PUBLIC KEY BLOCK----- */
+	ARMOR_PRIVATE_KEY,	/* -----BEGIN PGP PRIVATE KEY BLOCK----- (or SECRET) */
+	ARMOR_OTHER,		/* MESSAGE, SIGNATURE, ...: ignored by callers */
+};
+
+struct armor_block {
+	enum armor_kind kind;
+	int ok;			/* 1: decoded and CRC (if present) matched */
+	int has_crc;		/* a "=XXXX" checksum line was present */
+	const unsigned char *data; /* decoded bytes when ok; owned by the
+				 * scanner, valid only during the callback */
+	size_t len;
+	size_t offset;		/* byte offset of the BEGIN line in the text */
+	size_t text_len;	/* armored text length, BEGIN..END inclusive */
+	char error[160];	/* why not ok: "CRC-24 mismatch", ... */
+};
+
+/* Called once per block found, in text order.  Return 0 to continue,
+ * non-zero to stop the scan (armor_scan then returns that value). */
+typedef int (*armor_cb)(void *ctx, const struct armor_block *blk);
+
+/* armor_scan - find and decode every armor block in text[0..len).
+ * Blocks whose decoded size would exceed max_decoded are reported as not
+ * ok ("armor block larger than ...") without being decoded into memory.
+ * Returns 0, or the callback's non-zero value. */
+int armor_scan(const char *text, size_t len, size_t max_decoded,
+	       armor_cb cb, void *ctx);
+
+/* armor_encode_pubkey - append a PUBLIC KEY BLOCK holding data[0..len)
+ * to out: BEGIN line, blank line, base64 lines of 64 columns, "=CRC",
+ * END line, each ending in LF (callers convert to CRLF for SMTP).  This is
+ * also exactly what SKS's own armor parser expects. */
+void armor_encode_pubkey(const unsigned char *data, size_t len, struct buf *out);
+
+/* armor_crc24 - the RFC 4880 CRC-24 of data. */
+uint32_t armor_crc24(const unsigned char *data, size_t len);
+
+/* base64 helpers, shared with the mail composer. */
+void armor_base64_encode(const unsigned char *data, size_t len, size_t line_len,
+			 struct buf *out);
+
+#endif

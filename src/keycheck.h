@@ -1,0 +1,36 @@
+/*
+ * keycheck.h - key validation with GnuPG through GPGME.
+ *
+ * Before a key reaches the key database, GnuPG itself must be able to
+ * parse it (SPEC rule 3).  Our own packet framing (pgp.h) is only framing;
+ * this module asks gpg, once per batch of keys, which of them it accepts.
+ * Secret material never gets here (pgp.h drops it).
+ */
+#ifndef PB_KEYCHECK_H
+#define PB_KEYCHECK_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "pgp.h"
+
+struct keycheck;
+
+/* keycheck_open - prepare a checker whose gpg uses scratch_home as its
+ * home directory (created 0700 if missing; it is never written to by the
+ * check itself).  Returns -1 with PB_EUNAVAIL if GPGME or gpg is missing.
+ * Release with keycheck_close. */
+int keycheck_open(const char *scratch_home, struct keycheck **kc_r,
+		  struct pb_err *err);
+void keycheck_close(struct keycheck *kc);
+
+/* keycheck_keys - for each of keys[0..n), set accepted[i] to 1 if GnuPG
+ * parsed it as a public key with the same primary fingerprint, else 0 and
+ * reasons[i] (if reasons is not NULL) to a static short text.  Returns -1
+ * only when gpg could not be run at all (the caller retries later), never
+ * because a key was bad. */
+int keycheck_keys(struct keycheck *kc, const struct pgp_key *keys, size_t n,
+		  unsigned char *accepted, const char **reasons,
+		  struct pb_err *err);
+
+#endif

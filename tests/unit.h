@@ -1,0 +1,51 @@
+/*
+ * unit.h - a small table-driven unit test harness (Dovecot/Ptest style).
+ *
+ * A test file defines static void functions, lists them in a
+ * struct unit_test table and calls unit_run() from main().  Each test
+ * prints "ok - FILE: NAME" or "not ok - FILE: NAME: where: what"; tests/run
+ * counts those lines.  A failed CHECK returns from the test function, so
+ * put cleanup you need after a failure before the checks or accept the
+ * leak in a failing test.
+ */
+#ifndef PB_UNIT_H
+#define PB_UNIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct unit_test {
+	const char *name;
+	void (*fn)(void);
+};
+
+int unit_run(int argc, char **argv, const char *suite,
+	     const struct unit_test *tests);
+void unit_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int unit_failed(void);
+
+/* unit_data_path - path of a file under tests/data (static buffer). */
+const char *unit_data_path(const char *rel);
+/* unit_read_file - whole file, NUL-terminated, caller frees; NULL on error. */
+char *unit_read_file(const char *path, size_t *len_r);
+/* unit_tmpdir - a fresh directory under $TMPDIR, removed at exit. */
+const char *unit_tmpdir(void);
+
+#define CHECK(cond) do { if (!(cond)) { \
+	unit_fail(__FILE__, __LINE__, "%s", #cond); return; } } while (0)
+#define CHECK_MSG(cond, ...) do { if (!(cond)) { \
+	unit_fail(__FILE__, __LINE__, __VA_ARGS__); return; } } while (0)
+#define CHECK_INT(got, want) do { long long g_ = (long long)(got), \
+	w_ = (long long)(want); if (g_ != w_) { unit_fail(__FILE__, __LINE__, \
+	"%s: got %lld, want %lld", #got, g_, w_); return; } } while (0)
+#define CHECK_STR(got, want) do { const char *g_ = (got), *w_ = (want); \
+	if (g_ == NULL || w_ == NULL || strcmp(g_, w_) != 0) { \
+	unit_fail(__FILE__, __LINE__, "%s: got \"%s\", want \"%s\"", #got, \
+	g_ ? g_ : "(null)", w_ ? w_ : "(null)"); return; } } while (0)
+#define CHECK_OK(call, errp) do { if ((call) != 0) { \
+	unit_fail(__FILE__, __LINE__, "%s failed: %s", #call, (errp)->msg); \
+	return; } } while (0)
+
+#endif
