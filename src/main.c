@@ -1,16 +1,153 @@
 /*
- * main.c - the pksbridge command: picks the role from argv[0]
- * (sks_add_mail) or from the first argument, and owns exit codes.
+ * main.c - the pksbridge command.
+ *
+ * One binary, several roles, as smtpctl/sendmail do it: the role comes
+ * from argv[0] ("sks_add_mail") or from the first non-option argument.
+ * main() owns nothing but dispatch; each command returns its exit code.
  */
+#include "commands.h"
+#include "log.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
+
+int
+cmd_load_config(const struct cmd_ctx *ctx, struct config *cfg,
+		struct pb_err *err)
+{
+	int explicit_path;
+	const char *path = config_path(ctx->config_path, &explicit_path);
+
+	return config_load(cfg, path, !explicit_path, err);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pksbridge [-c FILE] COMMAND [ARGS]\n"
+		"\n"
+		"Mail gateway between the SKS and PKS keyserver networks.\n"
+		"\n"
+		"MTA-facing commands (exit 0, or 75 so the MTA retries):\n"
+		"  ingest [--origin pks|local]    read one PKS mail on stdin\n"
+		"  sendmail [-t] [-i] [-f ADDR] [RCPT...]\n"
+		"                                 outbound intake for SKS's sendmail_cmd\n"
+		"  (as sks_add_mail BASEDIR)      drop-in for SKS's sks_add_mail\n"
+		"\n"
+		"Operator commands:\n"
+		"  run [--once]                   the queue runner\n"
+		"  queue list [--all] [--json]    what is in flight\n"
+		"  queue show ID [--json]         one entry, payload included\n"
+		"  queue stats [--json]           counts, ages, per-peer state\n"
+		"  queue retry|hold|release|delete ID...|--all\n"
+		"  dedup lookup FINGERPRINT [--json]\n"
+		"\n"
+		"  -c FILE    configuration file (default: $PKSBRIDGE_CONF, else\n"
+		"             " CONFIG_DEFAULT_PATH ")\n"
+		"  --help     this text; COMMAND --help for one command\n"
+		"  --version  the version\n"
+		"\n"
+		"See pksbridge(8), pksbridge.conf(5), sks_add_mail(8).\n");
+}
+
+static const char *
+base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+/* take_config_opt - remove "-c FILE" / "--config FILE" / "--config=FILE"
+ * from argv[from..] (commands accept it after their name too). */
+static int
+take_config_opt(int *argc, char **argv, int from, const char **path)
+{
+	for (int i = from; i < *argc; i++) {
+		int n = 0;
+
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)) {
+			if (i + 1 >= *argc)
+				return -1;
+			*path = argv[i + 1];
+			n = 2;
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			*path = argv[i] + 9;
+			n = 1;
+		} else if (strcmp(argv[i], "--") == 0) {
+			break;
+		}
+		if (n) {
+			memmove(&argv[i], &argv[i + n],
+				(size_t)(*argc - i - n + 1) * sizeof *argv);
+			*argc -= n;
+			i--;
+		}
+	}
+	return 0;
+}
 
 int
 main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-		printf("pksbridge %s\n", PB_VERSION);
+	struct cmd_ctx ctx = { NULL, argc > 0 ? argv[0] : "pksbridge" };
+	const char *cmd;
+	int i;
+
+	log_open(NULL, LOG_DEST_STDERR, 0);
+	if (strcmp(base_name(ctx.argv0), "sks_add_mail") == 0)
+		return cmd_sks_add_mail(&ctx, argc, argv);
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0 ||
+			   strcmp(argv[i], "-V") == 0) {
+			printf("pksbridge %s\n", PB_VERSION);
+			return 0;
+		} else if ((strcmp(argv[i], "-c") == 0 ||
+			    strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			ctx.config_path = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			ctx.config_path = argv[i] + 9;
+		} else if (strncmp(argv[i], "-c", 2) == 0 && argv[i][2]) {
+			ctx.config_path = argv[i] + 2;
+		} else {
+			log_stderr("unknown option %s (try --help)", argv[i]);
+			return EX_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	cmd = argv[i];
+	argc -= i;
+	argv += i;
+	/* sendmail has its own -c semantics (ignored, as in Postfix). */
+	if (strcmp(cmd, "sendmail") != 0 &&
+	    take_config_opt(&argc, argv, 1, &ctx.config_path) != 0) {
+		log_stderr("-c needs a file name");
+		return EX_USAGE;
+	}
+	if (strcmp(cmd, "ingest") == 0)
+		return cmd_ingest(&ctx, argc, argv);
+	if (strcmp(cmd, "sks_add_mail") == 0)
+		return cmd_sks_add_mail(&ctx, argc, argv);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(&ctx, argc, argv);
+	if (strcmp(cmd, "queue") == 0)
+		return cmd_queue(&ctx, argc, argv);
+	if (strcmp(cmd, "dedup") == 0)
+		return cmd_dedup(&ctx, argc, argv);
+	if (strcmp(cmd, "help") == 0) {
+		usage(stdout);
 		return 0;
 	}
-	return 64;
+	log_stderr("unknown command \"%s\" (try --help)", cmd);
+	return EX_USAGE;
 }

@@ -1,0 +1,30 @@
+/*
+ * commands.h - the subcommands of the pksbridge binary.  Each returns the
+ * process exit code; main() only dispatches.
+ */
+#ifndef PB_COMMANDS_H
+#define PB_COMMANDS_H
+
+#include "config.h"
+#include "err.h"
+
+struct cmd_ctx {
+	const char *config_path;	/* -c FILE, or NULL */
+	const char *argv0;
+};
+
+/* cmd_load_config - the configuration for a command: -c, else
+ * $PKSBRIDGE_CONF, else the default path (which may be absent). */
+int cmd_load_config(const struct cmd_ctx *ctx, struct config *cfg,
+		    struct pb_err *err);
+
+/* MTA-facing (filters/): exit only 0 or 75 (sendmail also 64). */
+int cmd_ingest(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_sks_add_mail(const struct cmd_ctx *ctx, int argc, char **argv);
+
+/* Operator commands (src/cmd_*.c): <sysexits.h> codes. */
+int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_queue(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_dedup(const struct cmd_ctx *ctx, int argc, char **argv);
+
+#endif
