@@ -5,6 +5,8 @@
 #   make run        the demo: ingest bundled PKS mails into a GnuPG keyring
 #   make install    PREFIX=/usr/local DESTDIR= (sbindir, mandir, sysconfdir)
 #   make asan       the same tests in an AddressSanitizer+UBSan build
+#   make asan-unit  only the unit tests, in that build (what CI runs)
+#   make test-bins  build the program and the unit test binaries, run nothing
 #
 # Everything built goes under $(BUILD) so several flavours can coexist.
 
@@ -88,6 +90,15 @@ asan:
 	$(MAKE) BUILD=build-asan CC=clang \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" check
+
+# Integration tests drive real daemons whose timing an ASan build stretches;
+# CI runs the unit tests under the sanitizers and everything in `check`.
+asan-unit:
+	$(MAKE) asan TESTS=--unit
+
+test-bins: all $(TEST_BINS)
+
+.PHONY: asan-unit test-bins
 
 run: bootstrap all
 	sh scripts/demo $(BIN)

@@ -1,0 +1,414 @@
+# tests/lib.sh - shared helpers for the shell integration tests.
+#
+# tests/run runs each tests/integration/*.sh as `sh SCRIPT` and counts the
+# lines starting "ok - " and "not ok - ".  A script sources this file first:
+#
+#     . "$(dirname "$0")/../lib.sh"
+#
+# and gets:
+#   TEST_NAME       the script's base name; it prefixes every result line
+#   TEST_TMP        a fresh directory for this run (mode 0755, so the
+#                   unprivileged users an MTA runs filters as can reach
+#                   fixtures in it), removed at exit
+#   ok, not_ok, check, check_rc, check_eq, check_grep     result lines
+#   wait_for        poll a command until it succeeds or time runs out
+#   need_cmd, need_root   a missing tool or privilege is a failure, never a
+#                   skip: CI runs as root with every package installed
+#   free_port, port_listening   loopback TCP ports, read from /proc/net/tcp
+#   spawn_daemon, stop_daemon   daemons in their own process group
+#   show_on_failure files whose tails are printed if any check failed
+#   STANDIN, standin_setup, standin_exit, standin_count, standin_received,
+#   standin_last    the stand-in filter fixture (tests/data/bin) that plays
+#                   pksbridge's part in the harness's own tests
+#   make_mail       a small PKS-style mail carrying a fixture key
+#   done_testing    end the script; the exit status says whether all passed
+#
+# At exit (normal, failed, or by signal) every process the test started is
+# killed: the process groups of spawn_daemon, any process whose command line
+# names TEST_TMP (exim's delivery processes, filters, procmail), and all
+# their descendants.  A plain `cmd &` that is none of these is not tracked:
+# start background processes with spawn_daemon.  Set PB_KEEP_TMP=1 to keep
+# TEST_TMP for a post-mortem.
+#
+# POSIX sh (dash): no arrays, no [[ ]], no /dev/tcp, no `local`.  Helper
+# variables are prefixed with _ and the helper's initials to avoid clashes;
+# check/wait_for must not be nested (they share scratch variables).
+
+# A misspelt variable ends the script, which then reports "ended before
+# done_testing", rather than silently testing an empty string.
+set -u
+
+TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+TEST_DATA=${TEST_DATA:-$TOP/tests/data}
+TEST_NAME=$(basename "$0" .sh)
+export TOP TEST_DATA
+
+_t_pass=0
+_t_fail=0
+_t_done=
+_t_pids=
+_t_show=
+
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pb-$TEST_NAME.XXXXXX") || {
+	echo "not ok - $TEST_NAME: mktemp -d failed"
+	exit 1
+}
+chmod 755 "$TEST_TMP"
+
+# _t_quote FILE - the last lines of FILE as TAP comments.
+_t_quote() {
+	[ -s "$1" ] || return 0
+	tail -n "${2:-25}" "$1" | sed 's/^/#   /'
+}
+
+# ok DESCRIPTION - one passed check.
+ok() {
+	_t_pass=$((_t_pass + 1))
+	echo "ok - $TEST_NAME: $1"
+}
+
+# not_ok DESCRIPTION [DETAIL...] - one failed check; details become comments.
+not_ok() {
+	_t_fail=$((_t_fail + 1))
+	echo "not ok - $TEST_NAME: $1"
+	shift
+	for _no_d in "$@"; do echo "#   $_no_d"; done
+	return 1
+}
+
+# check DESCRIPTION COMMAND... - passes if COMMAND exits 0.  COMMAND may be
+# a shell function; its output is shown only when it fails.
+check() {
+	_c_desc=$1
+	shift
+	"$@" >"$TEST_TMP/.check.out" 2>&1
+	_c_rc=$?
+	if [ "$_c_rc" -eq 0 ]; then
+		ok "$_c_desc"
+		return 0
+	fi
+	not_ok "$_c_desc" "command: $*" "exit status: $_c_rc"
+	_t_quote "$TEST_TMP/.check.out"
+	return 1
+}
+
+# check_rc DESCRIPTION WANT COMMAND... - passes if COMMAND exits with WANT.
+check_rc() {
+	_c_desc=$1
+	_c_want=$2
+	shift 2
+	"$@" >"$TEST_TMP/.check.out" 2>&1
+	_c_rc=$?
+	if [ "$_c_rc" -eq "$_c_want" ]; then
+		ok "$_c_desc"
+		return 0
+	fi
+	not_ok "$_c_desc" "command: $*" "exit status: got $_c_rc, want $_c_want"
+	_t_quote "$TEST_TMP/.check.out"
+	return 1
+}
+
+# check_eq DESCRIPTION GOT WANT - passes if the two strings are equal.
+check_eq() {
+	if [ "$2" = "$3" ]; then
+		ok "$1"
+		return 0
+	fi
+	not_ok "$1" "got:  '$2'" "want: '$3'"
+}
+
+# check_grep DESCRIPTION ERE FILE - passes if a line of FILE matches ERE.
+check_grep() {
+	if grep -Eq -- "$2" "$3" 2>/dev/null; then
+		ok "$1"
+		return 0
+	fi
+	not_ok "$1" "no line matches /$2/ in $3"
+	_t_quote "$3"
+	return 1
+}
+
+# wait_until TIMEOUT_S COMMAND... - poll COMMAND every 0.1 s until it exits
+# 0 (return 0) or TIMEOUT_S seconds have passed (return 1).  No result line.
+wait_until() {
+	_wu_end=$(($(date +%s) + $1))
+	shift
+	while :; do
+		"$@" >"$TEST_TMP/.wait.out" 2>&1 && return 0
+		[ "$(date +%s)" -ge "$_wu_end" ] && return 1
+		sleep 0.1
+	done
+}
+
+# wait_for DESCRIPTION TIMEOUT_S COMMAND... - wait_until, reported as a check.
+wait_for() {
+	_wf_desc=$1
+	_wf_timeout=$2
+	shift 2
+	if wait_until "$_wf_timeout" "$@"; then
+		ok "$_wf_desc"
+		return 0
+	fi
+	not_ok "$_wf_desc" "timed out after ${_wf_timeout}s: $*"
+	_t_quote "$TEST_TMP/.wait.out"
+	return 1
+}
+
+# need_cmd COMMAND... - fail (not skip) for each command not installed.
+need_cmd() {
+	_nc_rc=0
+	for _nc in "$@"; do
+		command -v "$_nc" >/dev/null 2>&1 && continue
+		not_ok "required command $_nc is not installed" \
+			"install the test dependencies: sh scripts/bootstrap"
+		_nc_rc=1
+	done
+	return $_nc_rc
+}
+
+# need_root WHY - fail (not skip) unless running as root.
+need_root() {
+	[ "$(id -u)" -eq 0 ] && return 0
+	not_ok "must run as root: $1" "CI runs the tests as root; so must you"
+}
+
+# port_in_use PORT - true if any local TCP socket (v4 or v6) has PORT.
+port_in_use() {
+	_pu_hex=$(printf '%04X' "$1")
+	awk -v p="$_pu_hex" '$2 ~ /:/ { n = split($2, a, ":");
+		if (a[n] == p) found = 1 } END { exit !found }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# port_listening PORT - true if something listens on TCP PORT.
+port_listening() {
+	_pl_hex=$(printf '%04X' "$1")
+	awk -v p="$_pl_hex" '$4 == "0A" { n = split($2, a, ":");
+		if (a[n] == p) found = 1 } END { exit !found }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# free_port - print a TCP port no local socket uses, picked at random from
+# 20000-31999 (below Linux's ephemeral range, so outgoing connections do not
+# take it between this check and the daemon's bind()).
+free_port() {
+	_fp_n=0
+	while [ $_fp_n -lt 200 ]; do
+		_fp=$(($(od -An -N2 -tu2 /dev/urandom) % 12000 + 20000))
+		if ! port_in_use "$_fp"; then
+			echo "$_fp"
+			return 0
+		fi
+		_fp_n=$((_fp_n + 1))
+	done
+	echo "free_port: no free port found" >&2
+	return 1
+}
+
+# spawn_daemon LOGFILE COMMAND... - start COMMAND in the background in a new
+# session (so it and all its children form one process group we can kill),
+# output appended to LOGFILE.  Sets SPAWNED_PID; the group is killed at exit.
+spawn_daemon() {
+	_sd_log=$1
+	shift
+	# A background job of a non-interactive shell is not a group leader,
+	# so setsid(1) calls setsid() and execs without forking: $! is the
+	# daemon itself and, from now on, also its process group id.
+	setsid "$@" >>"$_sd_log" 2>&1 </dev/null &
+	SPAWNED_PID=$!
+	_t_pids="$_t_pids $SPAWNED_PID"
+}
+
+# stop_daemon PID [TIMEOUT_S] - SIGTERM the daemon's process group, wait for
+# the daemon to exit (SIGKILL after TIMEOUT_S, default 10).  Returns 1 if it
+# needed SIGKILL.
+stop_daemon() {
+	_st_pid=$1
+	kill -TERM "-$_st_pid" 2>/dev/null || kill -TERM "$_st_pid" 2>/dev/null
+	_st_rc=0
+	if ! wait_until "${2:-10}" _t_gone "$_st_pid"; then
+		kill -KILL "-$_st_pid" 2>/dev/null || kill -KILL "$_st_pid" 2>/dev/null
+		_st_rc=1
+	fi
+	wait "$_st_pid" 2>/dev/null
+	_st_new=
+	for _st_p in $_t_pids; do
+		[ "$_st_p" = "$_st_pid" ] || _st_new="$_st_new $_st_p"
+	done
+	_t_pids=$_st_new
+	return $_st_rc
+}
+
+# _t_gone PID - true once PID has exited (a zombie counts as exited).
+_t_gone() {
+	[ -r "/proc/$1/stat" ] || return 0
+	# The state follows the ")" that ends the command name.
+	case "$(sed 's/.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null)" in
+	Z | X | "") return 0 ;;
+	esac
+	return 1
+}
+
+# _t_strays - pids of processes whose command line names TEST_TMP: exim's
+# delivery processes (which may have left the daemon's process group),
+# filters, procmail.  The pattern brackets its last character so that grep
+# does not find itself.
+_t_strays() {
+	_ts_pat=$(printf '%s' "$TEST_TMP" | sed 's/\./\\./g; s/.$/[&]/')
+	grep -l -a -e "$_ts_pat" /proc/[0-9]*/cmdline 2>/dev/null |
+		sed 's|^/proc/||; s|/cmdline$||'
+}
+
+# _t_doomed - the live processes this test started: the spawn_daemon pids,
+# the strays, and every descendant of either (a filter's children need not
+# mention TEST_TMP).  Never this shell; zombies count as gone.
+_t_doomed() {
+	{
+		echo $_t_pids $(_t_strays)
+		cat /proc/[0-9]*/stat 2>/dev/null
+	} | awk -v self="$$" '
+	NR == 1 { for (i = 1; i <= NF; i++) seed[$i] = 1; next }
+	{
+		pid = $1
+		sub(/.*\) /, "")	# the fields after "(command name)"
+		if ($1 == "Z" || $1 == "X") next
+		parent[pid] = $2
+	}
+	END {
+		for (p in seed) doomed[p] = 1
+		do {
+			more = 0
+			for (p in parent)
+				if (!(p in doomed) && (parent[p] in doomed)) {
+					doomed[p] = 1
+					more = 1
+				}
+		} while (more)
+		for (p in doomed)
+			if ((p in parent) && p != self) print p
+	}'
+}
+
+# _t_kill_all - SIGTERM everything _t_doomed finds (and the spawn_daemon
+# process groups), SIGKILL what is still there after 5 s.
+_t_kill_all() {
+	for _ka_p in $_t_pids; do kill -TERM "-$_ka_p" 2>/dev/null; done
+	_ka_n=0
+	while _ka_live=$(_t_doomed) && [ -n "$_ka_live" ]; do
+		if [ $_ka_n -ge 50 ]; then
+			echo "# still running 5s after SIGTERM, killing:" $_ka_live
+			for _ka_p in $_t_pids; do kill -KILL "-$_ka_p" 2>/dev/null; done
+			kill -KILL $_ka_live 2>/dev/null
+			return
+		fi
+		[ $((_ka_n % 10)) -eq 0 ] && kill -TERM $_ka_live 2>/dev/null
+		sleep 0.1
+		_ka_n=$((_ka_n + 1))
+	done
+}
+
+# show_on_failure FILE... - print these files' tails if any check failed.
+show_on_failure() {
+	_t_show="$_t_show $*"
+}
+
+_t_exit() {
+	_te_rc=$?
+	trap - EXIT
+	if [ -z "$_t_done" ]; then
+		not_ok "script ended before done_testing (exit status $_te_rc)"
+	fi
+	_t_kill_all
+	if [ "$_t_fail" -gt 0 ]; then
+		for _te_f in $_t_show; do
+			[ -s "$_te_f" ] || continue
+			echo "# --- $_te_f"
+			_t_quote "$_te_f" 40
+		done
+	fi
+	if [ -n "${PB_KEEP_TMP:-}" ]; then
+		echo "# kept $TEST_TMP"
+	else
+		rm -rf "$TEST_TMP"
+	fi
+	[ "$_t_fail" -eq 0 ] && exit 0
+	exit 1
+}
+trap _t_exit EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# done_testing - end the script: exit 0 if every check passed, else 1.
+done_testing() {
+	_t_done=1
+	[ $((_t_pass + _t_fail)) -gt 0 ] || not_ok "no checks ran"
+	exit
+}
+
+# --- the stand-in filter fixture (tests/data/bin/standin-filter) -----------
+
+# STANDIN: the fixture, copied into TEST_TMP because the checkout (often
+# under /root) may not be searchable by the user an MTA runs filters as.
+STANDIN=$TEST_TMP/bin/standin-filter
+mkdir -p "$TEST_TMP/bin" && chmod 755 "$TEST_TMP/bin"
+cp "$TEST_DATA/bin/standin-filter" "$STANDIN" && chmod 755 "$STANDIN"
+
+# standin_setup DIR [EXIT] - a world-writable record directory for one
+# stand-in, which will exit with EXIT (default 0).  The filter command is
+# then "$STANDIN DIR [ARG...]".
+standin_setup() {
+	mkdir -p "$1" && chmod 777 "$1"
+	standin_exit "$1" "${2:-0}"
+}
+
+# standin_exit DIR EXIT - make the stand-in recording into DIR exit EXIT
+# from its next run on.
+standin_exit() {
+	echo "$2" >"$1/exit" && chmod 644 "$1/exit"
+}
+
+# standin_msgs DIR - the mails the stand-in received, oldest first.
+standin_msgs() {
+	for _sm in "$1"/msg.*; do
+		case "$_sm" in
+		*.tmp | *.args | *.cred | *.env) ;;
+		*) [ -f "$_sm" ] && echo "$_sm" ;;
+		esac
+	done
+}
+
+# standin_count DIR - how many mails the stand-in received.
+standin_count() {
+	standin_msgs "$1" | wc -l | tr -d ' '
+}
+
+# standin_received DIR N - true once the stand-in has received N mails (a
+# command for wait_for, which must re-count on every poll).
+standin_received() {
+	[ "$(standin_count "$1")" -ge "$2" ]
+}
+
+# standin_last DIR - the newest mail the stand-in received (its .args,
+# .cred and .env files sit beside it).
+standin_last() {
+	standin_msgs "$1" | tail -n 1
+}
+
+# make_mail FILE SUBJECT [FROM] - a PKS-style mail to pgp-public-keys@
+# bridge.test with a unique Message-ID and the alice fixture key as body.
+make_mail() {
+	_mm_id=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+	{
+		echo "From: ${3:-pgp-public-keys@pks.example}"
+		echo "To: pgp-public-keys@bridge.test"
+		echo "Subject: $2"
+		echo "Date: $(LC_ALL=C date -R)"
+		echo "Message-ID: <$_mm_id@pks.example>"
+		echo "X-KeyServer-Sent: ${3:-pgp-public-keys@pks.example}"
+		echo "Precedence: list"
+		echo "Content-Type: application/pgp-keys"
+		echo
+		cat "$TEST_DATA/keys/alice.asc"
+	} >"$1"
+}
