@@ -450,6 +450,31 @@ test_v5_and_v3(void)
 	buf_free(&b);
 }
 
+/* Known answers for the digest definition (computed independently with
+ * Python's hashlib): other modules and other installations must agree on
+ * it, since it keys the dedup index. */
+static void
+test_digest_known_answer(void)
+{
+	static const unsigned char prim[] = { 4, 0x60, 0, 0, 0, 22, 0, 8, 0x40 };
+	struct buf k = BUF_INIT;
+	struct pgp_keylist l;
+	char hex[2 * PGP_DIGEST_LEN + 1];
+
+	pkt_old(&k, PGP_TAG_PUBLIC_KEY, prim, sizeof prim, 1);
+	pkt_new(&k, PGP_TAG_USER_ID, "A", 1);
+	split(k.data, k.len, 1 << 20, 10, &l);
+	CHECK_INT(l.nkeys, 1);
+	CHECK_INT(l.keys[0].npackets, 2);
+	pgp_hex(l.keys[0].digests[0].d, PGP_DIGEST_LEN, hex);
+	CHECK_STR(hex, "3944C19CA1CAF9B3B79FC745E2CE82F4E97F4F6E");
+	pgp_hex(l.keys[0].digests[1].d, PGP_DIGEST_LEN, hex);
+	CHECK_STR(hex, "01F181BD7580D43A990A649153FFF6DD432A7F00");
+	CHECK_STR(l.keys[0].uid, "A");
+	pgp_keylist_free(&l);
+	buf_free(&k);
+}
+
 /* --- hostile framing --------------------------------------------------- */
 
 static void
@@ -1120,6 +1145,7 @@ main(int argc, char **argv)
 		{ "dave-secret", test_dave_secret },
 		{ "carol-signed dedup", test_carol_signed_dedup },
 		{ "old framing and trust packets", test_reframing_and_trust },
+		{ "digest known answers", test_digest_known_answer },
 		{ "v6 (RFC 9580 A.3/A.4)", test_v6_rfc9580 },
 		{ "v5 and v3", test_v5_and_v3 },
 		{ "truncated everywhere", test_truncated_everywhere },
