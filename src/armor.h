@@ -32,7 +32,8 @@ struct armor_block {
 				 * scanner, valid only during the callback */
 	size_t len;
 	size_t offset;		/* byte offset of the BEGIN line in the text */
-	size_t text_len;	/* armored text length, BEGIN..END inclusive */
+	size_t text_len;	/* armored text length, BEGIN..END inclusive
+				 * (whole lines, with their line ends) */
 	char error[160];	/* why not ok: "CRC-24 mismatch", ... */
 };
 
@@ -56,7 +57,9 @@ void armor_encode_pubkey(const unsigned char *data, size_t len, struct buf *out)
 /* armor_crc24 - the RFC 4880 CRC-24 of data. */
 uint32_t armor_crc24(const unsigned char *data, size_t len);
 
-/* base64 helpers, shared with the mail composer. */
+/* base64 helpers, shared with the mail composer: line_len characters
+ * per line, each line (the last too) ending in LF; line_len 0: one line
+ * without a line end. */
 void armor_base64_encode(const unsigned char *data, size_t len, size_t line_len,
 			 struct buf *out);
 
