@@ -47,6 +47,8 @@ buf_reserve(struct buf *b, size_t extra)
 		cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	/* Keep the promise of buf.h even for a fresh, empty buffer. */
+	b->data[b->len] = '\0';
 }
 
 void
