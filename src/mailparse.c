@@ -2,8 +2,7 @@
  * mailparse.c - RFC 5322 headers and the MIME tree of an inbound mail.
  *
  * libetpan does what it does well: Content-Type parameters (boundary),
- * address lists, and undoing base64 and quoted-printable
- * (mailmime_part_parse).  The loops around those calls are ours:
+ * address lists, and undoing base64 (mailmime_part_parse).  The loops around those calls are ours:
  * splitting a header section into fields, and a multipart body at its
  * delimiter lines.  libetpan's mailmime_parse() builds the whole tree at
  * once, recursing once per nesting level with no limit (a mail nested
@@ -525,6 +524,76 @@ base64_clean(const char *p, size_t n)
 	return 1;
 }
 
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* line_end_at - length of the line break at in[i] (LF or CRLF), or 0. */
+static size_t
+line_end_at(const char *in, size_t n, size_t i)
+{
+	if (i < n && in[i] == '\n')
+		return 1;
+	if (i + 1 < n && in[i] == '\r' && in[i + 1] == '\n')
+		return 2;
+	return 0;
+}
+
+/* qp_decode - RFC 2045 6.7 quoted-printable into out (room for n bytes:
+ * decoding never grows); returns the decoded length.  Line breaks are
+ * kept as they are, blanks before them dropped (transport padding),
+ * malformed "=" sequences kept literally.  Not libetpan's decoder: it
+ * turns every LF into CRLF, so 16 MB of short lines decode to 32 MB. */
+static size_t
+qp_decode(const char *in, size_t n, char *out)
+{
+	size_t i = 0, o = 0, j, le;
+	int hi, lo;
+
+	while (i < n) {
+		if (in[i] == '=') {
+			if (i + 2 < n && (hi = hex_value(in[i + 1])) >= 0 &&
+			    (lo = hex_value(in[i + 2])) >= 0) {
+				out[o++] = (char)(hi << 4 | lo);
+				i += 3;
+				continue;
+			}
+			/* "=", optional blanks, line end: a soft line break */
+			for (j = i + 1; j < n && is_wsp(in[j]); j++)
+				;
+			le = j == n ? 0 : line_end_at(in, n, j);
+			if (j + 1 == n && in[j] == '\r')
+				le = 1;
+			if (j == n || le > 0) {
+				i = j + le;
+				continue;
+			}
+			out[o++] = in[i++];
+			continue;
+		}
+		if (is_wsp(in[i])) {
+			for (j = i; j < n && is_wsp(in[j]); j++)
+				;
+			if (j < n && line_end_at(in, n, j) == 0) {
+				memcpy(out + o, in + i, j - i);
+				o += j - i;
+			}
+			i = j;
+			continue;
+		}
+		out[o++] = in[i++];
+	}
+	return o;
+}
+
 /* decode_and_hand - undo the transfer encoding of a leaf and hand it
  * over; the decoded copy lives only for the callback. */
 static int
@@ -542,19 +611,20 @@ decode_and_hand(struct walk *w, const char *type, const char *body,
 		problem(w, PR_UNKNOWN_CTE, "unknown Content-Transfer-Encoding "
 			"\"%s\"; part scanned undecoded", cte_name);
 		return hand(w, type, body, blen);
-	case CTE_BASE64:
-		clean = base64_clean(body, blen);
-		r = mailmime_part_parse(body, blen, &idx,
-					MAILMIME_MECHANISM_BASE64, &dec, &dlen);
-		break;
 	case CTE_QP:
+		dec = xmalloc(blen + 1);
+		dlen = qp_decode(body, blen, dec);
+		rc = hand(w, type, dec, dlen);
+		free(dec);
+		return rc;
+	case CTE_BASE64:
 	default:
-		r = mailmime_part_parse(body, blen, &idx,
-					MAILMIME_MECHANISM_QUOTED_PRINTABLE,
-					&dec, &dlen);
 		break;
 	}
-	if (r != MAILIMF_NO_ERROR)	/* the decoders fail only on memory */
+	clean = base64_clean(body, blen);
+	r = mailmime_part_parse(body, blen, &idx, MAILMIME_MECHANISM_BASE64,
+				&dec, &dlen);
+	if (r != MAILIMF_NO_ERROR)	/* the decoder fails only on memory */
 		log_fatal(PB_EOS, "out of memory decoding a %zu byte MIME part",
 			  blen);
 	rc = hand(w, type, dec, dlen);

@@ -64,8 +64,7 @@ int mail_parse_headers(const char *msg, size_t len, struct mail_headers *h,
  * base64 holding non-base64 characters is handed over decoded and then
  * once more raw as text/plain; each kind of problem is reported at most
  * once per mail; problem_cb may be NULL.  Memory: the mail plus one
- * decoded part (quoted-printable output may be up to twice its input, as
- * libetpan's decoder turns LF into CRLF). */
+ * decoded part, which is never larger than its encoded form. */
 int mail_walk_parts(const char *msg, size_t len, mail_part_cb part_cb,
 		    mail_problem_cb problem_cb, void *ctx);
 

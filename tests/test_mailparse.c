@@ -314,7 +314,7 @@ check_decoded(const char *mail, const char *expect_path, int from_keys,
 {
 	struct collect c;
 	struct buf want = BUF_INIT, got = BUF_INIT;
-	size_t len, i;
+	size_t len;
 	char *msg = read_mail(mail, &len), *exp, *exp2 = NULL;
 
 	exp = from_keys ? read_key(expect_path, &len) : read_mail(expect_path, &len);
@@ -327,11 +327,7 @@ check_decoded(const char *mail, const char *expect_path, int from_keys,
 	}
 	collect_init(&c);
 	CHECK_INT(walk(msg, strlen(msg), &c), 0);
-	/* libetpan's quoted-printable decoder emits CRLF line ends. */
-	for (i = 0; i < c.data.len; i++)
-		if (!(c.data.data[i] == '\r' && i + 1 < c.data.len &&
-		      c.data.data[i + 1] == '\n'))
-			buf_putc(&got, c.data.data[i]);
+	buf_append(&got, c.data.data, c.data.len);
 	/* Only the key part counts: drop what precedes the first armor. */
 	{
 		const char *g = buf_str(&got), *s = strstr(g, "-----BEGIN");
@@ -383,6 +379,49 @@ test_qp_utf8(void)
 	}
 	collect_free(&c);
 	free(msg);
+}
+
+/* quoted-printable details (RFC 2045 6.7), decoded bytes compared. */
+static void
+test_quoted_printable(void)
+{
+	static const struct {
+		const char *in, *want;
+		size_t want_len;	/* 0: strlen(want) */
+	} cases[] = {
+		{ "=41=4a=3D=3d", "AJ==", 0 },
+		{ "soft=\nbreak, soft=\r\nbreak, padded= \t\nbreak",
+		  "softbreak, softbreak, paddedbreak", 0 },
+		{ "trailing blanks  \nare dropped\t\r\nhere", "trailing blanks\n"
+		  "are dropped\r\nhere", 0 },
+		{ "inner  blanks stay", "inner  blanks stay", 0 },
+		{ "=ZZ=4=\x01 kept", "=ZZ=4=\x01 kept", 0 },
+		{ "end=", "end", 0 },
+		{ "end= \t", "end", 0 },
+		{ "end=\r", "end", 0 },
+		{ "blank at the end \t", "blank at the end", 0 },
+		{ "=00nul", "\0nul", 4 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct buf m = BUF_INIT;
+		struct collect c;
+		size_t wl = cases[i].want_len ? cases[i].want_len :
+			    strlen(cases[i].want);
+
+		buf_printf(&m, "Content-Transfer-Encoding: quoted-printable\n\n"
+			   "%s", cases[i].in);
+		collect_init(&c);
+		CHECK_INT(walk((char *)m.data, m.len, &c), 0);
+		CHECK_MSG(c.data.len == wl &&
+			  memcmp(c.data.data, cases[i].want, wl) == 0,
+			  "case %zu: got \"%.*s\"", i, (int)c.data.len,
+			  (char *)c.data.data);
+		CHECK_INT(c.nproblems, 0);
+		collect_free(&c);
+		buf_free(&m);
+	}
 }
 
 /* ---- headers, in memory ----------------------------------------------- */
@@ -948,6 +987,14 @@ peak_extra_kb(int kind, size_t size)
 			for (i = 0; len < size; len++, i++)
 				m[len] = (i % 77 == 76) ? '\n' :
 					"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i % 64];
+		} else if (kind == 2) {	/* quoted-printable empty lines */
+			static const char hdr_qp[] =
+				"Content-Transfer-Encoding: quoted-printable\n\n";
+
+			memcpy(m, hdr_qp, sizeof hdr_qp - 1);
+			len = sizeof hdr_qp - 1;
+			memset(m + len, '\n', size - len);
+			len = size;
 		} else {		/* tiny parts */
 			memcpy(m, hdr_mp, sizeof hdr_mp - 1);
 			len = sizeof hdr_mp - 1;
@@ -978,7 +1025,7 @@ static void
 test_memory_16mb(void)
 {
 	const size_t size = 16u << 20;
-	long kb0, kb1;
+	long kb0, kb1, kb2;
 
 	if (instrumented()) {
 		printf("# memory check skipped (instrumented build)\n");
@@ -987,12 +1034,16 @@ test_memory_16mb(void)
 	}
 	kb0 = peak_extra_kb(0, size);
 	kb1 = peak_extra_kb(1, size);
+	kb2 = peak_extra_kb(2, size);
 	printf("# 16 MB mail: peak RSS above the mail itself: one base64 part "
-	       "%ld KB, 2.4M tiny parts %ld KB\n", kb0, kb1);
-	CHECK(kb0 >= 0 && kb1 >= 0);
+	       "%ld KB, 2.4M tiny parts %ld KB, quoted-printable newlines "
+	       "%ld KB\n", kb0, kb1, kb2);
+	CHECK(kb0 >= 0 && kb1 >= 0 && kb2 >= 0);
 	/* Under 3x in all: the mail plus less than twice its size. */
 	CHECK_MSG(kb0 < (long)(size / 1024), "base64 part: +%ld KB", kb0);
 	CHECK_MSG(kb1 < (long)(size / 1024) / 4, "tiny parts: +%ld KB", kb1);
+	CHECK_MSG(kb2 < (long)(size / 1024) * 5 / 4, "quoted-printable: +%ld KB",
+		  kb2);
 }
 
 static const struct unit_test tests[] = {
@@ -1000,6 +1051,7 @@ static const struct unit_test tests[] = {
 	{ "fixture_parts", test_fixture_parts },
 	{ "decoded_exact", test_decoded_exact },
 	{ "qp_utf8", test_qp_utf8 },
+	{ "quoted_printable", test_quoted_printable },
 	{ "skip_from_line", test_skip_from_line },
 	{ "headers_in_memory", test_headers_in_memory },
 	{ "keyserver_sent_cap", test_keyserver_sent_cap },
