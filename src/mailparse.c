@@ -307,6 +307,8 @@ parse_addrs(const char *v, size_t n, struct addr_list *l, size_t max_here)
 	clistiter *c;
 	int r;
 
+	if (l->n >= l->max)
+		return;
 	r = mailimf_mailbox_list_parse(v, cap, &idx, &mbl);
 	if (r == MAILIMF_ERROR_MEMORY)
 		log_fatal(PB_EOS, "out of memory parsing an address header");
