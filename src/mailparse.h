@@ -17,13 +17,22 @@
 #define MAIL_MAX_MIME_DEPTH 32
 
 struct mail_headers {
-	char *subject;		/* unfolded, encoded-words left as-is; NULL */
-	char *message_id;	/* without <>, NULL if absent or unusable */
-	char *from;		/* bare address, lower-cased, NULL */
+	char *subject;		/* first Subject, unfolded, control characters
+				 * made spaces, encoded-words left as-is;
+				 * NULL if absent */
+	char *message_id;	/* without <>, NULL if absent or unusable
+				 * (anything but 1..995 printable US-ASCII
+				 * characters, e.g. CR/LF or controls) */
+	char *from;		/* bare address, lower-cased, NULL if absent
+				 * or unusable */
 	char **keyserver_sent;	/* bare addresses (lower-cased) of every
-				 * X-KeyServer-Sent header, in order */
+				 * X-KeyServer-Sent header, in order (a header
+				 * may be "Name <addr>", bare, or a list; at
+				 * most 1024 kept); NULL when there are none */
 	size_t n_keyserver_sent;
-	char *content_type;	/* top-level type/subtype, lower-cased */
+	char *content_type;	/* top-level type/subtype, lower-cased; never
+				 * NULL: "text/plain" when absent or
+				 * unparsable (RFC 2045 5.2) */
 };
 
 /* A problem with one part: becomes a quarantine reason. */
@@ -47,7 +56,15 @@ int mail_parse_headers(const char *msg, size_t len, struct mail_headers *h,
  * undecodable parts and unparsable structure are reported to problem_cb;
  * where the structure cannot be parsed the raw body is handed to part_cb
  * as text/plain so that no armored key is lost.  Returns the part_cb's
- * non-zero value if it stopped the walk, else 0. */
+ * non-zero value if it stopped the walk, else 0.
+ *
+ * Details callers may rely on: Content-Type is honoured without
+ * MIME-Version (SKS and onak omit it); empty parts are not handed over;
+ * a container nested too deep has its raw body handed over as text/plain;
+ * base64 holding non-base64 characters is handed over decoded and then
+ * once more raw as text/plain; each kind of problem is reported at most
+ * once per mail; problem_cb may be NULL.  Memory: the mail plus one
+ * decoded part, which is never larger than its encoded form. */
 int mail_walk_parts(const char *msg, size_t len, mail_part_cb part_cb,
 		    mail_problem_cb problem_cb, void *ctx);
 
