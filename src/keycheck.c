@@ -486,21 +486,24 @@ keycheck_open(const char *scratch_home, struct keycheck **kc_r,
 	}
 	gpgme_set_status_cb(kc->ctx, status_cb, kc);
 
-	/* A listing needs a trustdb, and gpg creates it on first use: do that
-	 * now, with nothing to check, so later checks only read the home. */
+	/* A listing needs a trustdb, and gpg creates it on first use: have a
+	 * listing of the (empty) keyring do that now, so that later checks
+	 * only read the home.  (An empty dry-run import does not.) */
 	trustdb = xasprintf("%s/trustdb.gpg", kc->home);
 	if (stat(trustdb, &st) != 0) {
-		struct run r = { 0 };
-		size_t none = 0;
+		gpgme_key_t key;
 
-		r.idx = &none;
-		if (gpg_run(kc, NULL, &r, err) != 0) {
+		ge = gpgme_op_keylist_start(kc->ctx, NULL, 0);
+		while (!ge && !(ge = gpgme_op_keylist_next(kc->ctx, &key)))
+			gpgme_key_unref(key);
+		gpgme_op_keylist_end(kc->ctx);
+		if (stat(trustdb, &st) != 0) {
+			pb_err_set(err, PB_ETEMP, "gpg did not create %s: %s",
+				   trustdb, gpg_err_code(ge) == GPG_ERR_EOF ?
+				   strerror(errno) : gpgme_strerror(ge));
 			free(trustdb);
 			goto fail;
 		}
-		if (stat(trustdb, &st) != 0)
-			log_warning(NULL, "keycheck: gpg did not create %s",
-				    trustdb);
 	}
 	free(trustdb);
 	*kc_r = kc;

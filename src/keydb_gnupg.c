@@ -225,8 +225,11 @@ child_import(const char *home, const struct pgp_key *keys, size_t n, int fd)
 	for (gpgme_import_status_t s = res->imports; s; s = s->next)
 		if (s->fpr)
 			report(fd, "I %s %u\n", s->fpr, (unsigned)s->result);
-	/* No cleanup: the parent owns everything we inherited, and exit
-	 * handlers (stdio buffers, the parent's atexit) must not run here. */
+	gpgme_data_release(dh);
+	gpgme_release(ctx);
+	buf_free(&data);
+	/* _exit: exit handlers (stdio buffers, the parent's atexit) belong
+	 * to the parent and must not run here. */
 	_exit(0);
 }
 

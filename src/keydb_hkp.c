@@ -10,11 +10,12 @@
  * batches whose body stays under 4 MB; a key too big for a body of its own
  * is refused here (PB_EPERM) instead of being retried for days.
  *
- * Status: 2xx is success.  SKS answers 500, not 4xx, for a body it cannot
- * decode, and 200 even when it refuses a malformed key ("Add failed" in
- * the page): keys reach us validated by keycheck.c, so a 500 is treated
- * as the server's trouble.  5xx, 408, 429, connection failures and
- * timeouts are PB_ETEMP; other 4xx are PB_EPERM.
+ * Status: 2xx is success, unless the page says "Add failed": SKS answers
+ * 200 even when it refuses a key (see sks_refusal), and 500, not 4xx, for
+ * a body it cannot decode; keys reach us armored by us and validated by
+ * keycheck.c, so a 500 is treated as the server's trouble.  5xx, 408,
+ * 429, connection failures and timeouts are PB_ETEMP; other 4xx are
+ * PB_EPERM.
  *
  * timeout_ms bounds the whole put, all batches together (0: no bound).
  * No signals (CURLOPT_NOSIGNAL), no proxies from the environment (the key
@@ -40,7 +41,7 @@
 
 #define HKP_BODY_MAX (4u << 20)		/* one POST body, bytes */
 #define HKP_DEFAULT_PORT 11371
-#define REPLY_MAX 512			/* reply text kept for messages */
+#define REPLY_MAX (1u << 20)		/* reply bytes kept and read */
 
 struct hkp_db {
 	struct keydb db;
@@ -49,8 +50,7 @@ struct hkp_db {
 };
 
 struct reply {
-	char text[REPLY_MAX];
-	size_t len;
+	struct buf text;	/* the first REPLY_MAX bytes */
 };
 
 static long long
@@ -67,11 +67,9 @@ reply_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct reply *r = userp;
 	size_t n = size * nmemb;
-	size_t room = sizeof r->text - 1 - r->len;
+	size_t room = REPLY_MAX - r->text.len;
 
-	memcpy(r->text + r->len, data, n < room ? n : room);
-	r->len += n < room ? n : room;
-	r->text[r->len] = '\0';
+	buf_append(&r->text, data, n < room ? n : room);
 	return n;	/* keep reading; we only keep the start */
 }
 
@@ -83,8 +81,8 @@ reply_summary(const struct reply *r, char *out, size_t outlen)
 	size_t o = 0;
 	int in_tag = 0, space = 1;
 
-	for (size_t i = 0; i < r->len && o + 1 < outlen; i++) {
-		unsigned char c = (unsigned char)r->text[i];
+	for (size_t i = 0; i < r->text.len && o + 1 < outlen; i++) {
+		unsigned char c = r->text.data[i];
 
 		if (c == '<') {
 			in_tag = 1;
@@ -106,6 +104,32 @@ reply_summary(const struct reply *r, char *out, size_t outlen)
 	while (o > 0 && out[o - 1] == ' ')
 		o--;
 	out[o] = '\0';
+}
+
+/* sks_refusal - SKS answers 200 even when it refuses keys, writing one
+ * "Add failed..." line per refused key (dbserver.ml).  Returns PB_EPERM
+ * if a key was refused for its content (malformed, a bare revocation),
+ * PB_ETEMP if for another reason (an exception inside SKS: it could be
+ * its database), PB_OK if nothing was refused.  "identical key already
+ * exists" is what we want: the key is there. */
+static enum pb_status
+sks_refusal(const struct reply *r)
+{
+	static const char tag[] = "Add failed";
+	const char *s = r->text.len ? (const char *)r->text.data : "";
+	enum pb_status st = PB_OK;
+
+	for (const char *p = s; (p = strstr(p, tag)); p += sizeof tag - 1) {
+		const char *rest = p + sizeof tag - 1;
+
+		if (strncmp(rest, ": identical key already exists", 30) == 0)
+			continue;
+		if (strncmp(rest, ": Malformed Key", 15) == 0 ||
+		    strncmp(rest, ": This is a stand-alone", 23) == 0)
+			return PB_EPERM;
+		st = PB_ETEMP;
+	}
+	return st;
 }
 
 /* build_body - "keytext=" and the armored keys, every non-alphanumeric
@@ -154,7 +178,9 @@ post(struct hkp_db *h, CURL *c, const struct buf *body, long long deadline,
      size_t nkeys, struct pb_err *err)
 {
 	struct curl_slist *hdrs = NULL;
-	struct reply reply = { .len = 0 };
+	struct reply reply = { BUF_INIT };
+	enum pb_status refused;
+	int ret;
 	char errbuf[CURL_ERROR_SIZE] = "", summary[200];
 	long timeout = 0, code = 0;
 	CURLcode rc;
@@ -192,17 +218,26 @@ post(struct hkp_db *h, CURL *c, const struct buf *body, long long deadline,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hdrs);
-	if (rc != CURLE_OK)
+	if (rc != CURLE_OK) {
+		buf_free(&reply.text);
 		return pb_err_set(err, PB_ETEMP, "%s: %s", h->post_url,
 				  errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (code >= 200 && code < 300)
-		return 0;
 	reply_summary(&reply, summary, sizeof summary);
-	return pb_err_set(err, (code >= 400 && code < 500 && code != 408 &&
-				code != 429) ? PB_EPERM : PB_ETEMP,
-			  "%s: HTTP %ld for %zu keys: %s", h->post_url, code,
-			  nkeys, summary[0] ? summary : "(no text)");
+	if (code >= 200 && code < 300) {
+		refused = sks_refusal(&reply);
+		ret = refused == PB_OK ? 0 :
+		      pb_err_set(err, refused, "%s: HTTP %ld but keys refused "
+				 "(of %zu): %s", h->post_url, code, nkeys, summary);
+	} else {
+		ret = pb_err_set(err, (code >= 400 && code < 500 && code != 408 &&
+				       code != 429) ? PB_EPERM : PB_ETEMP,
+				 "%s: HTTP %ld for %zu keys: %s", h->post_url, code,
+				 nkeys, summary[0] ? summary : "(no text)");
+	}
+	buf_free(&reply.text);
+	return ret;
 }
 
 static int
