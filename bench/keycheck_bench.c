@@ -6,6 +6,8 @@
  *
  *   from-data/1   gpgme_op_keylist_from_data_start, one call per key
  *   from-data/B   the same, one call per batch of B keys
+ *   open+1        a new GPGME context for each one-key call: what a
+ *                 filter process checking a one-key mail pays
  *   import/1      gpgme_op_import into a scratch home, then a keylist of
  *                 the imported fingerprints, one key per call
  *   import/B      the same per batch
@@ -246,7 +248,7 @@ run_import(gpgme_ctx_t ctx, const char *home, const struct key *k, size_t n)
 
 static void
 bench(const char *name, const char *home, const struct key *keys, size_t nkeys,
-      size_t batch,
+      size_t batch, int ctx_per_call,
       size_t (*fn)(gpgme_ctx_t, const char *, const struct key *, size_t))
 {
 	/* One context per run, as keycheck.c keeps one: setting the engine
@@ -258,6 +260,10 @@ bench(const char *name, const char *home, const struct key *keys, size_t nkeys,
 	for (size_t i = 0; i < nkeys; i += batch) {
 		size_t m = nkeys - i < batch ? nkeys - i : batch;
 
+		if (ctx_per_call) {
+			gpgme_release(ctx);
+			ctx = new_ctx(home);
+		}
 		ok += fn(ctx, home, keys + i, m);
 		for (size_t j = 0; j < m; j++)
 			bytes += keys[i + j].len;
@@ -346,12 +352,13 @@ main(int argc, char **argv)
 	printf("| method        |  keys | calls | ms/key   | ms/call  | valid  | KiB/key |\n");
 	printf("|---------------|-------|-------|----------|----------|--------|---------|\n");
 	char label[32];
-	bench("from-data/1", home_a, keys, nkeys, 1, run_from_data);
+	bench("from-data/1", home_a, keys, nkeys, 1, 0, run_from_data);
 	snprintf(label, sizeof label, "from-data/%zu", batch);
-	bench(label, home_a, keys, nkeys, batch, run_from_data);
-	bench("import/1", home_b, keys, nkeys, 1, run_import);
+	bench(label, home_a, keys, nkeys, batch, 0, run_from_data);
+	bench("open+1", home_a, keys, nkeys, 1, 1, run_from_data);
+	bench("import/1", home_b, keys, nkeys, 1, 0, run_import);
 	snprintf(label, sizeof label, "import/%zu", batch);
-	bench(label, home_b, keys, nkeys, batch, run_import);
+	bench(label, home_b, keys, nkeys, batch, 0, run_import);
 
 	rm_home(home_a);
 	rm_home(home_b);

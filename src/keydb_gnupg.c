@@ -296,8 +296,8 @@ run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 	  int timeout_ms, struct buf *out, struct pb_err *err)
 {
 	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : LLONG_MAX;
-	int fds[2], status, ret = -1, timed_out = 0;
-	pid_t pid;
+	int fds[2], status = 0, ret = -1, timed_out = 0;
+	pid_t pid, w;
 
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return pb_err_set(err, PB_EOS, "pipe: %s", strerror(errno));
@@ -354,9 +354,13 @@ run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 	close(fds[0]);
 	if (ret != 0)
 		kill(-pid, SIGKILL);
-	/* After EOF the child is at _exit; after a kill it dies at once. */
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* After EOF the child is at _exit; after a kill it dies at once.
+	 * (With SIGCHLD ignored there is nothing to wait for: ECHILD.) */
+	do
+		w = waitpid(pid, &status, 0);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		status = 0;
 	if (timed_out)
 		return pb_err_set(err, PB_ETEMP,
 				  "gpg import into %s did not finish in %d ms "

@@ -253,6 +253,13 @@ hkp_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 
 	if (n == 0)
 		return 0;
+	if (!h->curl_inited) {
+		/* Process-wide and reference-counted: balanced in hkp_close.
+		 * Here, not in init, so that opening touches nothing. */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return pb_err_set(err, PB_EUNAVAIL, "curl_global_init failed");
+		h->curl_inited = 1;
+	}
 	c = curl_easy_init();
 	if (!c)
 		return pb_err_set(err, PB_EOS, "curl_easy_init failed");
@@ -388,13 +395,6 @@ keydb_hkp_init(const char *url, struct keydb **db_r, struct pb_err *err)
 		return -1;
 	h = xcalloc(1, sizeof *h);
 	h->post_url = post_url;
-	/* Process-wide and reference-counted: balanced in hkp_close. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		free(h->post_url);
-		free(h);
-		return pb_err_set(err, PB_EUNAVAIL, "curl_global_init failed");
-	}
-	h->curl_inited = 1;
 	h->db.name = xstrdup(url);
 	h->db.put = hkp_put;
 	h->db.close = hkp_close;

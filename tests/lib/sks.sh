@@ -57,6 +57,11 @@ recon_port: $((_sks_port + 1))
 from_addr: pgp-public-keys@sks.test
 sendmail_cmd: $_sks_sendmail
 EOF
+	# Another server on the port would answer our readiness probe.
+	if curl -s -o /dev/null -m 2 "http://127.0.0.1:$_sks_port/"; then
+		echo "sks_start: something already answers on port $_sks_port" >&2
+		return 1
+	fi
 	: >"$_sks_base/etc/sks/mailsync"
 	: >"$_sks_base/etc/sks/membership"
 	# "sks db" refuses to start without a key database (Keydb.Unsafe.No_db);
