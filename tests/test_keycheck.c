@@ -208,6 +208,7 @@ test_fixtures_accepted(void)
 /* The broken keys: built from alice by changing bytes. */
 struct broken {
 	struct pgp_key badsig;		/* self-signature fails */
+	struct pgp_key badmat;		/* garbage in the public key point */
 	struct pgp_key badalgo;		/* unknown algorithm: listed invalid */
 	struct pgp_key badoid;		/* curve OID length past the packet:
 					 * gpg gives up on the whole input */
@@ -241,6 +242,10 @@ make_broken(const struct pgp_key *alice, struct broken *b)
 	if (mutant(d, alice->len, &b->badalgo) != 0)
 		goto out;
 	d[body + 5] = alice->data[body + 5];
+	d[body + blen - 8] ^= 0xff;	/* inside the EdDSA point */
+	if (mutant(d, alice->len, &b->badmat) != 0)
+		goto out;
+	d[body + blen - 8] = alice->data[body + blen - 8];
 	d[body + 6] = 99;	/* ed25519: OID length, then the OID */
 	if (mutant(d, alice->len, &b->badoid) != 0)
 		goto out;
@@ -282,6 +287,7 @@ static void
 free_broken(struct broken *b)
 {
 	pgp_key_free_contents(&b->badsig);
+	pgp_key_free_contents(&b->badmat);
 	pgp_key_free_contents(&b->badalgo);
 	pgp_key_free_contents(&b->badoid);
 	pgp_key_free_contents(&b->nouid);
@@ -310,6 +316,7 @@ test_broken_keys_rejected(void)
 	/* Alone, each with its reason. */
 	struct { struct pgp_key *k; const char *word; } one[] = {
 		{ &b.badsig, "self-signature" },
+		{ &b.badmat, "self-signature" },
 		{ &b.badalgo, "self-signature" },
 		{ &b.badoid, "cannot parse" },
 		{ &b.nouid, "self-signature" },
