@@ -24,6 +24,8 @@
 
 #define PGP_DIGEST_LEN 20	/* SHA-256 truncated to 160 bits */
 #define PGP_FPR_MAX 32
+#define PGP_UID_MAX 1024	/* longest pgp_key.uid, in bytes */
+#define PGP_MAX_PROBLEMS 100	/* then one "more than ..." entry, no more */
 
 enum pgp_tag {
 	PGP_TAG_SIGNATURE = 2,
@@ -47,31 +49,48 @@ struct pgp_key {
 					 * packets dropped; owned, freed by
 					 * pgp_keylist_free */
 	size_t len;
-	int version;			/* primary key packet version: 3..6 */
-	unsigned char fpr[PGP_FPR_MAX];	/* v3: MD5 (16), v4: 20, v5/v6: 32 */
+	int version;			/* primary key packet version: 4..6
+					 * (v2/v3 keys are problems: GnuPG
+					 * cannot take them, and their MD5
+					 * fingerprints are forgeable) */
+	unsigned char fpr[PGP_FPR_MAX];	/* v4: SHA-1 (20), v5/v6: SHA-256 (32) */
 	size_t fpr_len;
 	char fpr_hex[2 * PGP_FPR_MAX + 1]; /* upper-case hex */
-	char *uid;			/* primary user ID (self-sig flag, else
-					 * first), printable UTF-8 with control
-					 * characters replaced; NULL if none */
+	char *uid;			/* primary user ID, chosen as GnuPG
+					 * does: among user IDs not revoked
+					 * by the key, the one whose newest
+					 * self-signature (issuer = this key)
+					 * has the hashed primary flag, else
+					 * the most recently self-signed one,
+					 * else the first; valid UTF-8 with
+					 * control characters and invalid
+					 * bytes replaced by '?', at most
+					 * PGP_UID_MAX bytes; NULL if none.
+					 * Signatures are not verified: it is
+					 * for display only. */
 	size_t npackets;
 	struct pgp_digest *digests;	/* npackets entries, in packet order;
-					 * digest = SHA-256(tag || body)[0..20) */
+					 * digest = SHA-256(tag octet ||
+					 * 4-octet big-endian body length ||
+					 * body)[0..20), independent of the
+					 * header format */
 	uint8_t *tags;			/* npackets tags, parallel to digests */
 };
 
 /* A problem found while splitting: reported, then the caller quarantines
  * just that piece. */
 struct pgp_problem {
-	char fpr_hex[2 * PGP_FPR_MAX + 1]; /* affected key, "" if unknown */
+	char fpr_hex[2 * PGP_FPR_MAX + 1]; /* affected key, "" if unknown
+					 * (32 hex digits for a v3 key) */
 	char reason[200];
 };
 
+/* Only pgp_split_keys grows the arrays (it relies on their sizes). */
 struct pgp_keylist {
 	struct pgp_key *keys;
 	size_t nkeys;
 	struct pgp_problem *problems;
-	size_t nproblems;
+	size_t nproblems;		/* at most PGP_MAX_PROBLEMS + 1 */
 	int secret_seen;		/* a secret key/subkey packet was found
 					 * (and that key was dropped) */
 };
@@ -86,7 +105,8 @@ struct pgp_limits {
  * the split of this buffer with a problem recorded; keys before it are
  * kept.  Keys with secret material, keys over max_key_size, keys past
  * max_keys and keys without a primary key packet become problems, not
- * keys.  Never fails as a whole except on allocation (which aborts). */
+ * keys; trust packets are dropped.  limits may be NULL (no limits).
+ * Never fails as a whole except on allocation (which aborts). */
 void pgp_split_keys(const unsigned char *data, size_t len,
 		    const struct pgp_limits *limits, struct pgp_keylist *list);
 
@@ -95,7 +115,7 @@ void pgp_keylist_free(struct pgp_keylist *list);
 /* pgp_key_free_contents - free what one struct pgp_key owns. */
 void pgp_key_free_contents(struct pgp_key *key);
 
-/* pgp_key_copy - deep copy of src into dst. */
+/* pgp_key_copy - deep copy of src into dst (overwritten, not freed). */
 void pgp_key_copy(struct pgp_key *dst, const struct pgp_key *src);
 
 /* pgp_parse_key_blob - parse a single stored key (as produced by
@@ -104,7 +124,8 @@ void pgp_key_copy(struct pgp_key *dst, const struct pgp_key *src);
 int pgp_parse_key_blob(const unsigned char *data, size_t len,
 		       struct pgp_key *key, struct pb_err *err);
 
-/* pgp_fpr_from_hex - parse 32/40/64 hex digits (optional 0x, spaces). */
+/* pgp_fpr_from_hex - parse 32/40/64 hex digits (optional 0x, spaces)
+ * into fpr (PGP_FPR_MAX bytes); 0, or -1 if malformed. */
 int pgp_fpr_from_hex(const char *hex, unsigned char *fpr, size_t *len_r);
 
 /* pgp_hex - upper-case hex of data into out (2*len+1 bytes). */
