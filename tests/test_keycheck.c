@@ -367,6 +367,34 @@ test_broken_keys_rejected(void)
 	free(home);
 }
 
+/* v6 keys (RFC 9580) are framed by us but beyond GnuPG 2.2: rejected
+ * with a reason that says so, without sinking an older key beside them. */
+static void
+test_v6_key(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keycheck *kc = NULL;
+	struct pb_err err;
+	unsigned char acc[2];
+	const char *why[2];
+	char *home = home_path("kc-v6");
+
+	CHECK(load_asc("pgp/rfc9580-v6.asc", &list) == 0);
+	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	CHECK_INT(list.nkeys, 2);
+	CHECK_INT(list.keys[0].version, 6);
+	CHECK_OK(keycheck_open(home, &kc, &err), &err);
+	CHECK_OK(keycheck_keys(kc, list.keys, 2, acc, why, &err), &err);
+	CHECK_INT(acc[1], 1);
+	if (acc[0] == 0)
+		CHECK_MSG(why[0] && strstr(why[0], "version"), "%s", why[0]);
+	else
+		printf("# keycheck: this GnuPG accepts v6 keys\n");
+	keycheck_close(kc);
+	pgp_keylist_free(&list);
+	free(home);
+}
+
 static void
 test_debian_batch(void)
 {
@@ -557,6 +585,7 @@ main(int argc, char **argv)
 	static const struct unit_test tests[] = {
 		{ "fixture keys accepted", test_fixtures_accepted },
 		{ "broken keys rejected, good ones kept", test_broken_keys_rejected },
+		{ "v6 key beyond GnuPG 2.2", test_v6_key },
 		{ "50 Debian keys in one call", test_debian_batch },
 		{ "unusable home is PB_ETEMP", test_unusable_home },
 		{ "no gpg-agent left running", test_no_agent_left },
