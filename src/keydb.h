@@ -27,10 +27,11 @@ struct keydb {
 
 	/* put - store keys[0..n) (each a whole transferable public key).
 	 * qid names the queue entry for logs and file names.  timeout_ms
-	 * bounds the whole call.  Returns 0 once the database has the keys
-	 * durably (or has accepted them for merging, as SKS's spool does);
-	 * -1 with PB_ETEMP when trying again later may work (database down,
-	 * timeout, HTTP 5xx), PB_EPERM when it will not (HTTP 4xx). */
+	 * bounds the whole call (0 or less: no bound).  Returns 0 once the
+	 * database has the keys durably (or has accepted them for merging,
+	 * as SKS's spool does); -1 with PB_ETEMP when trying again later may
+	 * work (database down, timeout, HTTP 5xx), PB_EPERM when it will not
+	 * (HTTP 4xx, a key the database refuses for its content). */
 	int (*put)(struct keydb *db, const char *qid, const struct pgp_key *keys,
 		   size_t n, int timeout_ms, struct pb_err *err);
 
