@@ -410,6 +410,17 @@ keycheck_keys(struct keycheck *kc, const struct pgp_key *keys, size_t n,
 	return ret;
 }
 
+int
+keycheck_gpgme_init(struct pb_err *err)
+{
+	/* The flag must be set before the first gpgme_check_version();
+	 * setting it again later is refused and harmless. */
+	gpgme_set_global_flag("disable-gpgconf", "1");
+	if (gpgme_check_version("1.14.0") == NULL)
+		return pb_err_set(err, PB_EUNAVAIL, "GPGME is older than 1.14.0");
+	return 0;
+}
+
 /* keycheck_engine - GPGME present, gpg found and new enough for
  * keylist-from-data (GnuPG 2.1.14). */
 static int
@@ -418,8 +429,8 @@ keycheck_engine(struct pb_err *err)
 	gpgme_engine_info_t info;
 	gpgme_error_t ge;
 
-	if (gpgme_check_version("1.14.0") == NULL)
-		return pb_err_set(err, PB_EUNAVAIL, "GPGME is older than 1.14.0");
+	if (keycheck_gpgme_init(err) != 0)
+		return -1;
 	ge = gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP);
 	if (ge)
 		return pb_err_set(err, PB_EUNAVAIL, "gpg is not usable: %s",

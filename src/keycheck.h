@@ -16,6 +16,13 @@
 
 struct keycheck;
 
+/* keycheck_gpgme_init - initialise GPGME once per process, the cheap way:
+ * without gpgconf (GPGME would otherwise run gpgconf three times and
+ * gpgsm once to describe engines we never use: 4 of the 6 processes it
+ * starts per ingest).  gpg is then found at its build-time path
+ * (/usr/bin/gpg on Debian).  Used by the gnupg: backend too. */
+int keycheck_gpgme_init(struct pb_err *err);
+
 /* keycheck_open - prepare a checker whose gpg uses scratch_home as its
  * home directory (created 0700 if missing; it is never written to by the
  * check itself).  Returns -1 with PB_EUNAVAIL if GPGME or gpg is missing.

@@ -22,6 +22,7 @@
  * import of the same keys can be repeated safely.
  */
 #include "keydb.h"
+#include "keycheck.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -181,8 +182,10 @@ child_import(const char *home, const struct pgp_key *keys, size_t n, int fd)
 	gpgme_error_t ge;
 	gpgme_import_result_t res;
 
-	if (gpgme_check_version(NULL) == NULL) {
-		report(fd, "E %d GPGME is not usable\n", PB_EUNAVAIL);
+	struct pb_err ierr;
+
+	if (keycheck_gpgme_init(&ierr) != 0) {
+		report(fd, "E %d %s\n", PB_EUNAVAIL, ierr.msg);
 		_exit(0);
 	}
 	ge = gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP);
