@@ -46,6 +46,9 @@ BIN        := $(BUILD)/pksbridge
 TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_LIB_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
+# Helper programs for integration tests and benchmarks (not unit tests).
+TOOL_SRCS  := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_LIB_SRCS))
 
 .PHONY: all check unit integration run install uninstall clean asan bootstrap \
@@ -68,7 +71,10 @@ $(BIN): $(BUILD)/src/main.o $(LIB)
 $(BUILD)/sks_add_mail: $(BIN)
 	ln -sf pksbridge $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(LIB)
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_LIB_OBJS) $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 bootstrap:
@@ -77,13 +83,13 @@ bootstrap:
 # Unit tests, then integration tests with real SKS, exim4, procmail, gpg.
 # tests/run prints one line per test and ends with "N passed, N failed".
 check: bootstrap
-	$(MAKE) all $(TEST_BINS)
+	$(MAKE) all $(TEST_BINS) $(TOOL_BINS)
 	BUILD=$(BUILD) sh tests/run $(TESTS)
 
-unit: all $(TEST_BINS)
+unit: all $(TEST_BINS) $(TOOL_BINS)
 	BUILD=$(BUILD) sh tests/run --unit
 
-integration: all $(TEST_BINS)
+integration: all $(TEST_BINS) $(TOOL_BINS)
 	BUILD=$(BUILD) sh tests/run --integration
 
 asan:
@@ -96,7 +102,7 @@ asan:
 asan-unit:
 	$(MAKE) asan TESTS=--unit
 
-test-bins: all $(TEST_BINS)
+test-bins: all $(TEST_BINS) $(TOOL_BINS)
 
 .PHONY: asan-unit test-bins
 

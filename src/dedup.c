@@ -120,7 +120,7 @@ dedup_check_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 		dbt_init(&dv, val, sizeof val);
 		dv.ulen = sizeof val;
 		dv.flags = DB_DBT_USERMEM;
-		ret = sp->dedup->get(sp->dedup, txn, &dk, &dv, 0);
+		ret = sp->dedup->get(sp->dedup, txn, &dk, &dv, spool_rflags(txn));
 		if (ret == DB_NOTFOUND || (ret == 0 && pkt_rec_decode(&dv, &r) != 0) ||
 		    ret == DB_BUFFER_SMALL) {
 			v->n_new++;
@@ -161,7 +161,7 @@ dedup_record_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 		dv.flags = DB_DBT_USERMEM;
 		/* DB_RMW: take the write lock now, not after a read lock
 		 * that two concurrent ingests would both hold. */
-		ret = sp->dedup->get(sp->dedup, txn, &dk, &dv, DB_RMW);
+		ret = sp->dedup->get(sp->dedup, txn, &dk, &dv, txn ? DB_RMW : 0);
 		if (ret == 0 && pkt_rec_decode(&dv, &r) == 0) {
 			;
 		} else if (ret == 0 || ret == DB_NOTFOUND || ret == DB_BUFFER_SMALL) {
@@ -187,7 +187,7 @@ dedup_record_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 	dbt_init(&dv, kval, sizeof kval);
 	dv.ulen = sizeof kval;
 	dv.flags = DB_DBT_USERMEM;
-	ret = sp->dedupkey->get(sp->dedupkey, txn, &dk, &dv, DB_RMW);
+	ret = sp->dedupkey->get(sp->dedupkey, txn, &dk, &dv, txn ? DB_RMW : 0);
 	if (ret == 0 && key_rec_decode(&dv, &kr) == 0) {
 		;
 	} else if (ret == 0 || ret == DB_NOTFOUND || ret == DB_BUFFER_SMALL) {
@@ -229,7 +229,7 @@ dedup_msgid_seen(struct spool *sp, DB_TXN *txn, const char *msgid, int64_t now,
 	dbt_init(&dv, val, sizeof val);
 	dv.ulen = sizeof val;
 	dv.flags = DB_DBT_USERMEM;
-	ret = sp->msgid->get(sp->msgid, txn, &dk, &dv, 0);
+	ret = sp->msgid->get(sp->msgid, txn, &dk, &dv, spool_rflags(txn));
 	if (ret == DB_NOTFOUND || ret == DB_BUFFER_SMALL)
 		return 0;
 	if (ret != 0)
@@ -292,7 +292,7 @@ dedup_sent_check(struct spool *sp, DB_TXN *txn, const char *peer,
 		dbt_init(&dv, val, sizeof val);
 		dv.ulen = sizeof val;
 		dv.flags = DB_DBT_USERMEM;
-		ret = sp->sent->get(sp->sent, txn, &dk, &dv, 0);
+		ret = sp->sent->get(sp->sent, txn, &dk, &dv, spool_rflags(txn));
 		free(k);
 		if (ret == 0 && dv.size == 8 && (int64_t)be64_get(val) >= now - ttl)
 			continue;
@@ -341,7 +341,7 @@ dedup_lookup(struct spool *sp, DB_TXN *txn, const unsigned char *fpr,
 	dbt_init(&dv, kval, sizeof kval);
 	dv.ulen = sizeof kval;
 	dv.flags = DB_DBT_USERMEM;
-	ret = sp->dedupkey->get(sp->dedupkey, txn, &dk, &dv, 0);
+	ret = sp->dedupkey->get(sp->dedupkey, txn, &dk, &dv, spool_rflags(txn));
 	if (ret == DB_NOTFOUND)
 		return pb_err_set(err, PB_ENOTFOUND,
 				  "%s: not in the dedup index", info->fpr_hex);
@@ -355,7 +355,7 @@ dedup_lookup(struct spool *sp, DB_TXN *txn, const unsigned char *fpr,
 	info->last_pks = kr.last_pks;
 	info->last_local = kr.last_local;
 
-	if ((ret = sp->dedup->cursor(sp->dedup, txn, &cur, DB_READ_COMMITTED)) != 0)
+	if ((ret = sp->dedup->cursor(sp->dedup, txn, &cur, spool_cflags(txn))) != 0)
 		return spool_dberr(sp, ret, err, "dedup cursor");
 	dbt_init(&dk, prefix, plen);
 	memset(&dv, 0, sizeof dv);
@@ -402,7 +402,7 @@ dedup_count(struct spool *sp, DB_TXN *txn, uint64_t *n_r, struct pb_err *err)
 	int ret;
 
 	*n_r = 0;
-	ret = sp->dedupkey->stat(sp->dedupkey, txn, &st, DB_READ_COMMITTED);
+	ret = sp->dedupkey->stat(sp->dedupkey, txn, &st, spool_cflags(txn));
 	if (ret != 0)
 		return spool_dberr(sp, ret, err, "dedup stat");
 	*n_r = st->bt_nkeys;

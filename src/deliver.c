@@ -8,6 +8,8 @@
 #include "pgp.h"
 #include "xalloc.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,19 @@ deliver_lease_secs(int timeout_ms)
 	return 2 * (timeout_ms / 1000) + 60;
 }
 
+/* lease_held - someone else holds a live lease on e.  A lease whose
+ * process is gone (killed mid-delivery) is over at once rather than at
+ * lease_until: the spool is local, so the pid means something here. */
+static int
+lease_held(const struct q_entry *e, int64_t now)
+{
+	if (e->lease_until <= now || e->lease_pid == getpid())
+		return 0;
+	if (e->lease_pid > 0 && kill((pid_t)e->lease_pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	return 1;
+}
+
 struct claim_ctx {
 	const char *id;
 	int lease_secs;
@@ -71,7 +86,7 @@ claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	if (c->entry.dir != Q_INBOUND ||
 	    (c->entry.state != QS_READY && c->entry.state != QS_DEFERRED) ||
 	    (c->entry.next_attempt && c->entry.next_attempt > now) ||
-	    (c->entry.lease_until > now && c->entry.lease_pid != getpid()))
+	    lease_held(&c->entry, now))
 		return 0;
 	q_entry_copy(&e, &c->entry);
 	e.lease_until = now + c->lease_secs;

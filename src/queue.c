@@ -432,7 +432,7 @@ queue_get(struct spool *sp, DB_TXN *txn, const char *id, int for_update,
 	key.data = (void *)id;
 	key.size = QID_LEN;
 	ret = sp->queue->get(sp->queue, txn, &key, &data,
-			     for_update ? DB_RMW : 0);
+			     (for_update && txn ? DB_RMW : 0) | spool_rflags(txn));
 	if (ret == DB_NOTFOUND)
 		return pb_err_set(err, PB_ENOTFOUND, "%s: no such queue entry", id);
 	if (ret != 0)
@@ -452,7 +452,7 @@ queue_get_payload(struct spool *sp, DB_TXN *txn, const char *id,
 	key.data = (void *)id;
 	key.size = (u_int32_t)strlen(id);
 	data.flags = DB_DBT_MALLOC;
-	ret = sp->payload->get(sp->payload, txn, &key, &data, 0);
+	ret = sp->payload->get(sp->payload, txn, &key, &data, spool_rflags(txn));
 	if (ret == DB_NOTFOUND)
 		return 0;
 	if (ret != 0)
@@ -528,7 +528,7 @@ queue_scan(struct spool *sp, DB_TXN *txn, queue_cb cb, void *ctx,
 	DBT key, data;
 	int ret, stop = 0;
 
-	if ((ret = sp->queue->cursor(sp->queue, txn, &cur, DB_READ_COMMITTED)) != 0)
+	if ((ret = sp->queue->cursor(sp->queue, txn, &cur, spool_cflags(txn))) != 0)
 		return spool_dberr(sp, ret, err, "opening queue cursor");
 	memset(&key, 0, sizeof key);
 	memset(&data, 0, sizeof data);
@@ -566,7 +566,7 @@ queue_due_ids(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
 
 	*ids_r = NULL;
 	*n_r = 0;
-	if ((ret = sp->due->cursor(sp->due, txn, &cur, DB_READ_COMMITTED)) != 0)
+	if ((ret = sp->due->cursor(sp->due, txn, &cur, spool_cflags(txn))) != 0)
 		return spool_dberr(sp, ret, err, "opening due cursor");
 	memset(&key, 0, sizeof key);
 	memset(&data, 0, sizeof data);
@@ -599,7 +599,7 @@ queue_next_due(struct spool *sp, DB_TXN *txn, int64_t *when_r,
 	int ret;
 
 	*when_r = 0;
-	if ((ret = sp->due->cursor(sp->due, txn, &cur, DB_READ_COMMITTED)) != 0)
+	if ((ret = sp->due->cursor(sp->due, txn, &cur, spool_cflags(txn))) != 0)
 		return spool_dberr(sp, ret, err, "opening due cursor");
 	memset(&key, 0, sizeof key);
 	memset(&data, 0, sizeof data);

@@ -7,18 +7,66 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define TXN_RETRIES 20
-#define LOCK_TIMEOUT_US (10 * 1000 * 1000)	/* 10 s */
+/* How long spool_txn and spool_open keep trying against busy locks or a
+ * recovering environment before reporting a temporary failure. */
+#define BUSY_BUDGET_MS 20000
+#define MAX_REOPENS 8
+#define THREAD_SLOTS 1024	/* processes in the environment at once */
 #define WAKE_FIFO "wakeup"
+/* Creating the databases takes exclusive handle locks that a process
+ * waiting for them can never time out of; if the creator is killed,
+ * everyone else waits for ever.  So creation happens once, under an
+ * flock the kernel releases when its holder dies, and READY_MARK records
+ * that it completed. */
+#define CREATE_LOCK "spool.lock"
+#define READY_MARK "spool.ready"
+
+/* is_alive - for failchk: does the process that registered still run?
+ * The spool is local, so a pid is meaningful. */
+static int
+is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)env;
+	(void)tid;
+	(void)flags;
+	if (pid == getpid())
+		return 1;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* backoff - sleep a little, more with each attempt, randomly, so the
+ * same processes do not collide again in lockstep. */
+static void
+backoff(int attempt)
+{
+	long max_us = 100L << (attempt < 9 ? attempt : 9);	/* up to 51 ms */
+	struct timespec ts;
+	long us = 50 + (long)((unsigned)rand() % (unsigned)max_us);
+
+	ts.tv_sec = 0;
+	ts.tv_nsec = us * 1000;
+	nanosleep(&ts, NULL);
+}
 
 static void
 errcall(const DB_ENV *env, const char *prefix, const char *msg)
@@ -79,8 +127,11 @@ open_db(struct spool *sp, DB **dbp, const char *file, struct pb_err *err)
 
 	if ((ret = db_create(&db, sp->env, 0)) != 0)
 		return spool_dberr(sp, ret, err, "db_create %s", file);
+	/* DB_READ_UNCOMMITTED lets listings read without waiting for a
+	 * writer (see spool.h); transactions still read committed data. */
 	ret = db->open(db, NULL, file, NULL, DB_BTREE,
-		       DB_CREATE | DB_AUTO_COMMIT, sp->file_mode);
+		       DB_CREATE | DB_AUTO_COMMIT | DB_READ_UNCOMMITTED,
+		       sp->file_mode);
 	if (ret != 0) {
 		db->close(db, 0);
 		return spool_dberr(sp, ret, err, "opening %s/%s", sp->dir, file);
@@ -128,11 +179,16 @@ open_env(struct spool *sp, struct pb_err *err)
 	sp->env = env;
 	env->app_private = sp;
 	env->set_errcall(env, errcall);
-	/* Deadlocks are resolved as soon as a lock request blocks; a lock
-	 * held too long (a process stopped, not dead) times out instead of
-	 * hanging the MTA's pipe. */
+	/* No process ever waits inside Berkeley DB for a lock: a waiter
+	 * blocks on a mutex only the holder releases, and a holder killed
+	 * by SIGKILL (an MTA timeout, the OOM killer) never does.  Instead a
+	 * conflict fails at once (DB_TXN_NOWAIT) and spool_txn retries,
+	 * running failchk, which aborts a dead process's transaction and
+	 * frees its locks. */
+	env->set_flags(env, DB_TXN_NOWAIT, 1);
 	env->set_lk_detect(env, DB_LOCK_DEFAULT);
-	env->set_timeout(env, LOCK_TIMEOUT_US, DB_SET_LOCK_TIMEOUT);
+	env->set_thread_count(env, THREAD_SLOTS);
+	env->set_isalive(env, is_alive);
 	env->set_cachesize(env, 0, 2u << 20, 1);
 	env->set_lg_bsize(env, 1u << 20);
 	env->set_lg_max(env, 16u << 20);
@@ -142,7 +198,7 @@ open_env(struct spool *sp, struct pb_err *err)
 	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
 	ret = env->open(env, sp->dir,
 			DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
-			DB_INIT_TXN | DB_REGISTER | DB_RECOVER,
+			DB_INIT_TXN | DB_REGISTER | DB_RECOVER | DB_FAILCHK,
 			sp->file_mode);
 	if (ret != 0) {
 		spool_dberr(sp, ret, err, "opening Berkeley DB environment %s",
@@ -159,6 +215,58 @@ open_env(struct spool *sp, struct pb_err *err)
 		}
 	}
 	return 0;
+}
+
+/* open_first - open the environment for the first time, creating it and
+ * its databases, serialised with every other first opener. */
+static int
+open_first(struct spool *sp, struct pb_err *err)
+{
+	char lock_path[4096], mark_path[4096];
+	int fd, r, mfd;
+
+	snprintf(lock_path, sizeof lock_path, "%s/%s", sp->dir, CREATE_LOCK);
+	snprintf(mark_path, sizeof mark_path, "%s/%s", sp->dir, READY_MARK);
+	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, sp->file_mode);
+	if (fd < 0)
+		return pb_err_set(err, errno == EACCES ? PB_EIO : PB_ETEMP,
+				  "%s: %s", lock_path, strerror(errno));
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			r = pb_err_set(err, PB_ETEMP, "flock %s: %s", lock_path,
+				       strerror(errno));
+			close(fd);
+			return r;
+		}
+	}
+	r = open_env(sp, err);
+	if (r == 0 && access(mark_path, F_OK) != 0) {
+		/* Durable before anyone relies on it: opens are committed
+		 * (DB_AUTO_COMMIT); flush the log, then the mark. */
+		sp->env->log_flush(sp->env, NULL);
+		mfd = open(mark_path, O_WRONLY | O_CREAT | O_CLOEXEC, sp->file_mode);
+		if (mfd < 0 || fsync(mfd) != 0) {
+			r = pb_err_set(err, PB_EIO, "%s: %s", mark_path,
+				       strerror(errno));
+			close_all(sp);
+		}
+		if (mfd >= 0)
+			close(mfd);
+	}
+	close(fd);	/* releases the flock */
+	return r;
+}
+
+/* open_any - the environment, the first time through open_first. */
+static int
+open_any(struct spool *sp, struct pb_err *err)
+{
+	char mark_path[4096];
+
+	snprintf(mark_path, sizeof mark_path, "%s/%s", sp->dir, READY_MARK);
+	if (access(mark_path, F_OK) != 0)
+		return open_first(sp, err);
+	return open_env(sp, err);
 }
 
 int
@@ -183,10 +291,19 @@ spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 	sp->file_mode = (st.st_mode & S_IWGRP) ? 0660 : 0600;
 	/* The MTA's umask (Exim: 022) must not narrow the group bits. */
 	umask((st.st_mode & S_IWGRP) ? 007 : 077);
-	if (open_env(sp, err) != 0) {
-		free(sp->dir);
-		free(sp);
-		return -1;
+	for (int attempt = 0;; attempt++) {
+		sp->retry = sp->panic = 0;
+		if (open_any(sp, err) == 0)
+			break;
+		/* Busy (another process is creating a database or running
+		 * recovery) or panicked (someone died inside it): the next
+		 * open recovers through DB_REGISTER. */
+		if ((!sp->retry && !sp->panic) || attempt >= 200) {
+			free(sp->dir);
+			free(sp);
+			return -1;
+		}
+		backoff(attempt);
 	}
 	*sp_r = sp;
 	return 0;
@@ -202,16 +319,36 @@ spool_close(struct spool *sp)
 	free(sp);
 }
 
+/* reopen - close and open the environment again (recovery runs if a
+ * registered process died).  0 or -1 with err. */
+static int
+reopen(struct spool *sp, struct pb_err *err)
+{
+	close_all(sp);
+	for (int attempt = 0; attempt < 200; attempt++) {
+		sp->retry = sp->panic = 0;
+		if (open_any(sp, err) == 0)
+			return 0;
+		if (!sp->retry && !sp->panic)
+			return -1;
+		backoff(attempt);
+	}
+	return -1;
+}
+
 int
 spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 	  struct pb_err *err)
 {
-	int recovered = 0;
+	int64_t deadline = now_ms() + BUSY_BUDGET_MS;
+	int reopens = 0;
 
 	for (int attempt = 0;; attempt++) {
 		DB_TXN *txn = NULL;
 		int ret;
 
+		if (!sp->env && reopen(sp, err) != 0)
+			return -1;
 		sp->retry = 0;
 		sp->panic = 0;
 		sp->errbuf[0] = '\0';
@@ -227,26 +364,36 @@ spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 				return 0;
 			spool_dberr(sp, ret, err, "committing");
 		}
-		if (sp->panic && !recovered) {
-			/* Another process died holding the environment and a
-			 * newcomer ran recovery: reopen and try again. */
+		if (!sp->panic && sp->retry && attempt % 8 == 7) {
+			/* Still busy: maybe the holder is dead.  failchk aborts
+			 * its transaction (freeing its locks), or says the
+			 * environment needs recovery. */
+			ret = sp->env->failchk(sp->env, 0);
+			if (ret == DB_RUNRECOVERY)
+				sp->panic = 1;
+			else if (ret != 0)
+				log_warning(NULL, "failchk: %s", db_strerror(ret));
+		}
+		if (sp->panic) {
 			struct pb_err e2;
 
-			recovered = 1;
-			close_all(sp);
-			if (open_env(sp, &e2) != 0) {
+			if (++reopens > MAX_REOPENS) {
+				return pb_err_set(err, PB_ETEMP, "%s: Berkeley DB "
+						  "environment keeps needing recovery: %s",
+						  sp->dir, err->msg);
+			}
+			if (reopen(sp, &e2) != 0) {
 				*err = e2;
 				return -1;
 			}
 			continue;
 		}
-		if (!sp->retry || attempt >= TXN_RETRIES)
+		if (!sp->retry)
 			return -1;
-		/* Back off a little, randomly, so the same pair of
-		 * processes does not deadlock again in lockstep. */
-		struct timespec ts = { 0, (long)(1 + (unsigned)rand() % 20) *
-					  (attempt + 1) * 100000L };
-		nanosleep(&ts, NULL);
+		if (now_ms() > deadline)
+			return pb_err_prefix(err, "spool busy for %d s: ",
+					     BUSY_BUDGET_MS / 1000);
+		backoff(attempt);
 	}
 }
 

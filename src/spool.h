@@ -81,6 +81,23 @@ void spool_wake_runner(const struct spool *sp);
  * never sees EOF); -1 with err on failure. Caller closes. */
 int spool_wake_fd(const struct spool *sp, struct pb_err *err);
 
+/* Read flags.  Outside a transaction a read must never wait for a
+ * writer (which may be a dead process until failchk clears it), so it
+ * reads uncommitted data: fine for listings and hints, and everything
+ * that decides a change re-reads inside its transaction.  Cursors inside
+ * a transaction read committed data and release page locks as they go. */
+static inline u_int32_t
+spool_rflags(DB_TXN *txn)
+{
+	return txn ? 0 : DB_READ_UNCOMMITTED;
+}
+
+static inline u_int32_t
+spool_cflags(DB_TXN *txn)
+{
+	return txn ? DB_READ_COMMITTED : DB_READ_UNCOMMITTED;
+}
+
 /* spool_now - the clock every queue and dedup decision uses (seconds). */
 int64_t spool_now(void);
 

@@ -1,0 +1,113 @@
+# crash_ingest.sh - nothing that ingest acknowledged is lost, whatever
+# moment a process is killed at.
+#
+# CRASH_MAILS mails (default 40), each carrying its own real Debian key,
+# are ingested CRASH_PAR at a time (default 8) while SIGKILL hits random
+# ingest processes after random delays.  Then the runner runs once (to
+# finish what killed processes left), and: every mail whose ingest exited
+# 0 has its key in the GnuPG keyring (checked with gpg), every ingest
+# exited only 0, 75 or by the signal, no entry is left pending, and
+# db_verify finds no damage.
+. "$(dirname "$0")/../lib.sh"
+need_cmd gpg db5.3_verify || done_testing
+
+PB=$TOP/${BUILD:-build}/pksbridge
+KEYSPLIT=$TOP/${BUILD:-build}/tests/tools/keysplit
+N=${CRASH_MAILS:-40}
+PAR=${CRASH_PAR:-8}
+SPOOL=$TEST_TMP/spool
+RING=$TEST_TMP/keyring
+mkdir -m 700 "$SPOOL" "$TEST_TMP/keys" "$TEST_TMP/mails" "$TEST_TMP/rc"
+cat >"$TEST_TMP/pb.conf" <<EOF
+spool_dir: $SPOOL
+keydb: gnupg:$RING
+retry_schedule: 1s
+log: stderr
+EOF
+show_on_failure "$TEST_TMP/ingest.log"
+
+"$KEYSPLIT" /usr/share/keyrings/debian-keyring.gpg "$TEST_TMP/keys" "$N" 100 \
+	>"$TEST_TMP/keys.txt"
+check_eq "split $N Debian keys" "$(wc -l <"$TEST_TMP/keys.txt" | tr -d ' ')" "$N"
+i=0
+while read -r fpr file; do
+	i=$((i + 1))
+	{
+		echo "From: pgp-public-keys@pks.example"
+		echo "Subject: incremental"
+		echo "Message-ID: <crash-$i@pks.example>"
+		echo "X-KeyServer-Sent: pgp-public-keys@pks.example"
+		echo
+		cat "$file"
+	} >"$TEST_TMP/mails/$i"
+	echo "$fpr" >"$TEST_TMP/mails/$i.fpr"
+done <"$TEST_TMP/keys.txt"
+
+# ingest_one N - one ingest, SIGKILLed with probability 1/3 after 0-60 ms.
+# A hang is a failure (status 124), not something to wait out: the
+# filter's own watchdog is 300 s.
+ingest_one() {
+	timeout 60 "$PB" -c "$TEST_TMP/pb.conf" ingest <"$TEST_TMP/mails/$1" \
+		>>"$TEST_TMP/ingest.log" 2>&1 &
+	_pid=$!
+	if [ $(($(od -An -N1 -tu1 /dev/urandom) % 3)) -eq 0 ]; then
+		sleep "0.0$(($(od -An -N1 -tu1 /dev/urandom) % 7))"
+		kill -KILL "$_pid" 2>/dev/null
+	fi
+	wait "$_pid"
+	echo $? >"$TEST_TMP/rc/$1"
+}
+
+i=1
+while [ $i -le "$N" ]; do
+	j=0
+	while [ $j -lt "$PAR" ] && [ $i -le "$N" ]; do
+		ingest_one $i &
+		i=$((i + 1))
+		j=$((j + 1))
+	done
+	wait
+done
+
+acked=0
+killed=0
+bad=
+for f in "$TEST_TMP"/rc/*; do
+	rc=$(cat "$f")
+	case $rc in
+	0) acked=$((acked + 1)) ;;
+	137) killed=$((killed + 1)) ;;
+	75) ;;
+	*) bad="$bad $(basename "$f"):$rc" ;;
+	esac
+done
+check_eq "ingest exits only 0, 75 or killed" "$bad" ""
+echo "# $acked of $N ingests exited 0, $killed were killed"
+
+# Finish what the killed ones left (their leases die with them); some
+# deliveries may have been deferred (retry_schedule 1s), so run until the
+# queue is empty.
+drained() {
+	"$PB" -c "$TEST_TMP/pb.conf" run --once || return 1
+	[ -z "$("$PB" -c "$TEST_TMP/pb.conf" queue list --json)" ]
+}
+wait_for "the runner delivers everything left after the crashes" 30 drained
+gpg --homedir "$RING" --with-colons --list-keys 2>/dev/null |
+	awk -F: '$1 == "fpr" && p == "pub" { print $10 } { p = $1 }' >"$TEST_TMP/have"
+lost=
+for f in "$TEST_TMP"/rc/*; do
+	n=$(basename "$f")
+	[ "$(cat "$f")" = 0 ] || continue
+	grep -qx "$(cat "$TEST_TMP/mails/$n.fpr")" "$TEST_TMP/have" || lost="$lost $n"
+done
+check_eq "every acknowledged mail's key is in the keyring" "$lost" ""
+"$PB" -c "$TEST_TMP/pb.conf" queue list --json >"$TEST_TMP/pending"
+check_eq "no entry left pending" "$(wc -l <"$TEST_TMP/pending" | tr -d ' ')" 0
+verify_ok=1
+for db in "$SPOOL"/*.db; do
+	db5.3_verify -h "$SPOOL" "$(basename "$db")" >>"$TEST_TMP/verify.log" 2>&1 ||
+		verify_ok=0
+done
+show_on_failure "$TEST_TMP/verify.log"
+check_eq "db_verify finds no damage" "$verify_ok" 1
+done_testing
