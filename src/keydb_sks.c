@@ -169,6 +169,13 @@ sks_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 		pb_err_set(err, PB_ETEMP, "creating %s: %s", tmp, strerror(errno));
 		goto fail_nofile;
 	}
+	/* SKS may run as another user than the MTA's pipe user, and
+	 * spool_open() narrowed our umask for the Berkeley DB files: set
+	 * the mode SKS's own sks_add_mail leaves (0644) explicitly. */
+	if (fchmod(fd, 0644) != 0) {
+		pb_err_set(err, PB_ETEMP, "chmod %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
 	if (write_all(fd, text.data, text.len) != 0) {
 		pb_err_set(err, PB_ETEMP, "writing %s: %s", tmp, strerror(errno));
 		goto fail;

@@ -825,10 +825,20 @@ test_sks_spool_file(void)
 	CHECK(memcmp(bin.data, want.data, want.len) == 0);
 	free(text);
 
-	/* The same entry again gets the next free name, never replacing. */
-	CHECK_OK(db->put(db, "../Q 9", list.keys, 1, 1000, &err), &err);
+	/* The same entry again gets the next free name, never replacing;
+	 * and under the umask spool_open() sets (077) the file is still
+	 * readable by SKS, which may run as another user. */
+	mode_t old_mask = umask(077);
+	int put_rc = db->put(db, "../Q 9", list.keys, 1, 1000, &err);
+	struct stat st;
+
+	umask(old_mask);
+	CHECK_OK(put_rc, &err);
 	CHECK_INT(spool_files(msgs, &names), 2);
 	CHECK(strstr(buf_str(&names), "pksbridge-_._Q_9-2.ready\n") != NULL);
+	snprintf(path, sizeof path, "%s/pksbridge-_._Q_9-2.ready", msgs);
+	CHECK(stat(path, &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0644);
 	/* No temp file left, and a stale one of ours is taken over. */
 	snprintf(path, sizeof path, "%s/.pksbridge-Q10-%ld.tmp", msgs, (long)getpid());
 	FILE *f = fopen(path, "w");
