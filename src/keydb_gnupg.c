@@ -23,6 +23,12 @@
  * always, which never touches a trustdb, and a new home is group-shared
  * when its parent directory is (keycheck_mkhome).
  *
+ * Imports are serialised with flock() on DIR/pksbridge.lock, taken in the
+ * child (so the timeout kill releases it): GnuPG 2.2 races on its own
+ * keybox lock when several gpg processes import at once ("lockfile
+ * disappeared", "no writable keyring found"; 3 of 40 concurrent imports
+ * failed in a test), and MTAs run our filter concurrently.
+ *
  * Every key must come back from gpg as imported (new or unchanged).  A
  * key gpg refuses for its own content (no valid user ID, v3) is PB_EPERM;
  * anything else (write errors, gpg dying, the lock) is PB_ETEMP, since an
@@ -41,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -64,6 +71,7 @@
 struct gnupg_db {
 	struct keydb db;
 	char *home;
+	int file_mode;		/* for files we create in home */
 	int warned_conf;
 };
 
@@ -104,6 +112,7 @@ prepare_home(struct gnupg_db *g, struct pb_err *err)
 
 	if (keycheck_mkhome(g->home, &file_mode, err) != 0)
 		return -1;
+	g->file_mode = file_mode;
 	conf = xasprintf("%s/gpg.conf", g->home);
 	fd = open(conf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file_mode);
 	if (fd >= 0) {
@@ -176,15 +185,35 @@ report(int fd, const char *fmt, ...)
  * returns.  Lines: "E STATUS MESSAGE", "R considered imported unchanged
  * no_user_id not_imported skipped_v3", "I FPR GPGERR". */
 static void __attribute__((noreturn))
-child_import(const char *home, const struct pgp_key *keys, size_t n, int fd)
+child_import(const char *home, int file_mode, const struct pgp_key *keys,
+	     size_t n, int fd)
 {
 	struct buf data = BUF_INIT;
 	gpgme_ctx_t ctx;
 	gpgme_data_t dh;
 	gpgme_error_t ge;
 	gpgme_import_result_t res;
+	char *lock = xasprintf("%s/pksbridge.lock", home);
+	int lfd;
 
 	struct pb_err ierr;
+
+	/* Held until we exit (see the top of this file); O_CLOEXEC keeps
+	 * it from gpg, which must not outlive us holding it. */
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, file_mode);
+	if (lfd < 0) {
+		report(fd, "E %d opening %s: %s\n", PB_ETEMP, lock, strerror(errno));
+		_exit(0);
+	}
+	(void)fchmod(lfd, (mode_t)file_mode);	/* fails unless ours: fine */
+	while (flock(lfd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			report(fd, "E %d locking %s: %s\n", PB_ETEMP, lock,
+			       strerror(errno));
+			_exit(0);
+		}
+	}
+	free(lock);
 
 	if (keycheck_gpgme_init(&ierr) != 0) {
 		report(fd, "E %d %s\n", PB_EUNAVAIL, ierr.msg);
@@ -322,7 +351,7 @@ run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 		setpgid(0, 0);
 		signal(SIGPIPE, SIG_IGN);
 		close(fds[0]);
-		child_import(g->home, keys, n, fds[1]);
+		child_import(g->home, g->file_mode, keys, n, fds[1]);
 	}
 	setpgid(pid, pid);	/* also here: whichever runs first wins */
 	close(fds[1]);
