@@ -109,6 +109,24 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	return FILTER_EXIT_OK;
 }
 
+int
+cmd_filter_bad_usage(const char *cmd, const char *why)
+{
+	struct config cfg;
+	struct pb_err err;
+	int rc;
+
+	/* A typo in /etc/aliases must defer, not bounce: the mail waits in
+	 * the MTA's queue until the operator fixes the pipe command. */
+	filter_begin(cmd, GUARD_SECS);
+	pb_err_set(&err, PB_EUSAGE, "%s (see pksbridge %s --help); fix the "
+		   "MTA's pipe command", why, cmd);
+	config_defaults(&cfg);
+	rc = run_filter(&cfg, 0, &err, INBOUND_ORIGIN_AUTO);
+	config_free(&cfg);
+	return rc;
+}
+
 static int
 parse_origin(const char *v, enum inbound_origin *o)
 {
@@ -143,17 +161,9 @@ cmd_ingest(const struct cmd_ctx *ctx, int argc, char **argv)
 			bad_usage = 1;
 		}
 	}
+	if (bad_usage)
+		return cmd_filter_bad_usage("ingest", "bad arguments");
 	filter_begin("ingest", GUARD_SECS);
-	if (bad_usage) {
-		/* A typo in /etc/aliases must defer, not bounce: the mail
-		 * waits in the MTA's queue until the operator fixes it. */
-		pb_err_set(&err, PB_EUSAGE, "bad arguments (see pksbridge ingest "
-			   "--help); fix the MTA's pipe command");
-		config_defaults(&cfg);
-		rc = run_filter(&cfg, 0, &err, origin);
-		config_free(&cfg);
-		return rc;
-	}
 	cfg_ok = cmd_load_config(ctx, &cfg, &err) == 0;
 	if (cfg_ok)
 		log_set_dest(cfg.log_dest);

@@ -118,10 +118,59 @@ status_cb(void *hook, const char *keyword, const char *args)
 	return 0;
 }
 
+int
+keycheck_mkhome(const char *home, int *file_mode_r, struct pb_err *err)
+{
+	char *parent = xstrdup(home);
+	char *slash = strrchr(parent, '/');
+	mode_t mode = 0700;
+	struct stat st;
+
+	if (slash)
+		*(slash == parent ? slash + 1 : slash) = '\0';
+	if (stat(slash ? parent : ".", &st) == 0 && (st.st_mode & S_IWGRP))
+		mode = 0770 | (st.st_mode & S_ISGID);
+	free(parent);
+	*file_mode_r = (mode & S_IWGRP) ? 0660 : 0600;
+	if (mkdir(home, 0700) == 0) {
+		/* chmod: the umask must not narrow the group bits. */
+		if (chmod(home, mode) != 0)
+			return pb_err_set(err, PB_ETEMP, "chmod %s: %s", home,
+					  strerror(errno));
+	} else if (errno != EEXIST) {
+		return pb_err_set(err, PB_ETEMP, "creating GnuPG home %s: %s",
+				  home, strerror(errno));
+	}
+	if (stat(home, &st) != 0)
+		return pb_err_set(err, PB_ETEMP, "GnuPG home %s: %s", home,
+				  strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return pb_err_set(err, PB_ETEMP, "GnuPG home %s is not a directory",
+				  home);
+	return 0;
+}
+
+/* create_file - open path O_CREAT|O_EXCL with exactly mode (the umask
+ * must not narrow a group-shared home's 0660); -1 with errno as open's. */
+static int
+create_file(const char *path, int mode, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, mode);
+
+	if (fd >= 0 && fchmod(fd, (mode_t)mode) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 /* write_conf - make home/gpg.conf hold exactly GPG_CONF, replacing it
  * atomically if it differs (an old pksbridge, an operator's edit). */
 static int
-write_conf(const char *home, struct pb_err *err)
+write_conf(const char *home, int file_mode, struct pb_err *err)
 {
 	char *path = xasprintf("%s/gpg.conf", home);
 	char *tmp = xasprintf("%s/.gpg.conf.%ld", home, (long)getpid());
@@ -139,7 +188,7 @@ write_conf(const char *home, struct pb_err *err)
 		ret = 0;
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = create_file(tmp, file_mode, O_TRUNC);
 	if (fd < 0) {
 		pb_err_set(err, PB_ETEMP, "creating %s: %s", tmp, strerror(errno));
 		goto out;
@@ -166,25 +215,17 @@ out:
  * too, but then gpg reports ERROR keydb_search for every certification
  * it cannot check, and GPGME turns that into a failed listing. */
 static int
-prepare_home(const char *home, struct pb_err *err)
+prepare_home(const char *home, int *file_mode_r, struct pb_err *err)
 {
-	struct stat st;
 	char *kbx;
-	int fd;
+	int fd, file_mode;
 
-	if (mkdir(home, 0700) != 0 && errno != EEXIST)
-		return pb_err_set(err, PB_ETEMP, "creating GnuPG home %s: %s",
-				  home, strerror(errno));
-	if (stat(home, &st) != 0)
-		return pb_err_set(err, PB_ETEMP, "GnuPG home %s: %s", home,
-				  strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return pb_err_set(err, PB_ETEMP, "GnuPG home %s is not a directory",
-				  home);
-	if (write_conf(home, err) != 0)
+	if (keycheck_mkhome(home, &file_mode, err) != 0)
+		return -1;
+	if (write_conf(home, file_mode, err) != 0)
 		return -1;
 	kbx = xasprintf("%s/pubring.kbx", home);
-	fd = open(kbx, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = create_file(kbx, file_mode, O_EXCL);
 	if (fd < 0 && errno != EEXIST) {
 		pb_err_set(err, PB_ETEMP, "creating %s: %s", kbx, strerror(errno));
 		free(kbx);
@@ -193,6 +234,7 @@ prepare_home(const char *home, struct pb_err *err)
 	if (fd >= 0)
 		close(fd);
 	free(kbx);
+	*file_mode_r = file_mode;
 	return 0;
 }
 
@@ -464,11 +506,12 @@ keycheck_open(const char *scratch_home, struct keycheck **kc_r,
 	gpgme_error_t ge;
 	char *trustdb;
 	struct stat st;
+	int file_mode;
 
 	*kc_r = NULL;
 	if (keycheck_engine(err) != 0)
 		return -1;
-	if (prepare_home(scratch_home, err) != 0)
+	if (prepare_home(scratch_home, &file_mode, err) != 0)
 		return -1;
 	kc = xcalloc(1, sizeof *kc);
 	kc->home = xstrdup(scratch_home);
@@ -517,6 +560,11 @@ keycheck_open(const char *scratch_home, struct keycheck **kc_r,
 			free(trustdb);
 			goto fail;
 		}
+		/* gpg creates it 0600 whatever the umask; in a shared home
+		 * the other users' checks must be able to read it. */
+		if ((st.st_mode & 0777) != (mode_t)file_mode &&
+		    chmod(trustdb, (mode_t)file_mode) != 0)
+			log_warning(NULL, "chmod %s: %s", trustdb, strerror(errno));
 	}
 	free(trustdb);
 	*kc_r = kc;

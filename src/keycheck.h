@@ -23,9 +23,17 @@ struct keycheck;
  * (/usr/bin/gpg on Debian).  Used by the gnupg: backend too. */
 int keycheck_gpgme_init(struct pb_err *err);
 
+/* keycheck_mkhome - create the GnuPG home dir if it is missing: 0770
+ * (plus the parent's setgid bit) when its parent directory is
+ * group-writable, i.e. a spool shared by the MTA's pipe user, the runner
+ * and operators (spool.h), else 0700.  *file_mode_r is the mode for files
+ * we create in it: 0660 or 0600.  An existing dir is left as it is.  Used
+ * by the gnupg: backend too. */
+int keycheck_mkhome(const char *home, int *file_mode_r, struct pb_err *err);
+
 /* keycheck_open - prepare a checker whose gpg uses scratch_home as its
- * home directory (created 0700 if missing; it is never written to by the
- * check itself).  Returns -1 with PB_EUNAVAIL if GPGME or gpg is missing.
+ * home directory (created by keycheck_mkhome if missing; it is never
+ * written to by the check itself).  Returns -1 with PB_EUNAVAIL if GPGME or gpg is missing.
  * Release with keycheck_close. */
 int keycheck_open(const char *scratch_home, struct keycheck **kc_r,
 		  struct pb_err *err);

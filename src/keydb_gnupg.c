@@ -1,6 +1,6 @@
 /*
  * keydb_gnupg.c - the gnupg:DIR key database: GPGME imports the keys into
- * the GnuPG home DIR (created 0700 if missing).
+ * the GnuPG home DIR (created if missing, see keycheck_mkhome).
  *
  * The import runs in a child process of its own process group.  gpg waits
  * without limit for a keyring lock held by another process, and GPGME has
@@ -15,6 +15,19 @@
  * meaningless in a keyserver's keyring, and a check after every import
  * grows with the keyring).  An existing gpg.conf is the operator's: we
  * only warn if it lacks no-autostart.
+ *
+ * Trust is meaningless here, and with gpg's default trust model an import
+ * also writes the trustdb, which gpg creates 0600: in a group-shared spool
+ * (the MTA's pipe user, the runner and operators, see spool.h) the next
+ * user's gpg then dies on it.  So every import runs with trust-model
+ * always, which never touches a trustdb, and a new home is group-shared
+ * when its parent directory is (keycheck_mkhome).
+ *
+ * Imports are serialised with flock() on DIR/pksbridge.lock, taken in the
+ * child (so the timeout kill releases it): GnuPG 2.2 races on its own
+ * keybox lock when several gpg processes import at once ("lockfile
+ * disappeared", "no writable keyring found"; 3 of 40 concurrent imports
+ * failed in a test), and MTAs run our filter concurrently.
  *
  * Every key must come back from gpg as imported (new or unchanged).  A
  * key gpg refuses for its own content (no valid user ID, v3) is PB_EPERM;
@@ -34,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -48,7 +62,8 @@
 	"# Never start gpg-agent/dirmngr for imports; no trustdb check after\n" \
 	"# each import.\n" \
 	"no-autostart\n" \
-	"no-auto-check-trustdb\n"
+	"no-auto-check-trustdb\n" \
+	"trust-model always\n"
 
 /* Bound on what the child may report (one line per key plus a few). */
 #define REPORT_MAX (1u << 20)
@@ -56,6 +71,7 @@
 struct gnupg_db {
 	struct keydb db;
 	char *home;
+	int file_mode;		/* for files we create in home */
 	int warned_conf;
 };
 
@@ -90,26 +106,21 @@ conf_has_no_autostart(FILE *f)
 static int
 prepare_home(struct gnupg_db *g, struct pb_err *err)
 {
-	struct stat st;
 	char *conf;
-	int fd, ret = -1;
+	int fd, ret = -1, file_mode;
 	FILE *f;
 
-	if (mkdir(g->home, 0700) != 0 && errno != EEXIST)
-		return pb_err_set(err, PB_ETEMP, "creating GnuPG home %s: %s",
-				  g->home, strerror(errno));
-	if (stat(g->home, &st) != 0)
-		return pb_err_set(err, PB_ETEMP, "GnuPG home %s: %s", g->home,
-				  strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return pb_err_set(err, PB_ETEMP, "GnuPG home %s is not a directory",
-				  g->home);
+	if (keycheck_mkhome(g->home, &file_mode, err) != 0)
+		return -1;
+	g->file_mode = file_mode;
 	conf = xasprintf("%s/gpg.conf", g->home);
-	fd = open(conf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = open(conf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file_mode);
 	if (fd >= 0) {
 		size_t len = strlen(GPG_CONF);
 
-		if (write(fd, GPG_CONF, len) != (ssize_t)len) {
+		/* fchmod: the umask must not narrow a shared home's 0660. */
+		if (fchmod(fd, (mode_t)file_mode) != 0 ||
+		    write(fd, GPG_CONF, len) != (ssize_t)len) {
 			pb_err_set(err, PB_ETEMP, "writing %s: %s", conf,
 				   strerror(errno));
 			close(fd);
@@ -174,15 +185,35 @@ report(int fd, const char *fmt, ...)
  * returns.  Lines: "E STATUS MESSAGE", "R considered imported unchanged
  * no_user_id not_imported skipped_v3", "I FPR GPGERR". */
 static void __attribute__((noreturn))
-child_import(const char *home, const struct pgp_key *keys, size_t n, int fd)
+child_import(const char *home, int file_mode, const struct pgp_key *keys,
+	     size_t n, int fd)
 {
 	struct buf data = BUF_INIT;
 	gpgme_ctx_t ctx;
 	gpgme_data_t dh;
 	gpgme_error_t ge;
 	gpgme_import_result_t res;
+	char *lock = xasprintf("%s/pksbridge.lock", home);
+	int lfd;
 
 	struct pb_err ierr;
+
+	/* Held until we exit (see the top of this file); O_CLOEXEC keeps
+	 * it from gpg, which must not outlive us holding it. */
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, file_mode);
+	if (lfd < 0) {
+		report(fd, "E %d opening %s: %s\n", PB_ETEMP, lock, strerror(errno));
+		_exit(0);
+	}
+	(void)fchmod(lfd, (mode_t)file_mode);	/* fails unless ours: fine */
+	while (flock(lfd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			report(fd, "E %d locking %s: %s\n", PB_ETEMP, lock,
+			       strerror(errno));
+			_exit(0);
+		}
+	}
+	free(lock);
 
 	if (keycheck_gpgme_init(&ierr) != 0) {
 		report(fd, "E %d %s\n", PB_EUNAVAIL, ierr.msg);
@@ -201,6 +232,9 @@ child_import(const char *home, const struct pgp_key *keys, size_t n, int fd)
 		_exit(0);
 	}
 	gpgme_set_offline(ctx, 1);
+	/* Whatever gpg.conf says (see the top of this file).  A GPGME too
+	 * old for the flag leaves it to our gpg.conf. */
+	(void)gpgme_set_ctx_flag(ctx, "trust-model", "always");
 	for (size_t i = 0; i < n; i++)
 		buf_append(&data, keys[i].data, keys[i].len);
 	ge = gpgme_data_new_from_mem(&dh, data.data ? (const char *)data.data : "",
@@ -317,7 +351,7 @@ run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 		setpgid(0, 0);
 		signal(SIGPIPE, SIG_IGN);
 		close(fds[0]);
-		child_import(g->home, keys, n, fds[1]);
+		child_import(g->home, g->file_mode, keys, n, fds[1]);
 	}
 	setpgid(pid, pid);	/* also here: whichever runs first wins */
 	close(fds[1]);

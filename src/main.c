@@ -53,6 +53,26 @@ usage(FILE *f)
 		"See pksbridge(8), pksbridge.conf(5), sks_add_mail(8).\n");
 }
 
+/* is_filter - an MTA-facing command, which exits only 0 or 75. */
+static int
+is_filter(const char *cmd)
+{
+	return strcmp(cmd, "ingest") == 0 || strcmp(cmd, "sks_add_mail") == 0;
+}
+
+/* filter_command - the MTA-facing command among argv[from..], or NULL.
+ * Used when the arguments cannot be parsed, so which word is the command
+ * is a guess; any of them naming a filter makes the failure a deferral
+ * (exit 75) rather than a usage error that the MTA would bounce. */
+static const char *
+filter_command(int argc, char **argv, int from)
+{
+	for (int i = from; i < argc; i++)
+		if (is_filter(argv[i]))
+			return argv[i];
+	return NULL;
+}
+
 static const char *
 base_name(const char *p)
 {
@@ -117,7 +137,13 @@ main(int argc, char **argv)
 		} else if (strncmp(argv[i], "-c", 2) == 0 && argv[i][2]) {
 			ctx.config_path = argv[i] + 2;
 		} else {
-			log_stderr("unknown option %s (try --help)", argv[i]);
+			const char *fc = filter_command(argc, argv, i + 1);
+			char why[256];
+
+			snprintf(why, sizeof why, "unknown option %s", argv[i]);
+			if (fc)
+				return cmd_filter_bad_usage(fc, why);
+			log_stderr("%s (try --help)", why);
 			return EX_USAGE;
 		}
 	}
@@ -131,6 +157,8 @@ main(int argc, char **argv)
 	/* sendmail has its own -c semantics (ignored, as in Postfix). */
 	if (strcmp(cmd, "sendmail") != 0 &&
 	    take_config_opt(&argc, argv, 1, &ctx.config_path) != 0) {
+		if (is_filter(cmd))
+			return cmd_filter_bad_usage(cmd, "-c needs a file name");
 		log_stderr("-c needs a file name");
 		return EX_USAGE;
 	}

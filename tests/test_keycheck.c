@@ -579,6 +579,46 @@ test_unprivileged_without_home(void)
 	pgp_keylist_free(&list);
 }
 
+/* A home below a group-writable (setgid) spool is group-shared, files
+ * included, whatever the umask; below a private one it stays private. */
+static void
+test_shared_home(void)
+{
+	struct keycheck *kc = NULL;
+	struct pb_err err;
+	char *spool = home_path("kc-spool");
+	char *home = home_path("kc-spool/keycheck");
+	char *priv = home_path("kc-private");
+	char path[600];
+	struct stat st;
+	mode_t old = umask(022);
+	int fm = -1;
+
+	CHECK(mkdir(spool, 0700) == 0 && chmod(spool, 02770) == 0);
+	CHECK_OK(keycheck_open(home, &kc, &err), &err);
+	keycheck_close(kc);
+	umask(old);
+	CHECK(stat(home, &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 02770);
+	snprintf(path, sizeof path, "%s/gpg.conf", home);
+	CHECK(stat(path, &st) == 0);
+	CHECK_INT(st.st_mode & 0777, 0660);
+	snprintf(path, sizeof path, "%s/pubring.kbx", home);
+	CHECK(stat(path, &st) == 0);
+	CHECK_INT(st.st_mode & 0777, 0660);
+	snprintf(path, sizeof path, "%s/trustdb.gpg", home);
+	CHECK(stat(path, &st) == 0);
+	CHECK_INT(st.st_mode & 0777, 0660);
+
+	CHECK_OK(keycheck_mkhome(priv, &fm, &err), &err);
+	CHECK_INT(fm, 0600);
+	CHECK(stat(priv, &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0700);
+	free(spool);
+	free(home);
+	free(priv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -590,6 +630,7 @@ main(int argc, char **argv)
 		{ "unusable home is PB_ETEMP", test_unusable_home },
 		{ "no gpg-agent left running", test_no_agent_left },
 		{ "as nobody without HOME", test_unprivileged_without_home },
+		{ "group-shared home below a shared spool", test_shared_home },
 		{ NULL, NULL },
 	};
 

@@ -9,7 +9,8 @@
 #   mta_stop                          stop it (and its delivery processes)
 #   mta_alias FILE NAME COMMAND...    append `NAME: "|COMMAND..."` to FILE
 #   mta_send FROM TO FILE             submit FILE by SMTP to 127.0.0.1:PORT
-#                                     (curl); prints Exim's message id
+#                                     (curl); prints Exim's message id; safe
+#                                     to run several at once
 #   mta_wait ID [TIMEOUT_S]           wait until the delivery attempt Exim
 #                                     started for ID after receiving it is over
 #   mta_queue_count                   messages in Exim's queue (exim -bpc)
@@ -189,7 +190,8 @@ mta_alias() {
 # failure prints the SMTP dialogue to stderr and returns curl's status.
 # CRs are stripped first: curl --crlf turns every LF into CRLF on the wire.
 mta_send() {
-	_mse_log=$TEST_TMP/.mta_send.$$
+	# mktemp, not $$: parallel senders in subshells share $$.
+	_mse_log=$(mktemp "$TEST_TMP/.mta_send.XXXXXX") || return 1
 	sed 's/\r$//' "$3" | curl -v -sS --max-time 30 \
 		--url "smtp://127.0.0.1:$MTA_PORT/client.test" \
 		--mail-from "$1" --mail-rcpt "$2" --upload-file - --crlf \
@@ -199,9 +201,11 @@ mta_send() {
 		tail -n 1)
 	if [ "$_mse_rc" -ne 0 ] || [ -z "$_mse_id" ]; then
 		grep -E '^[<>*]' "$_mse_log" >&2
+		rm -f "$_mse_log"
 		[ "$_mse_rc" -ne 0 ] || _mse_rc=1
 		return $_mse_rc
 	fi
+	rm -f "$_mse_log"
 	echo "$_mse_id"
 }
 
