@@ -26,8 +26,9 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKGS       := libetpan gpgme libcurl nettle
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKGS       := libetpan gpgme nettle
+# libcurl: headers only; keydb_hkp.c dlopen()s it (see there).
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libcurl 2>/dev/null)
 # libetpan's .pc adds dpkg's gcc-only -specs flag; clang rejects it.
 PKG_LIBS   := $(filter-out -specs=%,$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null))
 

@@ -20,10 +20,16 @@
  * timeout_ms bounds the whole put, all batches together (0: no bound).
  * No signals (CURLOPT_NOSIGNAL), no proxies from the environment (the key
  * database is ours, normally on this host), no redirects, http only.
+ *
+ * libcurl is loaded with dlopen() on first use, not linked: it brings 31
+ * shared libraries (LDAP, Kerberos, OpenSSL, ...) that every ingest would
+ * otherwise map and relocate, about 3 MB of its resident size, although
+ * only this backend uses them.  curl.h still gives the types.
  */
 #include "keydb.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,11 +49,69 @@
 #define HKP_DEFAULT_PORT 11371
 #define REPLY_MAX (1u << 20)		/* reply bytes kept and read */
 
+/* The part of libcurl this backend uses, resolved at run time. */
+struct curl_api {
+	void *dl;
+	CURLcode (*global_init)(long);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	void (*easy_reset)(CURL *);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	const char *(*easy_strerror)(CURLcode);
+	void (*easy_cleanup)(CURL *);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+};
+
 struct hkp_db {
 	struct keydb db;
 	char *post_url;		/* http://HOST:PORT[/PATH]/pks/add */
 	int curl_inited;
+	struct curl_api api;
 };
+
+/* curl_load - dlopen libcurl (Debian's GnuTLS flavour first, as the
+ * build uses its headers) and resolve what we call. */
+static int
+curl_load(struct curl_api *a, struct pb_err *err)
+{
+	static const char *const names[] = {
+		"libcurl-gnutls.so.4", "libcurl.so.4",
+	};
+	struct { const char *sym; void **slot; } syms[] = {
+		{ "curl_global_init", (void **)&a->global_init },
+		{ "curl_global_cleanup", (void **)&a->global_cleanup },
+		{ "curl_easy_init", (void **)&a->easy_init },
+		{ "curl_easy_reset", (void **)&a->easy_reset },
+		{ "curl_easy_setopt", (void **)&a->easy_setopt },
+		{ "curl_easy_perform", (void **)&a->easy_perform },
+		{ "curl_easy_getinfo", (void **)&a->easy_getinfo },
+		{ "curl_easy_strerror", (void **)&a->easy_strerror },
+		{ "curl_easy_cleanup", (void **)&a->easy_cleanup },
+		{ "curl_slist_append", (void **)&a->slist_append },
+		{ "curl_slist_free_all", (void **)&a->slist_free_all },
+	};
+
+	if (a->dl)
+		return 0;
+	for (size_t i = 0; i < sizeof names / sizeof names[0] && !a->dl; i++)
+		a->dl = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+	if (!a->dl)
+		return pb_err_set(err, PB_EUNAVAIL, "cannot load libcurl "
+				  "(package libcurl3-gnutls): %s", dlerror());
+	for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+		*syms[i].slot = dlsym(a->dl, syms[i].sym);
+		if (!*syms[i].slot) {
+			dlclose(a->dl);
+			a->dl = NULL;
+			return pb_err_set(err, PB_EUNAVAIL, "libcurl lacks %s",
+					  syms[i].sym);
+		}
+	}
+	return 0;
+}
 
 struct reply {
 	struct buf text;	/* the first REPLY_MAX bytes */
@@ -193,37 +257,37 @@ post(struct hkp_db *h, CURL *c, const struct buf *body, long long deadline,
 					  "sending %zu keys", h->db.name, nkeys);
 		timeout = left > LONG_MAX ? LONG_MAX : (long)left;
 	}
-	curl_easy_reset(c);
+	h->api.easy_reset(c);
 	/* "Expect: 100-continue" would cost SKS a 1 s wait per big body. */
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
+	hdrs = h->api.slist_append(hdrs, "Expect:");
+	hdrs = h->api.slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
 	if (!hdrs)
 		return pb_err_set(err, PB_EOS, "curl_slist_append failed");
-	curl_easy_setopt(c, CURLOPT_URL, h->post_url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "pksbridge/" PB_VERSION);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body->data);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, reply_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	rc = curl_easy_perform(c);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(hdrs);
+	h->api.easy_setopt(c, CURLOPT_URL, h->post_url);
+	h->api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	h->api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+	h->api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	h->api.easy_setopt(c, CURLOPT_PROXY, "");
+	h->api.easy_setopt(c, CURLOPT_USERAGENT, "pksbridge/" PB_VERSION);
+	h->api.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	h->api.easy_setopt(c, CURLOPT_POST, 1L);
+	h->api.easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body->data);
+	h->api.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+	h->api.easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+	h->api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+	h->api.easy_setopt(c, CURLOPT_WRITEFUNCTION, reply_cb);
+	h->api.easy_setopt(c, CURLOPT_WRITEDATA, &reply);
+	h->api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	rc = h->api.easy_perform(c);
+	h->api.easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	h->api.easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	h->api.slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
 		buf_free(&reply.text);
 		return pb_err_set(err, PB_ETEMP, "%s: %s", h->post_url,
-				  errbuf[0] ? errbuf : curl_easy_strerror(rc));
+				  errbuf[0] ? errbuf : h->api.easy_strerror(rc));
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	h->api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	reply_summary(&reply, summary, sizeof summary);
 	if (code >= 200 && code < 300) {
 		refused = sks_refusal(&reply);
@@ -256,11 +320,13 @@ hkp_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 	if (!h->curl_inited) {
 		/* Process-wide and reference-counted: balanced in hkp_close.
 		 * Here, not in init, so that opening touches nothing. */
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		if (curl_load(&h->api, err) != 0)
+			return -1;
+		if (h->api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			return pb_err_set(err, PB_EUNAVAIL, "curl_global_init failed");
 		h->curl_inited = 1;
 	}
-	c = curl_easy_init();
+	c = h->api.easy_init();
 	if (!c)
 		return pb_err_set(err, PB_EOS, "curl_easy_init failed");
 	for (size_t i = 0; i < n;) {
@@ -298,7 +364,7 @@ hkp_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 	log_info(qid, "keydb=%s, keys=%zu, requests=%zu", db->name, n, nposts);
 	ret = 0;
 out:
-	curl_easy_cleanup(c);
+	h->api.easy_cleanup(c);
 	buf_free(&body);
 	buf_free(&toobig);
 	return ret;
@@ -313,7 +379,9 @@ hkp_close(struct keydb *db)
 		return;
 	h = db->priv;
 	if (h->curl_inited)
-		curl_global_cleanup();	/* reference-counted by libcurl */
+		h->api.global_cleanup();	/* reference-counted by libcurl */
+	/* Not dlclose'd: libcurl's dependencies (gnutls, ...) register
+	 * atexit handlers and are shared with libetpan. */
 	free((char *)db->name);
 	free(h->post_url);
 	free(h);
