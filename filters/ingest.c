@@ -51,6 +51,7 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	struct buf mail = BUF_INIT;
 	struct inbound_opts opts;
 	struct inbound_result res;
+	struct inbound *in;
 	struct spool *sp = NULL;
 	struct pb_err err;
 	uint64_t total = 0;
@@ -80,14 +81,15 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 		/* Keep only the head for the quarantine record. */
 		mail.len = cfg->max_message_size;
 	}
-	if (inbound_accept(sp, cfg, (const char *)buf_str(&mail), mail.len,
-			   &opts, &res, &err) != 0) {
+	in = inbound_analyse(cfg, (const char *)buf_str(&mail), mail.len, &opts);
+	buf_free(&mail);
+	if (inbound_commit(sp, in, &res, &err) != 0) {
+		inbound_free(in);
 		spool_close(sp);
-		buf_free(&mail);
 		return filter_tempfail(&err);
 	}
+	inbound_free(in);
 	filter_committed();
-	buf_free(&mail);
 
 	if (res.state == QS_READY) {
 		struct deliverer *d = deliver_open(sp, cfg);

@@ -74,15 +74,20 @@ static const uint32_t crc24_table[256] = {
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-uint32_t
-armor_crc24(const unsigned char *data, size_t len)
+/* armor_crc24_update - continue a CRC-24 over more data. */
+static uint32_t
+armor_crc24_update(uint32_t crc, const unsigned char *data, size_t len)
 {
-	uint32_t crc = 0xB704CE;
-
 	for (size_t i = 0; i < len; i++)
 		crc = ((crc << 8) ^ crc24_table[((crc >> 16) ^ data[i]) & 0xff])
 			& 0xffffff;
 	return crc;
+}
+
+uint32_t
+armor_crc24(const unsigned char *data, size_t len)
+{
+	return armor_crc24_update(0xB704CE, data, len);
 }
 
 /* b64_value - the 6-bit value of a base64 character, or -1. */
@@ -139,22 +144,127 @@ armor_base64_encode(const unsigned char *data, size_t len, size_t line_len,
 		buf_putc(out, '\n');
 }
 
+static void
+w_flush(struct armor_writer *w)
+{
+	if (w->nchunk && !w->error)
+		w->error = w->out(w->ctx, w->chunk, w->nchunk);
+	w->nchunk = 0;
+}
+
+static void
+w_put(struct armor_writer *w, const char *s, size_t n)
+{
+	while (n) {
+		size_t room = sizeof w->chunk - w->nchunk;
+		size_t k = n < room ? n : room;
+
+		memcpy(w->chunk + w->nchunk, s, k);
+		w->nchunk += k;
+		s += k;
+		n -= k;
+		if (w->nchunk == sizeof w->chunk)
+			w_flush(w);
+	}
+}
+
+/* w_quad - one base64 quad from n (1..3) bytes, wrapped at 64 columns. */
+static void
+w_quad(struct armor_writer *w, const unsigned char *b, size_t n)
+{
+	uint32_t v = (uint32_t)b[0] << 16;
+	char quad[5];
+	size_t q = 4;
+
+	if (n > 1)
+		v |= (uint32_t)b[1] << 8;
+	if (n > 2)
+		v |= b[2];
+	quad[0] = b64_alphabet[(v >> 18) & 63];
+	quad[1] = b64_alphabet[(v >> 12) & 63];
+	quad[2] = n > 1 ? b64_alphabet[(v >> 6) & 63] : '=';
+	quad[3] = n > 2 ? b64_alphabet[v & 63] : '=';
+	w->col += 4;
+	if (w->col == 64) {
+		quad[4] = '\n';
+		q = 5;
+		w->col = 0;
+	}
+	w_put(w, quad, q);
+}
+
+void
+armor_writer_begin(struct armor_writer *w, armor_out_fn out, void *ctx)
+{
+	memset(w, 0, sizeof *w);
+	w->out = out;
+	w->ctx = ctx;
+	w->crc = 0xB704CE;
+	/* SKS's decoder needs the empty line (it is how it finds the end of
+	 * the headers), no empty line inside the data, and the "=" line. */
+	w_put(w, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n", 38);
+}
+
+void
+armor_writer_add(struct armor_writer *w, const unsigned char *data, size_t len)
+{
+	w->crc = armor_crc24_update(w->crc, data, len);
+	while (len && w->ncarry) {
+		w->carry[w->ncarry++] = *data++;
+		len--;
+		if (w->ncarry == 3) {
+			w_quad(w, w->carry, 3);
+			w->ncarry = 0;
+		}
+	}
+	for (; len >= 3; data += 3, len -= 3)
+		w_quad(w, data, 3);
+	while (len--)
+		w->carry[w->ncarry++] = *data++;
+}
+
+int
+armor_writer_end(struct armor_writer *w)
+{
+	char tail[4 + 1 + 40];
+	unsigned char c[3];
+	size_t n;
+
+	if (w->ncarry)
+		w_quad(w, w->carry, w->ncarry);
+	if (w->col)
+		w_put(w, "\n", 1);
+	c[0] = (unsigned char)(w->crc >> 16);
+	c[1] = (unsigned char)(w->crc >> 8);
+	c[2] = (unsigned char)w->crc;
+	tail[0] = '=';
+	tail[1] = b64_alphabet[c[0] >> 2];
+	tail[2] = b64_alphabet[((c[0] & 3) << 4) | (c[1] >> 4)];
+	tail[3] = b64_alphabet[((c[1] & 15) << 2) | (c[2] >> 6)];
+	tail[4] = b64_alphabet[c[2] & 63];
+	n = 5;
+	memcpy(tail + n, "\n-----END PGP PUBLIC KEY BLOCK-----\n", 36);
+	n += 36;
+	w_put(w, tail, n);
+	w_flush(w);
+	return w->error;
+}
+
+int
+armor_out_buf(void *ctx, const char *text, size_t len)
+{
+	buf_append(ctx, text, len);
+	return 0;
+}
+
 void
 armor_encode_pubkey(const unsigned char *data, size_t len, struct buf *out)
 {
-	uint32_t crc = armor_crc24(data, len);
-	unsigned char c[3] = {
-		(unsigned char)(crc >> 16), (unsigned char)(crc >> 8),
-		(unsigned char)crc,
-	};
+	struct armor_writer w;
 
-	/* SKS's decoder needs the empty line (it is how it finds the end of
-	 * the headers), no empty line inside the data, and the "=" line. */
-	buf_puts(out, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n");
-	armor_base64_encode(data, len, 64, out);
-	buf_putc(out, '=');
-	armor_base64_encode(c, sizeof c, 0, out);
-	buf_puts(out, "\n-----END PGP PUBLIC KEY BLOCK-----\n");
+	armor_writer_begin(&w, armor_out_buf, out);
+	armor_writer_add(&w, data, len);
+	armor_writer_end(&w);
 }
 
 /* One line of the text: content with surrounding blanks (and the CR of a

@@ -54,6 +54,33 @@ int armor_scan(const char *text, size_t len, size_t max_decoded,
  * also exactly what SKS's own armor parser expects. */
 void armor_encode_pubkey(const unsigned char *data, size_t len, struct buf *out);
 
+/* Streaming encoder: the same text as armor_encode_pubkey() would give
+ * for the concatenation of everything added, produced piece by piece, so
+ * a large set of keys never has to be concatenated or held as text in
+ * memory.  out receives the text in chunks; a non-zero return from it is
+ * remembered, stops further output, and is returned by armor_writer_end. */
+typedef int (*armor_out_fn)(void *ctx, const char *text, size_t len);
+
+struct armor_writer {
+	armor_out_fn out;
+	void *ctx;
+	uint32_t crc;
+	unsigned char carry[3];	/* bytes waiting for a full base64 quad */
+	size_t ncarry;
+	size_t col;		/* characters on the current line */
+	char chunk[8192];	/* text not yet handed to out */
+	size_t nchunk;
+	int error;		/* first non-zero from out */
+};
+
+void armor_writer_begin(struct armor_writer *w, armor_out_fn out, void *ctx);
+void armor_writer_add(struct armor_writer *w, const unsigned char *data,
+		      size_t len);
+int armor_writer_end(struct armor_writer *w);
+
+/* armor_out_buf - an armor_out_fn appending to the struct buf in ctx. */
+int armor_out_buf(void *ctx, const char *text, size_t len);
+
 /* armor_crc24 - the RFC 4880 CRC-24 of data. */
 uint32_t armor_crc24(const unsigned char *data, size_t len);
 

@@ -212,15 +212,15 @@ static void
 payload_text(const struct q_entry *e, const struct buf *payload, struct buf *out)
 {
 	if (e->payload_kind == Q_PAYLOAD_KEYS) {
-		struct buf bin = BUF_INIT;
+		struct armor_writer w;
 		const unsigned char *k;
 		size_t off = 0, klen;
 
+		armor_writer_begin(&w, armor_out_buf, out);
 		while (q_payload_next_key(payload->data, payload->len, &off, &k,
 					  &klen) == 1)
-			buf_append(&bin, k, klen);
-		armor_encode_pubkey(bin.data, bin.len, out);
-		buf_free(&bin);
+			armor_writer_add(&w, k, klen);
+		armor_writer_end(&w);
 	} else if (payload->len) {
 		buf_append(out, payload->data, payload->len);
 	}

@@ -324,6 +324,9 @@ deliver_inbound(struct deliverer *d, const char *id, int already_leased,
 		}
 		nkeys++;
 	}
+	/* The keys own their bytes now: drop the payload before gpg and the
+	 * key database see them, or a large entry is held twice. */
+	buf_free(&payload);
 	good = xcalloc(nkeys + 1, sizeof *good);
 	if (r < 0 || nkeys == 0) {
 		fin.outcome = DELIVER_FAILED;

@@ -35,6 +35,11 @@ struct analysis {
 	struct buf raw;			/* quarantined text */
 	size_t npub_blocks;
 	struct pgp_limits limits;
+	/* Every key in payload format, built once; the keys' own copies of
+	 * their bytes are then dropped, so a large mail is held once. */
+	struct buf payload_all;
+	size_t *key_off;	/* where key i's entry starts in payload_all */
+	struct inbound_opts opts;
 };
 
 static void
@@ -201,6 +206,24 @@ analysis_free(struct analysis *a)
 	pgp_keylist_free(&a->keys);
 	buf_free(&a->reasons);
 	buf_free(&a->raw);
+	buf_free(&a->payload_all);
+	free(a->key_off);
+}
+
+/* pack_keys - move the keys' bytes into payload_all. */
+static void
+pack_keys(struct analysis *a)
+{
+	a->key_off = xcalloc(a->keys.nkeys + 1, sizeof *a->key_off);
+	for (size_t i = 0; i < a->keys.nkeys; i++) {
+		struct pgp_key *k = &a->keys.keys[i];
+
+		a->key_off[i] = a->payload_all.len;
+		q_payload_add_key(&a->payload_all, k->data, k->len);
+		free(k->data);
+		k->data = NULL;
+	}
+	a->key_off[a->keys.nkeys] = a->payload_all.len;
 }
 
 struct commit_ctx {
@@ -308,6 +331,7 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	if (res->nnew > 0) {
 		struct q_entry e;
 		struct buf payload = BUF_INIT;
+		const struct buf *use = &a->payload_all;
 		int r;
 
 		base_entry(&e, c);
@@ -323,14 +347,18 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 			if (!c->is_new[i])
 				continue;
 			q_entry_add_key(&e, k->fpr_hex, k->uid);
-			q_payload_add_key(&payload, k->data, k->len);
+			if (res->nnew < a->keys.nkeys)
+				buf_append(&payload, a->payload_all.data + a->key_off[i],
+					   a->key_off[i + 1] - a->key_off[i]);
 			if (dedup_record_key(sp, txn, k, a->origin, now, err) != 0) {
 				q_entry_free(&e);
 				buf_free(&payload);
 				return -1;
 			}
 		}
-		r = queue_insert(sp, txn, &e, payload.data, payload.len, err);
+		if (res->nnew < a->keys.nkeys)
+			use = &payload;
+		r = queue_insert(sp, txn, &e, use->data, use->len, err);
 		memcpy(res->id, e.id, sizeof res->id);
 		res->state = QS_READY;
 		q_entry_free(&e);
@@ -371,38 +399,72 @@ record_msgid:
 	return 0;
 }
 
-int
-inbound_accept(struct spool *sp, const struct config *cfg, const char *mail,
-	       size_t len, const struct inbound_opts *o,
-	       struct inbound_result *res, struct pb_err *err)
+struct inbound *
+inbound_analyse(const struct config *cfg, const char *mail, size_t len,
+		const struct inbound_opts *o)
 {
-	struct analysis a;
+	struct analysis *a = xcalloc(1, sizeof *a);
+
+	a->cfg = cfg;
+	a->opts = *o;
+	a->opts.sender = o->sender ? xstrdup(o->sender) : NULL;
+	analyse(a, mail, len, &a->opts);
+	pack_keys(a);
+	return (struct inbound *)a;
+}
+
+int
+inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
+	       struct pb_err *err)
+{
+	struct analysis *a = (struct analysis *)in;
+	const struct inbound_opts *o = &a->opts;
 	struct commit_ctx c;
 	int r;
 
-	memset(&a, 0, sizeof a);
-	a.cfg = cfg;
-	analyse(&a, mail, len, o);
-	c.a = &a;
+	c.a = a;
 	c.o = o;
 	c.res = res;
-	c.is_new = xcalloc(a.keys.nkeys + 1, 1);
+	c.is_new = xcalloc(a->keys.nkeys + 1, 1);
 	r = spool_txn(sp, SPOOL_SYNC, commit_fn, &c, err);
 	free(c.is_new);
 	if (r == 0) {
 		log_info(res->id, "from=<%s>, message-id=<%s>, size=%llu, "
 			 "origin=%s, keys=%zu, new=%zu, status=%s%s%s%s",
 			 o->sender ? o->sender : "",
-			 a.h.message_id ? a.h.message_id : "",
+			 a->h.message_id ? a->h.message_id : "",
 			 (unsigned long long)o->total_size,
-			 q_origin_name(a.origin), res->nkeys, res->nnew,
+			 q_origin_name(a->origin), res->nkeys, res->nnew,
 			 q_state_name(res->state),
 			 res->reason[0] ? " (" : "", res->reason,
 			 res->reason[0] ? ")" : "");
 		if (res->quarantine_id[0])
 			log_notice(res->quarantine_id, "parent=%s, status=quarantined (%s)",
-				   res->id, buf_str(&a.reasons));
+				   res->id, buf_str(&a->reasons));
 	}
-	analysis_free(&a);
+	return r;
+}
+
+void
+inbound_free(struct inbound *in)
+{
+	struct analysis *a = (struct analysis *)in;
+
+	if (!a)
+		return;
+	free((char *)a->opts.sender);
+	analysis_free(a);
+	free(a);
+}
+
+int
+inbound_accept(struct spool *sp, const struct config *cfg, const char *mail,
+	       size_t len, const struct inbound_opts *o,
+	       struct inbound_result *res, struct pb_err *err)
+{
+	struct inbound *in = inbound_analyse(cfg, mail, len, o);
+	int r = inbound_commit(sp, in, res, err);
+
+	inbound_free(in);
 	return r;
 }

@@ -46,9 +46,25 @@ struct inbound_result {
 	char reason[PB_ERR_MSGLEN];	/* why quarantined/duplicate/loop */
 };
 
-/* inbound_accept - analyse mail[0..len) and commit (synchronously) its
- * entries.  Returns 0 once they are durable, -1 if nothing was committed
- * (the MTA must retry). */
+/* Two steps, so a caller can free the mail in between (a 16 MB mail is
+ * then never held next to its keys and their payload). */
+struct inbound;
+
+/* inbound_analyse - headers, MIME, armor and packets of mail[0..len);
+ * never fails (bad input becomes quarantine reasons).  The result does
+ * not refer to mail.  Free with inbound_free. */
+struct inbound *inbound_analyse(const struct config *cfg, const char *mail,
+				size_t len, const struct inbound_opts *o);
+
+/* inbound_commit - decide and commit (synchronously) the mail's entries.
+ * Returns 0 once they are durable, -1 if nothing was committed (the MTA
+ * must retry).  May be called again after a failure. */
+int inbound_commit(struct spool *sp, struct inbound *in,
+		   struct inbound_result *res, struct pb_err *err);
+
+void inbound_free(struct inbound *in);
+
+/* inbound_accept - analyse, commit and free in one call. */
 int inbound_accept(struct spool *sp, const struct config *cfg,
 		   const char *mail, size_t len, const struct inbound_opts *o,
 		   struct inbound_result *res, struct pb_err *err);

@@ -238,6 +238,59 @@ prepare_home(const char *home, int *file_mode_r, struct pb_err *err)
 	return 0;
 }
 
+static ssize_t
+reader_read(void *handle, void *buffer, size_t size)
+{
+	struct keycheck_reader *rd = handle;
+	size_t done = 0;
+
+	while (done < size && rd->i < rd->n) {
+		const struct pgp_key *k = &rd->keys[rd->idx ? rd->idx[rd->i] : rd->i];
+		size_t left = k->len - rd->off;
+		size_t take = left < size - done ? left : size - done;
+
+		memcpy((char *)buffer + done, k->data + rd->off, take);
+		done += take;
+		rd->off += take;
+		if (rd->off == k->len) {
+			rd->i++;
+			rd->off = 0;
+		}
+	}
+	return (ssize_t)done;
+}
+
+static off_t
+reader_seek(void *handle, off_t offset, int whence)
+{
+	struct keycheck_reader *rd = handle;
+
+	/* Only rewinding is ever asked for. */
+	if (offset != 0 || whence != SEEK_SET) {
+		errno = EINVAL;
+		return -1;
+	}
+	rd->i = 0;
+	rd->off = 0;
+	return 0;
+}
+
+gpgme_error_t
+keycheck_data_new(gpgme_data_t *dh, struct keycheck_reader *rd,
+		  const struct pgp_key *keys, const size_t *idx, size_t n)
+{
+	static struct gpgme_data_cbs cbs = {
+		reader_read, NULL, reader_seek, NULL,
+	};
+
+	rd->keys = keys;
+	rd->idx = idx;
+	rd->n = n;
+	rd->i = 0;
+	rd->off = 0;
+	return gpgme_data_new_from_cbs(dh, &cbs, rd);
+}
+
 /* gpg_run - one from-data listing of the keys in r->idx; fills r.
  * Returns -1 only when gpg could not be run or did not get to read its
  * input. */
@@ -245,7 +298,7 @@ static int
 gpg_run(struct keycheck *kc, const struct pgp_key *keys, struct run *r,
 	struct pb_err *err)
 {
-	struct buf data = BUF_INIT;
+	struct keycheck_reader rd;
 	gpgme_data_t dh = NULL;
 	gpgme_key_t key;
 	gpgme_error_t ge;
@@ -254,7 +307,6 @@ gpg_run(struct keycheck *kc, const struct pgp_key *keys, struct run *r,
 	for (size_t i = 0; i < r->n; i++) {
 		r->v[i] = V_UNLISTED;
 		r->why[i] = NULL;
-		buf_append(&data, keys[r->idx[i]].data, keys[r->idx[i]].len);
 	}
 	r->nlisted = 0;
 	r->list_error = 0;
@@ -263,10 +315,9 @@ gpg_run(struct keycheck *kc, const struct pgp_key *keys, struct run *r,
 	kc->res_count = kc->res_skipped_v3 = 0;
 	kc->gpg_error[0] = '\0';
 
-	ge = gpgme_data_new_from_mem(&dh, data.data ? (const char *)data.data : "",
-				     data.len, 0);
+	ge = keycheck_data_new(&dh, &rd, keys, r->idx, r->n);
 	if (ge) {
-		pb_err_set(err, PB_EOS, "gpgme_data_new_from_mem: %s",
+		pb_err_set(err, PB_EOS, "gpgme_data_new_from_cbs: %s",
 			   gpgme_strerror(ge));
 		goto out;
 	}
@@ -316,7 +367,6 @@ gpg_run(struct keycheck *kc, const struct pgp_key *keys, struct run *r,
 out:
 	if (dh)
 		gpgme_data_release(dh);
-	buf_free(&data);
 	return ret;
 }
 

@@ -9,12 +9,29 @@
 #ifndef PB_KEYCHECK_H
 #define PB_KEYCHECK_H
 
+#include <gpgme.h>
 #include <stddef.h>
 
 #include "err.h"
 #include "pgp.h"
 
 struct keycheck;
+
+/* A GPGME data object that hands gpg the keys one after the other, so a
+ * large batch is never concatenated into one more copy in memory.  The
+ * reader holds the position; it and the keys must outlive the object
+ * (release with gpgme_data_release). */
+struct keycheck_reader {
+	const struct pgp_key *keys;
+	const size_t *idx;	/* keys[idx[i]], or keys[i] when NULL */
+	size_t n;
+	size_t i;		/* current key */
+	size_t off;		/* bytes of it already read */
+};
+
+gpgme_error_t keycheck_data_new(gpgme_data_t *dh, struct keycheck_reader *rd,
+				const struct pgp_key *keys, const size_t *idx,
+				size_t n);
 
 /* keycheck_gpgme_init - initialise GPGME once per process, the cheap way:
  * without gpgconf (GPGME would otherwise run gpgconf three times and

@@ -188,7 +188,7 @@ static void __attribute__((noreturn))
 child_import(const char *home, int file_mode, const struct pgp_key *keys,
 	     size_t n, int fd)
 {
-	struct buf data = BUF_INIT;
+	struct keycheck_reader rd;
 	gpgme_ctx_t ctx;
 	gpgme_data_t dh;
 	gpgme_error_t ge;
@@ -235,12 +235,9 @@ child_import(const char *home, int file_mode, const struct pgp_key *keys,
 	/* Whatever gpg.conf says (see the top of this file).  A GPGME too
 	 * old for the flag leaves it to our gpg.conf. */
 	(void)gpgme_set_ctx_flag(ctx, "trust-model", "always");
-	for (size_t i = 0; i < n; i++)
-		buf_append(&data, keys[i].data, keys[i].len);
-	ge = gpgme_data_new_from_mem(&dh, data.data ? (const char *)data.data : "",
-				     data.len, 0);
+	ge = keycheck_data_new(&dh, &rd, keys, NULL, n);
 	if (ge) {
-		report(fd, "E %d gpgme_data_new_from_mem: %s\n", PB_EOS,
+		report(fd, "E %d gpgme_data_new_from_cbs: %s\n", PB_EOS,
 		       gpgme_strerror(ge));
 		_exit(0);
 	}
@@ -264,7 +261,6 @@ child_import(const char *home, int file_mode, const struct pgp_key *keys,
 			report(fd, "I %s %u\n", s->fpr, (unsigned)s->result);
 	gpgme_data_release(dh);
 	gpgme_release(ctx);
-	buf_free(&data);
 	/* _exit: exit handlers (stdio buffers, the parent's atexit) belong
 	 * to the parent and must not run here. */
 	_exit(0);

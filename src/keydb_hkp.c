@@ -202,11 +202,13 @@ static void
 build_body(const struct pgp_key *keys, size_t n, struct buf *body)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	struct buf bin = BUF_INIT, armor = BUF_INIT;
+	struct buf armor = BUF_INIT;
+	struct armor_writer w;
 
+	armor_writer_begin(&w, armor_out_buf, &armor);
 	for (size_t i = 0; i < n; i++)
-		buf_append(&bin, keys[i].data, keys[i].len);
-	armor_encode_pubkey(bin.data, bin.len, &armor);
+		armor_writer_add(&w, keys[i].data, keys[i].len);
+	armor_writer_end(&w);
 	buf_reset(body);
 	buf_reserve(body, 8 + armor.len + armor.len / 8);
 	buf_puts(body, "keytext=");
@@ -222,7 +224,6 @@ build_body(const struct pgp_key *keys, size_t n, struct buf *body)
 			buf_putc(body, hex[c & 15]);
 		}
 	}
-	buf_free(&bin);
 	buf_free(&armor);
 }
 

@@ -126,12 +126,21 @@ publish(const char *msgdir, const char *tmp, const char *qid, char **name_r,
 			  msgdir, qid);
 }
 
+/* Streaming armor straight into the file: a 16 MB mail's keys are never
+ * concatenated or held as text in memory. */
+static int
+out_fd(void *ctx, const char *text, size_t len)
+{
+	return write_all(*(int *)ctx, (const unsigned char *)text, len);
+}
+
 static int
 sks_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 	size_t n, int timeout_ms, struct pb_err *err)
 {
 	struct sks_db *s = db->priv;
-	struct buf bin = BUF_INIT, text = BUF_INIT;
+	struct buf text = BUF_INIT;
+	struct armor_writer w;
 	char *q = NULL, *tmp = NULL, *name = NULL;
 	struct stat st;
 	int fd = -1, dfd = -1, ret = -1;
@@ -152,9 +161,6 @@ sks_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 	 * finds the file in failed_messages/. */
 	buf_printf(&text, "X-Pksbridge-Queue-Id: %s\nX-Pksbridge-Keys: %zu\n\n",
 		   q, n);
-	for (size_t i = 0; i < n; i++)
-		buf_append(&bin, keys[i].data, keys[i].len);
-	armor_encode_pubkey(bin.data, bin.len, &text);
 
 	tmp = xasprintf("%s/.pksbridge-%s-%ld.tmp", s->msgdir, q, (long)getpid());
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -176,7 +182,10 @@ sks_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 		pb_err_set(err, PB_ETEMP, "chmod %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if (write_all(fd, text.data, text.len) != 0) {
+	armor_writer_begin(&w, out_fd, &fd);
+	for (size_t i = 0; i < n; i++)
+		armor_writer_add(&w, keys[i].data, keys[i].len);
+	if (write_all(fd, text.data, text.len) != 0 || armor_writer_end(&w) != 0) {
 		pb_err_set(err, PB_ETEMP, "writing %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
@@ -215,7 +224,6 @@ out:
 	free(name);
 	free(tmp);
 	free(q);
-	buf_free(&bin);
 	buf_free(&text);
 	return ret;
 }

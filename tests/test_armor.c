@@ -794,6 +794,45 @@ test_fixture_files(void)
 	}
 }
 
+/* Chunked writing gives the one-shot text exactly, whatever the cuts. */
+static void
+test_writer_chunks(void)
+{
+	unsigned char data[5000];
+	struct buf whole = BUF_INIT;
+	unsigned seed = 7;
+
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (unsigned char)(i * 131 + 17);
+	for (size_t len = 0; len < sizeof data; len += len < 10 ? 1 : 977) {
+		buf_reset(&whole);
+		armor_encode_pubkey(data, len, &whole);
+		for (int round = 0; round < 5; round++) {
+			struct armor_writer w;
+			struct buf chunked = BUF_INIT;
+			size_t off = 0;
+
+			armor_writer_begin(&w, armor_out_buf, &chunked);
+			while (off < len) {
+				size_t n;
+
+				seed = seed * 1103515245 + 12345;
+				n = 1 + (seed >> 16) % 70;
+				if (n > len - off)
+					n = len - off;
+				armor_writer_add(&w, data + off, n);
+				off += n;
+			}
+			CHECK_INT(armor_writer_end(&w), 0);
+			CHECK_MSG(chunked.len == whole.len &&
+				  memcmp(chunked.data, whole.data, whole.len) == 0,
+				  "len %zu round %d differs", len, round);
+			buf_free(&chunked);
+		}
+	}
+	buf_free(&whole);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -813,6 +852,7 @@ main(int argc, char **argv)
 		{ "size limit", test_size_limit },
 		{ "callback stops the scan", test_callback_stops },
 		{ "linear time", test_linear_time },
+		{ "streaming writer equals one-shot", test_writer_chunks },
 		{ NULL, NULL },
 	};
 
