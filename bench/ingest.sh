@@ -15,6 +15,7 @@ BUILD=${1:-build}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 PB=$TOP/$BUILD/pksbridge
 KEYSPLIT=$TOP/$BUILD/tests/tools/keysplit
+RUNSTAT=$TOP/$BUILD/tests/tools/runstat
 OUT=$TOP/bench/results
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/pb-bench.XXXXXX)
@@ -78,13 +79,13 @@ one_key() {	# one_key NAME KEYDB
 	conf=$(setup "$1" "$2")
 	: >"$W/$1.times"
 	for m in "$W"/m30/*.eml; do
-		/usr/bin/time -f '%e %U %S %M' -o "$W/$1.t" "$PB" -c "$conf" ingest <"$m"
-		cat "$W/$1.t" >>"$W/$1.times"
+		"$RUNSTAT" -i "$m" "$PB" -c "$conf" ingest >>"$W/$1.times"
 	done
-	wall=$(awk '{print $1*1000}' "$W/$1.times" | median)
-	cpu=$(awk '{print ($2+$3)*1000}' "$W/$1.times" | median)
-	rss=$(awk '{print $4}' "$W/$1.times" | median)
-	maxrss=$(awk '{print $4}' "$W/$1.times" | sort -n | tail -1)
+	# runstat: wall_us cpu_us (children included) maxrss_kb status
+	wall=$(awk '{printf "%.1f\n", $1/1000}' "$W/$1.times" | median)
+	cpu=$(awk '{printf "%.1f\n", $2/1000}' "$W/$1.times" | median)
+	rss=$(awk '{print $3}' "$W/$1.times" | median)
+	maxrss=$(awk '{print $3}' "$W/$1.times" | sort -n | tail -1)
 	printf '%-34s %8s ms %8s ms %8s KB %8s KB\n' "30 KB one-key mail, $1" "$wall" "$cpu" "$rss" "$maxrss"
 	echo "\"one_key_$1\": {\"mails\": $N30, \"wall_ms_median\": $wall, \"cpu_ms_median\": $cpu, \"rss_kb_median\": $rss, \"rss_kb_max\": $maxrss}," >>"$W/json"
 }
@@ -107,8 +108,11 @@ printf '%-34s %11s %11s %11s %11s\n' "" "wall (p50)" "CPU (p50)" "RSS (p50)" "RS
 one_key gnupg "gnupg:$W/gnupg/keyring"
 one_key sks "sks:$W/sks/sks"
 conf=$(setup big "sks:$W/big/sks")
-/usr/bin/time -f '%e %U %S %M' -o "$W/big.t" "$PB" -c "$conf" ingest <"$W/big.eml"
-read -r bw bu bs bm <"$W/big.t"
+"$RUNSTAT" -i "$W/big.eml" "$PB" -c "$conf" ingest >"$W/big.t"
+read -r bwu bcu bm _ <"$W/big.t"
+bw=$(echo "$bwu" | awk '{printf "%.2f", $1/1e6}')
+bu=$(echo "$bcu" | awk '{printf "%.2f", $1/1e6}')
+bs=0
 nbig=$(wc -l <"$W/big.list")
 state=$("$PB" -c "$conf" queue list --all --json | python3 -c 'import json,sys; print(",".join(json.loads(l)["state"] for l in sys.stdin))')
 ratio=$(echo "$bm $BIGSZ" | awk '{printf "%.2f", $1*1024/$2}')

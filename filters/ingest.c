@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define GUARD_SECS 300		/* far below Postfix's 1000 s limit */
 #define INLINE_TIMEOUT_MS 10000
@@ -53,6 +54,7 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	struct inbound_result res;
 	struct inbound *in;
 	struct spool *sp = NULL;
+	int slot;
 	struct pb_err err;
 	uint64_t total = 0;
 	size_t keep;
@@ -76,7 +78,12 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	opts.origin = origin;
 	opts.sender = getenv("SENDER");
 	opts.total_size = total;
-	opts.lease_secs = deliver_lease_secs(INLINE_TIMEOUT_MS);
+	/* One inline deliverer at a time: under load the others hand their
+	 * entries to the runner, which delivers them in batches (one gpg run
+	 * for many mails) instead of each running gpg for one.  The slot is
+	 * decided before the commit so that only its holder leases. */
+	slot = spool_inline_slot(sp);
+	opts.lease_secs = slot >= 0 ? deliver_lease_secs(INLINE_TIMEOUT_MS) : 0;
 	if (mail.len > cfg->max_message_size) {
 		/* Keep only the head for the quarantine record. */
 		mail.len = cfg->max_message_size;
@@ -85,18 +92,22 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	buf_free(&mail);
 	if (inbound_commit(sp, in, &res, &err) != 0) {
 		inbound_free(in);
+		if (slot >= 0)
+			close(slot);
 		spool_close(sp);
 		return filter_tempfail(&err);
 	}
 	inbound_free(in);
 	filter_committed();
 
-	if (res.state == QS_READY) {
+	/* Without a runner nobody else would deliver: then deliver anyway. */
+	if (res.state == QS_READY && (slot >= 0 || !spool_wake_runner(sp))) {
 		struct deliverer *d = deliver_open(sp, cfg);
 		enum deliver_outcome out;
 
 		filter_quiet_fds();
-		if (deliver_inbound(d, res.id, 1, INLINE_TIMEOUT_MS, &out, &err) != 0) {
+		if (deliver_inbound(d, res.id, slot >= 0, INLINE_TIMEOUT_MS, &out,
+				    &err) != 0) {
 			log_warning(res.id, "inline delivery: %s", err.msg);
 			out = DELIVER_DEFERRED;
 		}
@@ -104,6 +115,8 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 		if (out != DELIVER_DONE)
 			spool_wake_runner(sp);
 	}
+	if (slot >= 0)
+		close(slot);
 	if (res.noutbound)
 		spool_wake_runner(sp);
 	spool_checkpoint(sp, 0);

@@ -90,21 +90,24 @@ armor_crc24(const unsigned char *data, size_t len)
 	return armor_crc24_update(0xB704CE, data, len);
 }
 
-/* b64_value - the 6-bit value of a base64 character, or -1. */
+/* b64_table - the 6-bit value of every base64 character, -1 for the
+ * rest: a table, because this runs for every byte of every key. */
+#define B64_ROW(c) \
+	((c) >= 'A' && (c) <= 'Z' ? (c) - 'A' : \
+	 (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26 : \
+	 (c) >= '0' && (c) <= '9' ? (c) - '0' + 52 : \
+	 (c) == '+' ? 62 : (c) == '/' ? 63 : -1)
+#define B64_4(c) B64_ROW(c), B64_ROW((c) + 1), B64_ROW((c) + 2), B64_ROW((c) + 3)
+#define B64_16(c) B64_4(c), B64_4((c) + 4), B64_4((c) + 8), B64_4((c) + 12)
+#define B64_64(c) B64_16(c), B64_16((c) + 16), B64_16((c) + 32), B64_16((c) + 48)
+static const signed char b64_table[256] = {
+	B64_64(0), B64_64(64), B64_64(128), B64_64(192),
+};
+
 static int
 b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return b64_table[c];
 }
 
 static int
@@ -377,7 +380,14 @@ b64_emit(struct b64dec *d, int nbytes)
 
 	if ((size_t)nbytes > d->max - d->out->len)
 		return B64_TOO_LARGE;
-	buf_append(d->out, b, (size_t)nbytes);
+	if (d->out->cap - d->out->len > 3) {
+		/* The common case, without a call per three bytes. */
+		memcpy(d->out->data + d->out->len, b, 3);
+		d->out->len += (size_t)nbytes;
+		d->out->data[d->out->len] = '\0';
+	} else {
+		buf_append(d->out, b, (size_t)nbytes);
+	}
 	d->acc = 0;
 	d->n = d->pad = 0;
 	return B64_OK;

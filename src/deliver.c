@@ -1,5 +1,11 @@
 /*
- * deliver.c - one delivery attempt of one inbound entry (see deliver.h).
+ * deliver.c - delivery attempts of inbound entries (see deliver.h).
+ *
+ * A batch goes through four steps: claim the entries (one transaction,
+ * leases), read their keys, ask GnuPG about all of them in one call and
+ * hand the accepted ones to the key database in one call, then record
+ * every entry's outcome (one transaction).  Batching is what makes bulk
+ * delivery cheap: gpg starts once per batch instead of once per mail.
  */
 #include "deliver.h"
 #include "keycheck.h"
@@ -65,133 +71,155 @@ lease_held(const struct q_entry *e, int64_t now)
 	return 1;
 }
 
-struct claim_ctx {
+/* One entry of a batch. */
+struct item {
 	const char *id;
-	int lease_secs;
 	int claimed;
-	struct q_entry entry;	/* as claimed */
-};
-
-static int
-claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
-{
-	struct claim_ctx *c = vctx;
-	struct q_entry e;
-	int64_t now = spool_now();
-
-	c->claimed = 0;
-	q_entry_free(&c->entry);
-	if (queue_get(sp, txn, c->id, 1, &c->entry, err) != 0)
-		return err->status == PB_ENOTFOUND ? 0 : -1;
-	if (c->entry.dir != Q_INBOUND ||
-	    (c->entry.state != QS_READY && c->entry.state != QS_DEFERRED) ||
-	    (c->entry.next_attempt && c->entry.next_attempt > now) ||
-	    lease_held(&c->entry, now))
-		return 0;
-	q_entry_copy(&e, &c->entry);
-	e.lease_until = now + c->lease_secs;
-	e.lease_pid = getpid();
-	if (queue_update(sp, txn, &c->entry, &e, err) != 0) {
-		q_entry_free(&e);
-		return -1;
-	}
-	q_entry_free(&c->entry);
-	c->entry = e;
-	c->claimed = 1;
-	return 0;
-}
-
-struct finish_ctx {
-	const struct config *cfg;
-	const char *id;
-	enum deliver_outcome outcome;	/* what the attempt achieved */
-	const char *error;		/* its error, if any */
-	/* keys GnuPG rejected, to split off */
-	struct q_entry *rejected;
-	struct buf *rejected_payload;
-	/* results */
+	struct q_entry entry;		/* as claimed */
+	size_t first, nkeys;		/* its keys in the batch's key array */
+	enum deliver_outcome outcome;
+	char *error;			/* owned */
+	struct q_entry rejected;	/* keys GnuPG refused, to split off */
+	struct buf rpayload;
+	/* results of the finishing transaction */
 	enum deliver_outcome final;
 	char quarantine_id[QID_LEN + 1];
 	int lost_lease;
 };
 
+struct batch {
+	struct deliverer *d;
+	struct item *items;
+	size_t n;
+	int lease_secs;
+	int already_leased;
+};
+
+static int
+claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	struct batch *b = vctx;
+	int64_t now = spool_now();
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct q_entry e;
+
+		it->claimed = 0;
+		q_entry_free(&it->entry);
+		if (queue_get(sp, txn, it->id, 1, &it->entry, err) != 0) {
+			if (err->status == PB_ENOTFOUND)
+				continue;
+			return -1;
+		}
+		if (it->entry.dir != Q_INBOUND ||
+		    (it->entry.state != QS_READY && it->entry.state != QS_DEFERRED))
+			continue;
+		if (!b->already_leased &&
+		    ((it->entry.next_attempt && it->entry.next_attempt > now) ||
+		     lease_held(&it->entry, now)))
+			continue;
+		q_entry_copy(&e, &it->entry);
+		e.lease_until = now + b->lease_secs;
+		e.lease_pid = getpid();
+		if (queue_update(sp, txn, &it->entry, &e, err) != 0) {
+			q_entry_free(&e);
+			return -1;
+		}
+		q_entry_free(&it->entry);
+		it->entry = e;
+		it->claimed = 1;
+	}
+	return 0;
+}
+
 static int
 finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 {
-	struct finish_ctx *c = vctx;
-	struct q_entry old, e;
+	struct batch *b = vctx;
 	int64_t now = spool_now();
-	int r;
 
-	c->quarantine_id[0] = '\0';
-	c->lost_lease = 0;
-	if (queue_get(sp, txn, c->id, 1, &old, err) != 0) {
-		if (err->status == PB_ENOTFOUND) {
-			/* Deleted by the operator while we delivered. */
-			c->lost_lease = 1;
-			return 0;
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct q_entry old, e;
+		int r;
+
+		it->quarantine_id[0] = '\0';
+		it->lost_lease = 0;
+		if (!it->claimed)
+			continue;
+		if (queue_get(sp, txn, it->id, 1, &old, err) != 0) {
+			if (err->status != PB_ENOTFOUND)
+				return -1;
+			it->lost_lease = 1;	/* deleted by the operator */
+			continue;
 		}
-		return -1;
-	}
-	if (old.lease_pid != getpid() ||
-	    (old.state != QS_READY && old.state != QS_DEFERRED)) {
-		/* Held or changed by the operator meanwhile: theirs wins. */
-		c->lost_lease = 1;
-		q_entry_free(&old);
-		return 0;
-	}
-	q_entry_copy(&e, &old);
-	e.lease_until = 0;
-	e.lease_pid = 0;
-	e.attempts++;
-	free(e.last_error);
-	e.last_error = c->error ? xstrdup(c->error) : NULL;
-	c->final = c->outcome;
-	switch (c->outcome) {
-	case DELIVER_DONE:
-		e.state = QS_DONE;
-		e.next_attempt = 0;
-		break;
-	case DELIVER_FAILED:
-		e.state = QS_FAILED;
-		e.next_attempt = 0;
-		break;
-	case DELIVER_QUARANTINED:
-		e.state = QS_QUARANTINED;
-		e.next_attempt = 0;
-		break;
-	default:
-		if (now - e.created >= c->cfg->max_queue_lifetime) {
-			char *msg = xasprintf("expired after %lld s in the queue: %s",
-					      (long long)(now - e.created),
-					      c->error ? c->error : "");
-			free(e.last_error);
-			e.last_error = msg;
+		if (old.lease_pid != getpid() ||
+		    (old.state != QS_READY && old.state != QS_DEFERRED)) {
+			/* Held or changed by the operator meanwhile: theirs
+			 * wins. */
+			it->lost_lease = 1;
+			q_entry_free(&old);
+			continue;
+		}
+		q_entry_copy(&e, &old);
+		e.lease_until = 0;
+		e.lease_pid = 0;
+		e.attempts++;
+		free(e.last_error);
+		e.last_error = it->error ? xstrdup(it->error) : NULL;
+		it->final = it->outcome;
+		switch (it->outcome) {
+		case DELIVER_DONE:
+			e.state = QS_DONE;
+			e.next_attempt = 0;
+			break;
+		case DELIVER_FAILED:
 			e.state = QS_FAILED;
 			e.next_attempt = 0;
-			c->final = DELIVER_FAILED;
-		} else {
-			e.state = QS_DEFERRED;
-			e.next_attempt = now + config_retry_delay(c->cfg, e.attempts);
-			c->final = DELIVER_DEFERRED;
-		}
-		break;
-	}
-	r = queue_update(sp, txn, &old, &e, err);
-	if (r == 0 && c->rejected) {
-		struct q_entry q;
+			break;
+		case DELIVER_QUARANTINED:
+			e.state = QS_QUARANTINED;
+			e.next_attempt = 0;
+			break;
+		default:
+			if (now - e.created >= b->d->cfg->max_queue_lifetime) {
+				char *msg = xasprintf("expired after %lld s in the "
+						      "queue: %s",
+						      (long long)(now - e.created),
+						      it->error ? it->error : "");
 
-		q_entry_copy(&q, c->rejected);
-		free(q.parent);
-		q.parent = xstrdup(c->id);
-		r = queue_insert(sp, txn, &q, c->rejected_payload->data,
-				 c->rejected_payload->len, err);
-		memcpy(c->quarantine_id, q.id, sizeof q.id);
-		q_entry_free(&q);
+				free(e.last_error);
+				e.last_error = msg;
+				e.state = QS_FAILED;
+				e.next_attempt = 0;
+				it->final = DELIVER_FAILED;
+			} else {
+				e.state = QS_DEFERRED;
+				e.next_attempt = now + config_retry_delay(b->d->cfg,
+									  e.attempts);
+				it->final = DELIVER_DEFERRED;
+			}
+			break;
+		}
+		r = queue_update(sp, txn, &old, &e, err);
+		if (r == 0 && it->rejected.nkeys) {
+			struct q_entry q;
+
+			q_entry_copy(&q, &it->rejected);
+			free(q.parent);
+			q.parent = xstrdup(it->id);
+			r = queue_insert(sp, txn, &q, it->rpayload.data,
+					 it->rpayload.len, err);
+			memcpy(it->quarantine_id, q.id, sizeof q.id);
+			q_entry_free(&q);
+		}
+		q_entry_free(&old);
+		q_entry_free(&e);
+		if (r != 0)
+			return -1;
 	}
-	q_entry_free(&old);
-	q_entry_free(&e);
-	return r;
+	return 0;
 }
 
 static double
@@ -217,175 +245,256 @@ outcome_name(enum deliver_outcome o)
 	return "?";
 }
 
-/* check_keys - ask GnuPG about keys[]; fill good[] (shallow copies, not
- * owned) and, for the rejected ones, a quarantine entry and payload. */
-static int
-check_keys(struct deliverer *d, const struct q_entry *entry,
-	   struct pgp_key *keys, size_t nkeys, struct pgp_key *good,
-	   size_t *ngood_r, struct q_entry *rejected, struct buf *rpayload,
-	   struct pb_err *err)
+/* set_outcome - for every claimed item still undecided. */
+static void
+set_outcome(struct batch *b, enum deliver_outcome o, const char *error)
 {
-	unsigned char *accepted;
-	const char **reasons;
-	struct buf why = BUF_INIT;
-	size_t ngood = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
 
-	if (!d->kc) {
-		char *home = xasprintf("%s/keycheck", d->sp->dir);
-		int r = keycheck_open(home, &d->kc, err);
-
-		free(home);
-		if (r != 0)
-			return -1;
-	}
-	accepted = xcalloc(nkeys, 1);
-	reasons = xcalloc(nkeys, sizeof *reasons);
-	if (keycheck_keys(d->kc, keys, nkeys, accepted, reasons, err) != 0) {
-		free(accepted);
-		free(reasons);
-		return -1;
-	}
-	for (size_t i = 0; i < nkeys; i++) {
-		if (accepted[i]) {
-			good[ngood++] = keys[i];
+		if (!it->claimed || it->outcome != DELIVER_SKIPPED)
 			continue;
-		}
-		if (rejected->nkeys == 0) {
-			rejected->dir = Q_INBOUND;
-			rejected->state = QS_QUARANTINED;
-			rejected->origin = entry->origin;
-			rejected->payload_kind = Q_PAYLOAD_KEYS;
-			rejected->size = entry->size;
-			rejected->message_id = entry->message_id ?
-					       xstrdup(entry->message_id) : NULL;
-			rejected->sender = entry->sender ? xstrdup(entry->sender) : NULL;
-		}
-		q_entry_add_key(rejected, keys[i].fpr_hex, keys[i].uid);
-		q_payload_add_key(rpayload, keys[i].data, keys[i].len);
-		buf_printf(&why, "%sGnuPG rejected key %s: %s", why.len ? "; " : "",
-			   keys[i].fpr_hex, reasons[i] ? reasons[i] : "unusable");
+		it->outcome = o;
+		free(it->error);
+		it->error = error ? xstrdup(error) : NULL;
 	}
-	if (rejected->nkeys)
-		rejected->last_error = (char *)buf_steal(&why, NULL);
-	buf_free(&why);
-	free(accepted);
-	free(reasons);
-	*ngood_r = ngood;
+}
+
+/* read_keys - every claimed item's keys into *keys_r (owned), dropping
+ * each payload as soon as it is parsed so a large batch is held once. */
+static int
+read_keys(struct batch *b, struct pgp_key **keys_r, size_t *nkeys_r,
+	  struct pb_err *err)
+{
+	struct pgp_key *keys = NULL;
+	size_t nkeys = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct buf payload = BUF_INIT;
+		const unsigned char *kp;
+		size_t off = 0, klen;
+		struct pb_err kerr;
+		int r;
+
+		if (!it->claimed)
+			continue;
+		if (queue_get_payload(b->d->sp, NULL, it->id, &payload, err) != 0) {
+			buf_free(&payload);
+			*keys_r = keys;
+			*nkeys_r = nkeys;
+			return -1;
+		}
+		it->first = nkeys;
+		pb_err_clear(&kerr);
+		while ((r = q_payload_next_key(payload.data, payload.len, &off,
+					       &kp, &klen)) == 1) {
+			keys = xreallocarray(keys, nkeys + 1, sizeof *keys);
+			if (pgp_parse_key_blob(kp, klen, &keys[nkeys], &kerr) != 0) {
+				r = -1;
+				break;
+			}
+			nkeys++;
+		}
+		it->nkeys = nkeys - it->first;
+		buf_free(&payload);
+		if (r < 0 || it->nkeys == 0) {
+			/* Our bug or disk damage: retrying cannot help. */
+			it->outcome = DELIVER_FAILED;
+			it->error = xasprintf("unreadable payload: %s",
+					      kerr.msg[0] ? kerr.msg : "no keys");
+		}
+	}
+	*keys_r = keys;
+	*nkeys_r = nkeys;
 	return 0;
 }
 
-int
-deliver_inbound(struct deliverer *d, const char *id, int already_leased,
-		int timeout_ms, enum deliver_outcome *out, struct pb_err *err)
+/* split_rejected - per item, keys GnuPG refused become a quarantined
+ * entry; an item with none left is itself quarantined.  Fills good[]
+ * with shallow copies of the accepted keys of undecided items. */
+static size_t
+split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accepted,
+	       const char **reasons, struct pgp_key *good)
 {
-	struct claim_ctx claim;
-	struct finish_ctx fin;
-	struct buf payload = BUF_INIT, rpayload = BUF_INIT;
-	struct q_entry rejected;
-	struct pgp_key *keys = NULL, *good = NULL;
-	size_t nkeys = 0, ngood = 0, off = 0, klen;
-	const unsigned char *kp;
-	struct pb_err derr;
-	char *errtext = NULL;
-	struct timeval t0;
-	int rc = -1, r;
+	size_t ngood = 0;
 
-	*out = DELIVER_SKIPPED;
-	memset(&claim, 0, sizeof claim);
-	claim.id = id;
-	claim.lease_secs = deliver_lease_secs(timeout_ms);
-	memset(&fin, 0, sizeof fin);
-	memset(&rejected, 0, sizeof rejected);
-	pb_err_clear(&derr);
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct buf why = BUF_INIT;
+		size_t kept = 0;
+
+		if (!it->claimed || it->outcome != DELIVER_SKIPPED)
+			continue;
+		for (size_t k = it->first; k < it->first + it->nkeys; k++) {
+			struct q_entry *r = &it->rejected;
+
+			if (accepted[k]) {
+				good[ngood++] = keys[k];
+				kept++;
+				continue;
+			}
+			if (r->nkeys == 0) {
+				r->dir = Q_INBOUND;
+				r->state = QS_QUARANTINED;
+				r->origin = it->entry.origin;
+				r->payload_kind = Q_PAYLOAD_KEYS;
+				r->size = it->entry.size;
+				r->message_id = it->entry.message_id ?
+						xstrdup(it->entry.message_id) : NULL;
+				r->sender = it->entry.sender ?
+					    xstrdup(it->entry.sender) : NULL;
+			}
+			q_entry_add_key(r, keys[k].fpr_hex, keys[k].uid);
+			q_payload_add_key(&it->rpayload, keys[k].data, keys[k].len);
+			buf_printf(&why, "%sGnuPG rejected key %s: %s",
+				   why.len ? "; " : "", keys[k].fpr_hex,
+				   reasons[k] ? reasons[k] : "unusable");
+		}
+		if (why.len) {
+			if (kept == 0) {
+				/* Nothing left: the entry itself is the
+				 * quarantine record. */
+				it->outcome = DELIVER_QUARANTINED;
+				it->error = (char *)buf_steal(&why, NULL);
+				q_entry_free(&it->rejected);
+				buf_free(&it->rpayload);
+			} else {
+				it->rejected.last_error = (char *)buf_steal(&why, NULL);
+			}
+		}
+		buf_free(&why);
+	}
+	return ngood;
+}
+
+static int
+keycheck_ready(struct deliverer *d, struct pb_err *err)
+{
+	char *home;
+	int r;
+
+	if (d->kc)
+		return 0;
+	home = xasprintf("%s/keycheck", d->sp->dir);
+	r = keycheck_open(home, &d->kc, err);
+	free(home);
+	return r;
+}
+
+int
+deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
+		      int already_leased, int timeout_ms,
+		      enum deliver_outcome *outcomes, struct pb_err *err)
+{
+	struct batch b;
+	struct pgp_key *keys = NULL, *good = NULL;
+	unsigned char *accepted = NULL;
+	const char **reasons = NULL;
+	size_t nkeys = 0, ngood = 0, nclaimed = 0;
+	struct pb_err derr;
+	struct timeval t0;
+	char *errtext = NULL;
+	int rc = -1;
+
+	memset(&b, 0, sizeof b);
+	b.d = d;
+	b.n = n;
+	b.lease_secs = deliver_lease_secs(timeout_ms);
+	b.already_leased = already_leased;
+	b.items = xcalloc(n + 1, sizeof *b.items);
+	for (size_t i = 0; i < n; i++) {
+		b.items[i].id = ids[i];
+		outcomes[i] = DELIVER_SKIPPED;
+	}
 	gettimeofday(&t0, NULL);
 
-	if (already_leased) {
-		if (queue_get(d->sp, NULL, id, 0, &claim.entry, err) != 0)
-			return -1;
-	} else {
-		if (spool_txn(d->sp, SPOOL_NOSYNC, claim_fn, &claim, err) != 0)
-			return -1;
-		if (!claim.claimed) {
-			q_entry_free(&claim.entry);
-			return 0;
-		}
+	if (spool_txn(d->sp, SPOOL_NOSYNC, claim_fn, &b, err) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		nclaimed += b.items[i].claimed;
+	if (nclaimed == 0) {
+		rc = 0;
+		goto out;
 	}
-	if (queue_get_payload(d->sp, NULL, id, &payload, err) != 0)
+	if (read_keys(&b, &keys, &nkeys, err) != 0)
 		goto out;
 
-	/* A payload we cannot read back is our bug or disk damage:
-	 * retrying will not help, so the entry fails loudly. */
-	while ((r = q_payload_next_key(payload.data, payload.len, &off, &kp,
-				       &klen)) == 1) {
-		keys = xreallocarray(keys, nkeys + 1, sizeof *keys);
-		if (pgp_parse_key_blob(kp, klen, &keys[nkeys], &derr) != 0) {
-			r = -1;
-			break;
-		}
-		nkeys++;
-	}
-	/* The keys own their bytes now: drop the payload before gpg and the
-	 * key database see them, or a large entry is held twice. */
-	buf_free(&payload);
+	pb_err_clear(&derr);
+	accepted = xcalloc(nkeys + 1, 1);
+	reasons = xcalloc(nkeys + 1, sizeof *reasons);
 	good = xcalloc(nkeys + 1, sizeof *good);
-	if (r < 0 || nkeys == 0) {
-		fin.outcome = DELIVER_FAILED;
-		errtext = xasprintf("unreadable payload: %s",
-				    derr.msg[0] ? derr.msg : "no keys");
-	} else if (check_keys(d, &claim.entry, keys, nkeys, good, &ngood,
-			      &rejected, &rpayload, &derr) != 0) {
-		fin.outcome = DELIVER_DEFERRED;
+	if (keycheck_ready(d, &derr) != 0 ||
+	    keycheck_keys(d->kc, keys, nkeys, accepted, reasons, &derr) != 0) {
 		errtext = xasprintf("key check: %s", derr.msg);
-	} else if (ngood == 0) {
-		fin.outcome = DELIVER_QUARANTINED;
-		errtext = xstrdup(rejected.last_error);
-		q_entry_free(&rejected);
-	} else if (!d->db && keydb_open(d->cfg->keydb, &d->db, &derr) != 0) {
-		fin.outcome = DELIVER_DEFERRED;
-		errtext = xasprintf("key database: %s", derr.msg);
-	} else if (d->db->put(d->db, id, good, ngood, timeout_ms, &derr) != 0) {
-		fin.outcome = derr.status == PB_EPERM ? DELIVER_FAILED
-						      : DELIVER_DEFERRED;
-		errtext = xasprintf("%s: %s", d->db->name, derr.msg);
+		set_outcome(&b, DELIVER_DEFERRED, errtext);
 	} else {
-		fin.outcome = DELIVER_DONE;
+		ngood = split_rejected(&b, keys, accepted, reasons, good);
+		if (ngood == 0) {
+			;	/* every item decided already */
+		} else if (!d->db && keydb_open(d->cfg->keydb, &d->db, &derr) != 0) {
+			errtext = xasprintf("key database: %s", derr.msg);
+			set_outcome(&b, DELIVER_DEFERRED, errtext);
+		} else if (d->db->put(d->db, ids[0], good, ngood, timeout_ms,
+				      &derr) != 0) {
+			errtext = xasprintf("%s: %s", d->db->name, derr.msg);
+			set_outcome(&b, derr.status == PB_EPERM ? DELIVER_FAILED
+								: DELIVER_DEFERRED,
+				    errtext);
+		} else {
+			set_outcome(&b, DELIVER_DONE, NULL);
+		}
 	}
 
-	fin.cfg = d->cfg;
-	fin.id = id;
-	fin.error = errtext;
-	if (rejected.nkeys) {
-		fin.rejected = &rejected;
-		fin.rejected_payload = &rpayload;
-	}
-	if (spool_txn(d->sp, SPOOL_NOSYNC, finish_fn, &fin, err) != 0)
+	if (spool_txn(d->sp, SPOOL_NOSYNC, finish_fn, &b, err) != 0)
 		goto out;
-	if (fin.lost_lease) {
-		log_warning(id, "entry changed by someone else during delivery "
-			    "(held or deleted); outcome %s not recorded",
-			    outcome_name(fin.outcome));
-	} else {
-		log_msg(fin.final == DELIVER_DONE ? LOG_INFO : LOG_WARNING, id,
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = &b.items[i];
+
+		if (!it->claimed)
+			continue;
+		if (it->lost_lease) {
+			log_warning(it->id, "entry changed by someone else during "
+				    "delivery (held or deleted); outcome %s not "
+				    "recorded", outcome_name(it->outcome));
+			continue;
+		}
+		outcomes[i] = it->final;
+		log_msg(it->final == DELIVER_DONE ? LOG_INFO : LOG_WARNING, it->id,
 			"to=<%s>, keys=%zu, delay=%.2f, attempts=%u, status=%s%s%s%s",
-			d->db ? d->db->name : d->cfg->keydb, ngood, elapsed(&t0),
-			claim.entry.attempts + 1, outcome_name(fin.final),
-			errtext ? " (" : "", errtext ? errtext : "",
-			errtext ? ")" : "");
-		if (fin.quarantine_id[0])
-			log_notice(fin.quarantine_id, "parent=%s, status=quarantined (%s)",
-				   id, rejected.last_error);
+			d->db ? d->db->name : d->cfg->keydb,
+			it->final == DELIVER_DONE ? it->nkeys - it->rejected.nkeys : 0,
+			elapsed(&t0),
+			it->entry.attempts + 1, outcome_name(it->final),
+			it->error ? " (" : "", it->error ? it->error : "",
+			it->error ? ")" : "");
+		if (it->quarantine_id[0])
+			log_notice(it->quarantine_id, "parent=%s, status=quarantined (%s)",
+				   it->id, it->rejected.last_error);
 	}
-	*out = fin.lost_lease ? DELIVER_SKIPPED : fin.final;
 	rc = 0;
 out:
 	for (size_t i = 0; i < nkeys; i++)
 		pgp_key_free_contents(&keys[i]);
 	free(keys);
 	free(good);
+	free(accepted);
+	free(reasons);
 	free(errtext);
-	buf_free(&payload);
-	buf_free(&rpayload);
-	q_entry_free(&rejected);
-	q_entry_free(&claim.entry);
+	for (size_t i = 0; i < n; i++) {
+		q_entry_free(&b.items[i].entry);
+		q_entry_free(&b.items[i].rejected);
+		buf_free(&b.items[i].rpayload);
+		free(b.items[i].error);
+	}
+	free(b.items);
 	return rc;
+}
+
+int
+deliver_inbound(struct deliverer *d, const char *id, int already_leased,
+		int timeout_ms, enum deliver_outcome *out, struct pb_err *err)
+{
+	return deliver_inbound_batch(d, &id, 1, already_leased, timeout_ms, out,
+				     err);
 }

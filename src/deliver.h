@@ -1,13 +1,14 @@
 /*
- * deliver.h - one delivery attempt of one inbound entry to the key
- * database, shared by ingest's inline attempt and the runner.
+ * deliver.h - delivery attempts of inbound entries to the key database,
+ * shared by ingest's inline attempt and the runner.
  *
- * An attempt leases the entry (so two processes never deliver it at
+ * An attempt leases its entries (so two processes never deliver one at
  * once), asks GnuPG which keys it accepts, hands those to the key
- * database, and records the outcome: done, deferred with the next
+ * database, and records each outcome: done, deferred with the next
  * attempt from retry_schedule, or failed once max_queue_lifetime has
  * passed or the database refused for good.  Keys GnuPG rejects are split
- * off into a quarantined entry and never delivered.
+ * off into a quarantined entry and never delivered.  The runner delivers
+ * many entries per attempt: one gpg run and one database call for all.
  */
 #ifndef PB_DELIVER_H
 #define PB_DELIVER_H
@@ -39,6 +40,12 @@ enum deliver_outcome {
 int deliver_inbound(struct deliverer *d, const char *id, int already_leased,
 		    int timeout_ms, enum deliver_outcome *out,
 		    struct pb_err *err);
+
+/* deliver_inbound_batch - one attempt at entries ids[0..n) together;
+ * outcomes[i] receives each one's outcome. */
+int deliver_inbound_batch(struct deliverer *d, const char *const *ids,
+			  size_t n, int already_leased, int timeout_ms,
+			  enum deliver_outcome *outcomes, struct pb_err *err);
 
 /* deliver_lease_secs - how long a lease lasts for a given timeout. */
 int deliver_lease_secs(int timeout_ms);

@@ -182,10 +182,15 @@ sks_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 		pb_err_set(err, PB_ETEMP, "chmod %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
+	if (write_all(fd, text.data, text.len) != 0) {
+		pb_err_set(err, PB_ETEMP, "writing %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	/* The armor after the note: the writer flushes as it goes. */
 	armor_writer_begin(&w, out_fd, &fd);
 	for (size_t i = 0; i < n; i++)
 		armor_writer_add(&w, keys[i].data, keys[i].len);
-	if (write_all(fd, text.data, text.len) != 0 || armor_writer_end(&w) != 0) {
+	if (armor_writer_end(&w) != 0) {
 		pb_err_set(err, PB_ETEMP, "writing %s: %s", tmp, strerror(errno));
 		goto fail;
 	}

@@ -17,7 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH 64
+#define BATCH 64			/* due entries looked at per pass */
+#define DELIVER_BATCH_BYTES (8u << 20)	/* payload per delivery batch */
 #define DELIVERY_TIMEOUT_MS 30000
 #define MAX_SLEEP_SECS 60
 #define CHECKPOINT_EVERY 60
@@ -52,35 +53,57 @@ drain_fd(int fd)
 }
 
 /* run_due - one pass over what is due; *progress set if anything was
- * actually attempted (leased entries elsewhere are skipped). */
+ * actually attempted (entries leased elsewhere are skipped).  Inbound
+ * entries are delivered in batches bounded by DELIVER_BATCH_BYTES. */
 static int
 run_due(struct spool *sp, struct deliverer *d, int64_t now, int *progress,
 	int *more, struct pb_err *err)
 {
 	char (*ids)[QID_LEN + 1];
-	size_t n;
+	const char **batch;
+	enum deliver_outcome *outs;
+	size_t n, nb = 0;
+	uint64_t bytes = 0;
 
 	*progress = 0;
 	*more = 0;
 	if (queue_due_ids(sp, NULL, now, BATCH, &ids, &n, err) != 0)
 		return -1;
 	*more = n == BATCH;
-	for (size_t i = 0; i < n && !stop_requested; i++) {
+	batch = xcalloc(n + 1, sizeof *batch);
+	outs = xcalloc(n + 1, sizeof *outs);
+	for (size_t i = 0; i <= n && !stop_requested; i++) {
 		struct q_entry e;
-		enum deliver_outcome out;
 		struct pb_err derr;
+		int flush = i == n;
 
-		if (queue_get(sp, NULL, ids[i], 0, &e, &derr) != 0)
-			continue;
+		if (!flush) {
+			if (queue_get(sp, NULL, ids[i], 0, &e, &derr) != 0)
+				continue;
+			if (e.dir == Q_INBOUND) {
+				flush = nb > 0 && bytes + e.payload_len > DELIVER_BATCH_BYTES;
+			}
+		}
+		if (flush && nb) {
+			if (deliver_inbound_batch(d, batch, nb, 0, DELIVERY_TIMEOUT_MS,
+						  outs, &derr) != 0)
+				log_warning(batch[0], "delivery: %s", derr.msg);
+			for (size_t k = 0; k < nb; k++)
+				if (outs[k] != DELIVER_SKIPPED)
+					*progress = 1;
+			nb = 0;
+			bytes = 0;
+		}
+		if (i == n)
+			break;
 		if (e.dir == Q_INBOUND) {
-			if (deliver_inbound(d, ids[i], 0, DELIVERY_TIMEOUT_MS,
-					    &out, &derr) != 0)
-				log_warning(ids[i], "delivery: %s", derr.msg);
-			else if (out != DELIVER_SKIPPED)
-				*progress = 1;
+			batch[nb++] = ids[i];
+			bytes += e.payload_len;
 		}
 		q_entry_free(&e);
 	}
+	free(batch);
+	free(outs);
 	free(ids);
 	return 0;
 }

@@ -414,21 +414,41 @@ fifo_path(const struct spool *sp, char *path, size_t len)
 	snprintf(path, len, "%s/%s", sp->dir, WAKE_FIFO);
 }
 
-void
+int
 spool_wake_runner(const struct spool *sp)
+{
+	char path[4096];
+	int fd, heard = 1;
+
+	fifo_path(sp, path, sizeof path);
+	/* ENXIO: no reader, no runner.  EAGAIN: the FIFO is already full of
+	 * wakeups, so a runner has plenty to wake up for. */
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (write(fd, "w", 1) < 0 && errno != EAGAIN) {
+		log_debug(NULL, "wakeup write: %s", strerror(errno));
+		heard = 0;
+	}
+	close(fd);
+	return heard;
+}
+
+int
+spool_inline_slot(const struct spool *sp)
 {
 	char path[4096];
 	int fd;
 
-	fifo_path(sp, path, sizeof path);
-	/* ENXIO (no reader) and EAGAIN (already full of wakeups) both mean
-	 * there is nothing more to do. */
-	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	snprintf(path, sizeof path, "%s/inline.lock", sp->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)sp->file_mode);
 	if (fd < 0)
-		return;
-	if (write(fd, "w", 1) < 0 && errno != EAGAIN)
-		log_debug(NULL, "wakeup write: %s", strerror(errno));
-	close(fd);
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int

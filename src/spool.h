@@ -74,8 +74,14 @@ int spool_dberr(struct spool *sp, int ret, struct pb_err *err,
 void spool_checkpoint(struct spool *sp, int force);
 
 /* spool_wake_runner - nudge a running "pksbridge run" (one byte to the
- * spool's wakeup FIFO, non-blocking; nothing happens if none runs). */
-void spool_wake_runner(const struct spool *sp);
+ * spool's wakeup FIFO, non-blocking).  Returns 1 if a runner is there to
+ * hear it, 0 if none runs. */
+int spool_wake_runner(const struct spool *sp);
+
+/* spool_inline_slot - try to become the one process delivering inline
+ * right now: an flock on the spool's inline.lock, never waited for.
+ * Returns the fd holding it (close it to let go), or -1 if taken. */
+int spool_inline_slot(const struct spool *sp);
 
 /* spool_wake_fd - the runner's end of the FIFO (O_RDWR|O_NONBLOCK, so it
  * never sees EOF); -1 with err on failure. Caller closes. */
