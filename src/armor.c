@@ -100,7 +100,7 @@ armor_crc24(const unsigned char *data, size_t len)
 #define B64_4(c) B64_ROW(c), B64_ROW((c) + 1), B64_ROW((c) + 2), B64_ROW((c) + 3)
 #define B64_16(c) B64_4(c), B64_4((c) + 4), B64_4((c) + 8), B64_4((c) + 12)
 #define B64_64(c) B64_16(c), B64_16((c) + 16), B64_16((c) + 32), B64_16((c) + 48)
-static const signed char b64_table[256] = {
+static const short b64_table[256] = {
 	B64_64(0), B64_64(64), B64_64(128), B64_64(192),
 };
 
