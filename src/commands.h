@@ -21,6 +21,7 @@ int cmd_load_config(const struct cmd_ctx *ctx, struct config *cfg,
 /* MTA-facing (filters/): exit only 0 or 75 (sendmail also 64). */
 int cmd_ingest(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_sks_add_mail(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv);
 /* cmd_filter_bad_usage - the MTA-facing command cmd got arguments nobody
  * can parse (why says which): drain stdin, log why, return 75. */
 int cmd_filter_bad_usage(const char *cmd, const char *why);

@@ -2,11 +2,11 @@
  * inbound.c - from one mail to queue entries (see inbound.h).
  */
 #include "inbound.h"
-#include "armor.h"
 #include "dedup.h"
+#include "extract.h"
 #include "log.h"
-#include "mailparse.h"
-#include "pgp.h"
+#include "mailsync.h"
+#include "outbound.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -16,124 +16,14 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Bounds on what a quarantined piece keeps for the operator to inspect:
- * enough to diagnose, never enough to fill the spool. */
-#define QUARANTINE_TEXT_MAX (64 * 1024)
-#define QUARANTINE_TOTAL_MAX (1024 * 1024)
-#define REASONS_MAX 1500
-
-struct analysis {
+struct inbound {
 	const struct config *cfg;
-	struct mail_headers h;
+	struct inbound_opts opts;	/* sender copied */
+	struct extract x;
 	enum q_origin origin;
 	int loop;
-	int too_large;
-	struct pgp_keylist keys;
-	size_t nproblems_reported;	/* of keys.problems already in reasons */
-	struct buf reasons;		/* "; "-separated */
-	size_t nreasons;
-	struct buf raw;			/* quarantined text */
-	size_t npub_blocks;
-	struct pgp_limits limits;
-	/* Every key in payload format, built once; the keys' own copies of
-	 * their bytes are then dropped, so a large mail is held once. */
-	struct buf payload_all;
-	size_t *key_off;	/* where key i's entry starts in payload_all */
-	struct inbound_opts opts;
+	struct mailsync peers;		/* for ADD mails */
 };
-
-static void
-add_reason(struct analysis *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-add_reason(struct analysis *a, const char *fmt, ...)
-{
-	va_list ap;
-
-	a->nreasons++;
-	if (a->reasons.len >= REASONS_MAX) {
-		return;
-	}
-	if (a->reasons.len)
-		buf_puts(&a->reasons, "; ");
-	va_start(ap, fmt);
-	buf_vprintf(&a->reasons, fmt, ap);
-	va_end(ap);
-}
-
-static void
-keep_raw(struct analysis *a, const char *label, const char *text, size_t len)
-{
-	if (a->raw.len >= QUARANTINE_TOTAL_MAX)
-		return;
-	if (len > QUARANTINE_TEXT_MAX)
-		len = QUARANTINE_TEXT_MAX;
-	if (len > QUARANTINE_TOTAL_MAX - a->raw.len)
-		len = QUARANTINE_TOTAL_MAX - a->raw.len;
-	buf_printf(&a->raw, "### %s\n", label);
-	buf_append(&a->raw, text, len);
-	if (len && text[len - 1] != '\n')
-		buf_putc(&a->raw, '\n');
-}
-
-struct part_ctx {
-	struct analysis *a;
-	const char *text;	/* the part being scanned, for keep_raw */
-	unsigned partno;
-};
-
-static int
-on_block(void *vctx, const struct armor_block *blk)
-{
-	struct part_ctx *pc = vctx;
-	struct analysis *a = pc->a;
-
-	switch (blk->kind) {
-	case ARMOR_PUBLIC_KEY:
-		a->npub_blocks++;
-		if (!blk->ok) {
-			char label[256];
-
-			add_reason(a, "part %u, armor block at byte %zu: %s",
-				   pc->partno, blk->offset, blk->error);
-			snprintf(label, sizeof label, "part %u, byte %zu: %s",
-				 pc->partno, blk->offset, blk->error);
-			keep_raw(a, label, pc->text + blk->offset, blk->text_len);
-			break;
-		}
-		pgp_split_keys(blk->data, blk->len, &a->limits, &a->keys);
-		break;
-	case ARMOR_PRIVATE_KEY:
-		/* Never kept, not even in quarantine. */
-		add_reason(a, "part %u: secret key block dropped (secret key "
-			   "material is never stored)", pc->partno);
-		break;
-	case ARMOR_OTHER:
-		break;
-	}
-	return 0;
-}
-
-static int
-on_part(void *vctx, const char *type, const char *data, size_t len)
-{
-	struct part_ctx *pc = vctx;
-
-	(void)type;
-	pc->partno++;
-	pc->text = data;
-	armor_scan(data, len, pc->a->cfg->max_message_size, on_block, pc);
-	return 0;
-}
-
-static void
-on_problem(void *vctx, const char *reason)
-{
-	struct part_ctx *pc = vctx;
-
-	add_reason(pc->a, "%s", reason);
-}
 
 static enum q_origin
 origin_from_subject(const char *subject)
@@ -149,103 +39,51 @@ origin_from_subject(const char *subject)
 	return Q_ORIGIN_PKS;
 }
 
-static void
-analyse(struct analysis *a, const char *mail, size_t len,
-	const struct inbound_opts *o)
+struct inbound *
+inbound_analyse(const struct config *cfg, const char *mail, size_t len,
+		const struct inbound_opts *o)
 {
-	struct pb_err err;
-	struct part_ctx pc = { a, NULL, 0 };
+	struct inbound *in = xcalloc(1, sizeof *in);
 
-	if (mail_parse_headers(mail, len, &a->h, &err) != 0)
-		add_reason(a, "headers: %s", err.msg);
+	in->cfg = cfg;
+	in->opts = *o;
+	in->opts.sender = o->sender ? xstrdup(o->sender) : NULL;
+	extract_headers(&in->x, mail, len);
 	switch (o->origin) {
-	case INBOUND_ORIGIN_PKS: a->origin = Q_ORIGIN_PKS; break;
-	case INBOUND_ORIGIN_LOCAL: a->origin = Q_ORIGIN_LOCAL; break;
-	default: a->origin = origin_from_subject(a->h.subject); break;
+	case INBOUND_ORIGIN_PKS: in->origin = Q_ORIGIN_PKS; break;
+	case INBOUND_ORIGIN_LOCAL: in->origin = Q_ORIGIN_LOCAL; break;
+	default: in->origin = origin_from_subject(in->x.h.subject); break;
 	}
-	for (size_t i = 0; i < a->h.n_keyserver_sent; i++)
-		if (strcasecmp(a->h.keyserver_sent[i], a->cfg->from_addr_bare) == 0)
-			a->loop = 1;
-	if (o->total_size > a->cfg->max_message_size) {
-		char label[128];
-
-		a->too_large = 1;
-		add_reason(a, "message of %llu bytes exceeds max_message_size "
-			   "(%llu)", (unsigned long long)o->total_size,
-			   (unsigned long long)a->cfg->max_message_size);
-		snprintf(label, sizeof label, "first %zu bytes of the message",
-			 len < QUARANTINE_TEXT_MAX ? len : (size_t)QUARANTINE_TEXT_MAX);
-		keep_raw(a, label, mail, len);
-		return;
-	}
-	if (a->loop)
-		return;	/* nothing of ours needs parsing */
-	a->limits.max_key_size = a->cfg->max_key_size;
-	a->limits.max_keys = a->cfg->max_keys_per_message;
-	mail_walk_parts(mail, len, on_part, on_problem, &pc);
-	for (size_t i = 0; i < a->keys.nproblems; i++) {
-		const struct pgp_problem *p = &a->keys.problems[i];
-
-		if (p->fpr_hex[0])
-			add_reason(a, "key %s: %s", p->fpr_hex, p->reason);
-		else
-			add_reason(a, "%s", p->reason);
-	}
-	if (a->npub_blocks == 0 && a->nreasons == 0)
-		add_reason(a, "no public key block found");
-	else if (a->keys.nkeys == 0 && a->nreasons == 0)
-		add_reason(a, "no public key in the key blocks");
-	if (a->reasons.len >= REASONS_MAX)
-		buf_printf(&a->reasons, " (%zu problems in all)", a->nreasons);
-}
-
-static void
-analysis_free(struct analysis *a)
-{
-	mail_headers_free(&a->h);
-	pgp_keylist_free(&a->keys);
-	buf_free(&a->reasons);
-	buf_free(&a->raw);
-	buf_free(&a->payload_all);
-	free(a->key_off);
-}
-
-/* pack_keys - move the keys' bytes into payload_all. */
-static void
-pack_keys(struct analysis *a)
-{
-	a->key_off = xcalloc(a->keys.nkeys + 1, sizeof *a->key_off);
-	for (size_t i = 0; i < a->keys.nkeys; i++) {
-		struct pgp_key *k = &a->keys.keys[i];
-
-		a->key_off[i] = a->payload_all.len;
-		q_payload_add_key(&a->payload_all, k->data, k->len);
-		free(k->data);
-		k->data = NULL;
-	}
-	a->key_off[a->keys.nkeys] = a->payload_all.len;
+	for (size_t i = 0; i < in->x.h.n_keyserver_sent; i++)
+		if (strcasecmp(in->x.h.keyserver_sent[i], cfg->from_addr_bare) == 0)
+			in->loop = 1;
+	/* Our own mail coming back needs no parsing. */
+	if (!in->loop)
+		extract_body(&in->x, cfg, mail, len, o->total_size);
+	return in;
 }
 
 struct commit_ctx {
-	struct analysis *a;
-	const struct inbound_opts *o;
+	struct inbound *in;
 	struct inbound_result *res;
 	unsigned char *is_new;		/* per key */
 };
 
 static void
-base_entry(struct q_entry *e, const struct commit_ctx *c)
+base_entry(struct q_entry *e, const struct inbound *in)
 {
 	memset(e, 0, sizeof *e);
 	e->dir = Q_INBOUND;
-	e->origin = c->a->origin;
-	e->sender = c->o->sender ? xstrdup(c->o->sender) : NULL;
-	e->message_id = c->a->h.message_id ? xstrdup(c->a->h.message_id) : NULL;
-	e->size = c->o->total_size;
+	e->origin = in->origin;
+	e->sender = in->opts.sender ? xstrdup(in->opts.sender) : NULL;
+	e->message_id = in->x.h.message_id ? xstrdup(in->x.h.message_id) : NULL;
+	e->size = in->opts.total_size;
 }
 
+/* insert_final - an entry recording a decision: duplicate, loop, or a
+ * quarantined piece (with its kept text). */
 static int
-insert_final(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
+insert_final(struct spool *sp, DB_TXN *txn, const struct inbound *in,
 	     enum q_state state, const char *reason, int with_keys,
 	     const struct buf *raw, const char *parent, char *id_out,
 	     struct pb_err *err)
@@ -253,14 +91,14 @@ insert_final(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
 	struct q_entry e;
 	int r;
 
-	base_entry(&e, c);
+	base_entry(&e, in);
 	e.state = state;
 	e.last_error = xstrdup(reason);
 	e.parent = parent ? xstrdup(parent) : NULL;
 	if (with_keys)
-		for (size_t i = 0; i < c->a->keys.nkeys; i++)
-			q_entry_add_key(&e, c->a->keys.keys[i].fpr_hex,
-					c->a->keys.keys[i].uid);
+		for (size_t i = 0; i < in->x.keys.nkeys; i++)
+			q_entry_add_key(&e, in->x.keys.keys[i].fpr_hex,
+					in->x.keys.keys[i].uid);
 	e.payload_kind = raw && raw->len ? Q_PAYLOAD_RAW : Q_PAYLOAD_NONE;
 	r = queue_insert(sp, txn, &e, raw ? raw->data : NULL,
 			 raw ? raw->len : 0, err);
@@ -270,58 +108,97 @@ insert_final(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
 	return r;
 }
 
+/* insert_ready - the entry holding the keys with something new. */
+static int
+insert_ready(struct spool *sp, DB_TXN *txn, struct commit_ctx *c, int64_t now,
+	     struct pb_err *err)
+{
+	const struct inbound *in = c->in;
+	struct q_entry e;
+	struct buf subset = BUF_INIT;
+	const struct buf *payload = &in->x.payload;
+	int r = 0;
+
+	base_entry(&e, in);
+	e.state = QS_READY;
+	e.payload_kind = Q_PAYLOAD_KEYS;
+	if (in->opts.lease_secs > 0) {
+		e.lease_until = now + in->opts.lease_secs;
+		e.lease_pid = getpid();
+	}
+	for (size_t i = 0; i < in->x.keys.nkeys && r == 0; i++) {
+		const struct pgp_key *k = &in->x.keys.keys[i];
+
+		if (!c->is_new[i])
+			continue;
+		q_entry_add_key(&e, k->fpr_hex, k->uid);
+		r = dedup_record_key(sp, txn, k, in->origin, now, err);
+	}
+	if (c->res->nnew < in->x.keys.nkeys) {
+		extract_payload_subset(&in->x, c->is_new, &subset);
+		payload = &subset;
+	}
+	if (r == 0)
+		r = queue_insert(sp, txn, &e, payload->data, payload->len, err);
+	memcpy(c->res->id, e.id, sizeof c->res->id);
+	c->res->state = QS_READY;
+	q_entry_free(&e);
+	buf_free(&subset);
+	return r;
+}
+
 static int
 commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 {
 	struct commit_ctx *c = vctx;
-	struct analysis *a = c->a;
+	struct inbound *in = c->in;
 	struct inbound_result *res = c->res;
-	const struct config *cfg = a->cfg;
+	const struct config *cfg = in->cfg;
 	int64_t now = spool_now();
 	char seen_qid[QID_LEN + 1];
 	int seen;
 
 	/* Re-runnable: start from a clean result every attempt. */
 	memset(res, 0, sizeof *res);
-	res->origin = a->origin;
-	res->nkeys = a->keys.nkeys;
+	res->origin = in->origin;
+	res->nkeys = in->x.keys.nkeys;
 
-	if (a->loop) {
+	if (in->loop) {
 		snprintf(res->reason, sizeof res->reason,
 			 "X-KeyServer-Sent lists our own address %s",
 			 cfg->from_addr_bare);
 		res->state = QS_LOOP;
-		return insert_final(sp, txn, c, QS_LOOP, res->reason, 0, NULL,
+		return insert_final(sp, txn, in, QS_LOOP, res->reason, 0, NULL,
 				    NULL, res->id, err);
 	}
-	if (a->h.message_id) {
-		seen = dedup_msgid_seen(sp, txn, a->h.message_id, now,
+	if (in->x.h.message_id) {
+		seen = dedup_msgid_seen(sp, txn, in->x.h.message_id, now,
 					cfg->dedup_ttl, seen_qid, err);
 		if (seen < 0)
 			return -1;
 		if (seen) {
 			snprintf(res->reason, sizeof res->reason,
 				 "Message-ID <%.200s> already accepted as %s",
-				 a->h.message_id, seen_qid);
+				 in->x.h.message_id, seen_qid);
 			res->state = QS_DUPLICATE;
-			return insert_final(sp, txn, c, QS_DUPLICATE, res->reason,
+			return insert_final(sp, txn, in, QS_DUPLICATE, res->reason,
 					    1, NULL, NULL, res->id, err);
 		}
 	}
-	if (a->too_large) {
+	if (in->x.too_large) {
 		snprintf(res->reason, sizeof res->reason, "%s",
-			 buf_str(&a->reasons));
+			 buf_str(&in->x.reasons));
 		res->state = QS_QUARANTINED;
-		if (insert_final(sp, txn, c, QS_QUARANTINED, res->reason, 0,
-				 &a->raw, NULL, res->id, err) != 0)
+		if (insert_final(sp, txn, in, QS_QUARANTINED, res->reason, 0,
+				 &in->x.raw, NULL, res->id, err) != 0)
 			return -1;
 		goto record_msgid;
 	}
 
-	for (size_t i = 0; i < a->keys.nkeys; i++) {
+	for (size_t i = 0; i < in->x.keys.nkeys; i++) {
 		struct dedup_verdict v;
 
-		if (dedup_check_key(sp, txn, &a->keys.keys[i], now,
+		if (dedup_check_key(sp, txn, &in->x.keys.keys[i], now,
 				    cfg->dedup_ttl, &v, err) != 0)
 			return -1;
 		c->is_new[i] = v.n_new > 0;
@@ -329,58 +206,36 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	}
 
 	if (res->nnew > 0) {
-		struct q_entry e;
-		struct buf payload = BUF_INIT;
-		const struct buf *use = &a->payload_all;
-		int r;
-
-		base_entry(&e, c);
-		e.state = QS_READY;
-		e.payload_kind = Q_PAYLOAD_KEYS;
-		if (c->o->lease_secs > 0) {
-			e.lease_until = now + c->o->lease_secs;
-			e.lease_pid = getpid();
-		}
-		for (size_t i = 0; i < a->keys.nkeys; i++) {
-			const struct pgp_key *k = &a->keys.keys[i];
-
-			if (!c->is_new[i])
-				continue;
-			q_entry_add_key(&e, k->fpr_hex, k->uid);
-			if (res->nnew < a->keys.nkeys)
-				buf_append(&payload, a->payload_all.data + a->key_off[i],
-					   a->key_off[i + 1] - a->key_off[i]);
-			if (dedup_record_key(sp, txn, k, a->origin, now, err) != 0) {
-				q_entry_free(&e);
-				buf_free(&payload);
-				return -1;
-			}
-		}
-		if (res->nnew < a->keys.nkeys)
-			use = &payload;
-		r = queue_insert(sp, txn, &e, use->data, use->len, err);
-		memcpy(res->id, e.id, sizeof res->id);
-		res->state = QS_READY;
-		q_entry_free(&e);
-		buf_free(&payload);
-		if (r != 0)
+		if (insert_ready(sp, txn, c, now, err) != 0)
 			return -1;
-	} else if (a->keys.nkeys > 0) {
+		/* A user's ADD is a local change: it goes to the PKS peers
+		 * too (after the keys are recorded as seen locally). */
+		if (in->origin == Q_ORIGIN_LOCAL) {
+			struct outbound_result ores;
+
+			if (outbound_enqueue(sp, txn, cfg, &in->x, c->is_new,
+					     in->peers.peers, in->peers.n,
+					     in->opts.sender, in->opts.total_size,
+					     res->id, now, &ores, err) != 0)
+				return -1;
+			res->noutbound = ores.nready;
+		}
+	} else if (in->x.keys.nkeys > 0) {
 		snprintf(res->reason, sizeof res->reason,
 			 "nothing new: all %zu key(s) seen within dedup_ttl",
-			 a->keys.nkeys);
+			 in->x.keys.nkeys);
 		res->state = QS_DUPLICATE;
-		if (insert_final(sp, txn, c, QS_DUPLICATE, res->reason, 1, NULL,
+		if (insert_final(sp, txn, in, QS_DUPLICATE, res->reason, 1, NULL,
 				 NULL, res->id, err) != 0)
 			return -1;
 	}
 
-	if (a->nreasons > 0) {
+	if (in->x.nreasons > 0) {
 		const char *parent = res->id[0] ? res->id : NULL;
 		char qid[QID_LEN + 1];
 
-		if (insert_final(sp, txn, c, QS_QUARANTINED, buf_str(&a->reasons),
-				 0, &a->raw, parent, qid, err) != 0)
+		if (insert_final(sp, txn, in, QS_QUARANTINED, buf_str(&in->x.reasons),
+				 0, &in->x.raw, parent, qid, err) != 0)
 			return -1;
 		if (parent) {
 			memcpy(res->quarantine_id, qid, sizeof qid);
@@ -388,59 +243,51 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 			memcpy(res->id, qid, sizeof qid);
 			res->state = QS_QUARANTINED;
 			snprintf(res->reason, sizeof res->reason, "%s",
-				 buf_str(&a->reasons));
+				 buf_str(&in->x.reasons));
 		}
 	}
 
 record_msgid:
-	if (a->h.message_id &&
-	    dedup_msgid_record(sp, txn, a->h.message_id, res->id, now, err) != 0)
+	if (in->x.h.message_id &&
+	    dedup_msgid_record(sp, txn, in->x.h.message_id, res->id, now, err) != 0)
 		return -1;
 	return 0;
-}
-
-struct inbound *
-inbound_analyse(const struct config *cfg, const char *mail, size_t len,
-		const struct inbound_opts *o)
-{
-	struct analysis *a = xcalloc(1, sizeof *a);
-
-	a->cfg = cfg;
-	a->opts = *o;
-	a->opts.sender = o->sender ? xstrdup(o->sender) : NULL;
-	analyse(a, mail, len, &a->opts);
-	pack_keys(a);
-	return (struct inbound *)a;
 }
 
 int
 inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 	       struct pb_err *err)
 {
-	struct analysis *a = (struct analysis *)in;
-	const struct inbound_opts *o = &a->opts;
+	const struct inbound_opts *o = &in->opts;
 	struct commit_ctx c;
 	int r;
 
-	c.a = a;
-	c.o = o;
+	if (in->origin == Q_ORIGIN_LOCAL && in->x.keys.nkeys > 0 &&
+	    mailsync_load(&in->peers, in->cfg->mailsync_file, err) != 0) {
+		/* The file is part of the configuration: a broken one
+		 * defers the mail until it is fixed. */
+		return -1;
+	}
+	c.in = in;
 	c.res = res;
-	c.is_new = xcalloc(a->keys.nkeys + 1, 1);
+	c.is_new = xcalloc(in->x.keys.nkeys + 1, 1);
 	r = spool_txn(sp, SPOOL_SYNC, commit_fn, &c, err);
 	free(c.is_new);
 	if (r == 0) {
 		log_info(res->id, "from=<%s>, message-id=<%s>, size=%llu, "
 			 "origin=%s, keys=%zu, new=%zu, status=%s%s%s%s",
 			 o->sender ? o->sender : "",
-			 a->h.message_id ? a->h.message_id : "",
+			 in->x.h.message_id ? in->x.h.message_id : "",
 			 (unsigned long long)o->total_size,
-			 q_origin_name(a->origin), res->nkeys, res->nnew,
+			 q_origin_name(in->origin), res->nkeys, res->nnew,
 			 q_state_name(res->state),
 			 res->reason[0] ? " (" : "", res->reason,
 			 res->reason[0] ? ")" : "");
 		if (res->quarantine_id[0])
 			log_notice(res->quarantine_id, "parent=%s, status=quarantined (%s)",
-				   res->id, buf_str(&a->reasons));
+				   res->id, buf_str(&in->x.reasons));
+		if (res->noutbound)
+			log_info(res->id, "queued for %zu PKS peer(s)", res->noutbound);
 	}
 	return r;
 }
@@ -448,13 +295,12 @@ inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 void
 inbound_free(struct inbound *in)
 {
-	struct analysis *a = (struct analysis *)in;
-
-	if (!a)
+	if (!in)
 		return;
-	free((char *)a->opts.sender);
-	analysis_free(a);
-	free(a);
+	free((char *)in->opts.sender);
+	extract_free(&in->x);
+	mailsync_free(&in->peers);
+	free(in);
 }
 
 int

@@ -39,6 +39,7 @@
  * path this long) and addresses taken from one header. */
 #define MAX_KEYSERVER_SENT 1024
 #define MAX_ADDRS_PER_HEADER 32
+#define MAX_RECIPIENTS 1000	/* To + Cc + Bcc: peers, not a mailing list */
 /* Message-IDs are dedup keys: RFC 5322 line length. */
 #define MSGID_MAX 995
 /* "type/subtype" buffer; longer media types are treated as unparsable. */
@@ -833,6 +834,7 @@ mail_parse_headers(const char *msg, size_t len, struct mail_headers *h,
 {
 	struct addr_list ks = { NULL, 0, MAX_KEYSERVER_SENT };
 	struct addr_list from = { NULL, 0, 1 };
+	struct addr_list rcpt = { NULL, 0, MAX_RECIPIENTS };
 	struct hdr_iter it;
 	struct hdr_field f;
 	char type[TYPE_MAX];
@@ -855,6 +857,9 @@ mail_parse_headers(const char *msg, size_t len, struct mail_headers *h,
 		} else if (name_is(&f, "X-KeyServer-Sent")) {
 			parse_addrs(f.value, f.value_len, &ks,
 				    MAX_ADDRS_PER_HEADER);
+		} else if (name_is(&f, "To") || name_is(&f, "Cc") ||
+			   name_is(&f, "Bcc")) {
+			parse_addrs(f.value, f.value_len, &rcpt, MAX_RECIPIENTS);
 		} else if (!have_ct && name_is(&f, "Content-Type")) {
 			have_ct = 1;
 			if (parse_type(f.value, f.value_len, type) == 0)
@@ -867,6 +872,8 @@ mail_parse_headers(const char *msg, size_t len, struct mail_headers *h,
 	}
 	h->keyserver_sent = ks.v;
 	h->n_keyserver_sent = ks.n;
+	h->recipients = rcpt.v;
+	h->n_recipients = rcpt.n;
 	if (h->content_type == NULL)
 		h->content_type = xstrdup("text/plain");
 	return 0;
@@ -895,6 +902,9 @@ mail_headers_free(struct mail_headers *h)
 	for (i = 0; i < h->n_keyserver_sent; i++)
 		free(h->keyserver_sent[i]);
 	free(h->keyserver_sent);
+	for (i = 0; i < h->n_recipients; i++)
+		free(h->recipients[i]);
+	free(h->recipients);
 	free(h->content_type);
 	memset(h, 0, sizeof *h);
 }

@@ -33,6 +33,10 @@ struct mail_headers {
 	char *content_type;	/* top-level type/subtype, lower-cased; never
 				 * NULL: "text/plain" when absent or
 				 * unparsable (RFC 2045 5.2) */
+	char **recipients;	/* bare addresses (lower-cased) of every To,
+				 * Cc and Bcc header, in order: for
+				 * "sendmail -t" */
+	size_t n_recipients;
 };
 
 /* A problem with one part: becomes a quarantine reason. */

@@ -166,6 +166,8 @@ main(int argc, char **argv)
 		return cmd_ingest(&ctx, argc, argv);
 	if (strcmp(cmd, "sks_add_mail") == 0)
 		return cmd_sks_add_mail(&ctx, argc, argv);
+	if (strcmp(cmd, "sendmail") == 0)
+		return cmd_sendmail(&ctx, argc, argv);
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(&ctx, argc, argv);
 	if (strcmp(cmd, "queue") == 0)

@@ -347,6 +347,64 @@ due_del(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
 	return 0;
 }
 
+/* The per-peer index: pending outbound entries only. */
+static int
+peer_indexed(const struct q_entry *e)
+{
+	return e->dir == Q_OUTBOUND && e->peer && q_state_pending(e->state);
+}
+
+static size_t
+peer_key(const struct q_entry *e, unsigned char **k_r)
+{
+	size_t plen = strlen(e->peer);
+	unsigned char *k = xmalloc(plen + 1 + QID_LEN);
+
+	memcpy(k, e->peer, plen);
+	k[plen] = '\0';
+	memcpy(k + plen + 1, e->id, QID_LEN);
+	*k_r = k;
+	return plen + 1 + QID_LEN;
+}
+
+static int
+peer_put(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
+	 struct pb_err *err)
+{
+	unsigned char *k;
+	DBT key, data;
+	int ret;
+
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	key.size = (u_int32_t)peer_key(e, &k);
+	key.data = k;
+	data.data = (void *)"";
+	ret = sp->peers->put(sp->peers, txn, &key, &data, 0);
+	free(k);
+	if (ret != 0)
+		return spool_dberr(sp, ret, err, "indexing %s by peer", e->id);
+	return 0;
+}
+
+static int
+peer_del(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
+	 struct pb_err *err)
+{
+	unsigned char *k;
+	DBT key;
+	int ret;
+
+	memset(&key, 0, sizeof key);
+	key.size = (u_int32_t)peer_key(e, &k);
+	key.data = k;
+	ret = sp->peers->del(sp->peers, txn, &key, 0);
+	free(k);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return spool_dberr(sp, ret, err, "unindexing %s by peer", e->id);
+	return 0;
+}
+
 static void
 new_id(char *id, uint64_t bump)
 {
@@ -401,6 +459,8 @@ queue_insert(struct spool *sp, DB_TXN *txn, struct q_entry *e,
 					   e->id);
 	}
 	if (indexed(e) && due_put(sp, txn, e, err) != 0)
+		return -1;
+	if (peer_indexed(e) && peer_put(sp, txn, e, err) != 0)
 		return -1;
 	return 0;
 }
@@ -480,6 +540,10 @@ queue_update(struct spool *sp, DB_TXN *txn, const struct q_entry *old,
 		if (due_put(sp, txn, &copy, err) != 0)
 			return -1;
 	}
+	if (peer_indexed(old) && !peer_indexed(&copy) && peer_del(sp, txn, old, err) != 0)
+		return -1;
+	if (peer_indexed(&copy) && !peer_indexed(old) && peer_put(sp, txn, &copy, err) != 0)
+		return -1;
 	encode_entry(&copy, &rec);
 	memset(&key, 0, sizeof key);
 	memset(&data, 0, sizeof data);
@@ -503,7 +567,8 @@ queue_delete(struct spool *sp, DB_TXN *txn, const char *id, struct pb_err *err)
 
 	if (queue_get(sp, txn, id, 1, &e, err) != 0)
 		return -1;
-	if (indexed(&e) && due_del(sp, txn, &e, err) != 0) {
+	if ((indexed(&e) && due_del(sp, txn, &e, err) != 0) ||
+	    (peer_indexed(&e) && peer_del(sp, txn, &e, err) != 0)) {
 		q_entry_free(&e);
 		return -1;
 	}
@@ -584,6 +649,46 @@ queue_due_ids(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
 	if (ret != 0 && ret != DB_NOTFOUND) {
 		free(ids);
 		return spool_dberr(sp, ret, err, "scanning due index");
+	}
+	*ids_r = ids;
+	*n_r = n;
+	return 0;
+}
+
+int
+queue_peer_ids(struct spool *sp, DB_TXN *txn, const char *peer, size_t max,
+	       char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err)
+{
+	char (*ids)[QID_LEN + 1] = NULL;
+	size_t n = 0, plen = strlen(peer);
+	DBC *cur;
+	DBT key, data;
+	int ret;
+
+	*ids_r = NULL;
+	*n_r = 0;
+	if ((ret = sp->peers->cursor(sp->peers, txn, &cur, spool_cflags(txn))) != 0)
+		return spool_dberr(sp, ret, err, "opening peer cursor");
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	/* Keys are "peer NUL id": DB_SET_RANGE on "peer NUL" lands on the
+	 * first of this peer's entries, in id (= age) order. */
+	key.data = (void *)peer;
+	key.size = (u_int32_t)plen + 1;
+	for (ret = cur->get(cur, &key, &data, DB_SET_RANGE); ret == 0 && n < max;
+	     ret = cur->get(cur, &key, &data, DB_NEXT)) {
+		if (key.size != plen + 1 + QID_LEN ||
+		    memcmp(key.data, peer, plen + 1) != 0)
+			break;
+		ids = xreallocarray(ids, n + 1, sizeof *ids);
+		memcpy(ids[n], (char *)key.data + plen + 1, QID_LEN);
+		ids[n][QID_LEN] = '\0';
+		n++;
+	}
+	cur->close(cur);
+	if (ret != 0 && ret != DB_NOTFOUND && n < max) {
+		free(ids);
+		return spool_dberr(sp, ret, err, "scanning peer index");
 	}
 	*ids_r = ids;
 	*n_r = n;

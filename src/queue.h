@@ -6,7 +6,9 @@
  * database keyed by their id; their payload (keys, or the raw text kept
  * for a quarantined piece) lives in a separate database so listing never
  * reads payloads.  Pending entries (ready, deferred) are also indexed by
- * the time of their next attempt, which is all the runner scans.
+ * the time of their next attempt, which is all the runner scans, and
+ * pending outbound entries by peer, so that everything waiting for one
+ * peer can go out in one mail.
  *
  * A process working on an entry takes a lease (lease_until, lease_pid)
  * in the entry itself, committed like any other change; a lease that
@@ -131,6 +133,11 @@ int queue_scan(struct spool *sp, DB_TXN *txn, queue_cb cb, void *ctx,
  * before now, oldest first, at most max; caller frees *ids_r. */
 int queue_due_ids(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
 		  char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err);
+
+/* queue_peer_ids - ids of the pending (ready, deferred, held) outbound
+ * entries for peer, oldest first, at most max; caller frees *ids_r. */
+int queue_peer_ids(struct spool *sp, DB_TXN *txn, const char *peer, size_t max,
+		   char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err);
 
 /* queue_next_due - the earliest next_attempt of any pending entry, or 0. */
 int queue_next_due(struct spool *sp, DB_TXN *txn, int64_t *when_r,

@@ -32,7 +32,7 @@ struct spool {
 	DB *dedupkey;	/* fpr_len || fpr -> key record */
 	DB *msgid;	/* Message-ID -> record */
 	DB *sent;	/* peer NUL fpr_len fpr digest -> time (outbound) */
-	DB *peers;	/* peer -> peer status record */
+	DB *peers;	/* peer NUL id -> "" for pending outbound entries */
 	char *dir;
 	int file_mode;
 	int retry;	/* set by spool_dberr: the txn may be retried */

@@ -86,6 +86,7 @@ test_roundtrip(void)
 	CHECK_STR(got.keys[1].fpr, "CB5E676296A30F057AC88C6E45398AB92CB795F3");
 	CHECK_OK(queue_get_payload(sp, NULL, e.id, &payload, &err), &err);
 	CHECK_STR(buf_str(&payload), "payload bytes");
+	q_entry_free(&got);
 
 	CHECK(queue_get(sp, NULL, "00000000000000", 0, &got, &err) == -1);
 	CHECK_INT(err.status, PB_ENOTFOUND);
