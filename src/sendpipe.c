@@ -404,8 +404,11 @@ sendpipe_send(char *const argv[], const char *const *rcpts, size_t nrcpts,
 		return pb_err_set(err, PB_ETEMP,
 				  "%s exited 0 without reading all of the mail%s%s",
 				  argv[0], quoted[0] ? ": " : "", quoted);
-	return pb_err_set(err, code == 75 || code == 71 || code == 74
-				  ? PB_ETEMP : PB_EPERM,
+	/* 126 and 127 are what a shell (or glibc's posix_spawn where it
+	 * cannot vfork, as under valgrind) returns for a command it cannot
+	 * execute: a configuration mistake, deferred like a failed spawn. */
+	return pb_err_set(err, code == 75 || code == 71 || code == 74 ||
+				  code == 126 || code == 127 ? PB_ETEMP : PB_EPERM,
 			  "%s exited with status %d%s%s", argv[0], code,
 			  quoted[0] ? ": " : "", quoted);
 }

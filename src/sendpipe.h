@@ -34,9 +34,10 @@
  * Returns 0 when the command exited 0 after reading all of the mail.
  * Otherwise -1 and: PB_ETEMP for exit 75 (EX_TEMPFAIL), 71 (EX_OSERR),
  * 74 (EX_IOERR), death by a signal, the timeout, a command that cannot be
- * started (missing, not executable: a configuration mistake that must not
- * lose mail), a command that exited 0 without reading all its input, or
- * a local failure (pipe, fork); PB_EPERM for any other exit status;
+ * started (missing, not executable, or exit 126/127 as shells report
+ * that: a configuration mistake that must not lose mail), a command that
+ * exited 0 without reading all its input, or a local failure (pipe,
+ * spawn); PB_EPERM for any other exit status;
  * PB_EDATA for argv[0] not absolute or no recipients without -t.
  * SIGPIPE is never delivered to the process. */
 int sendpipe_send(char *const argv[], const char *const *rcpts,

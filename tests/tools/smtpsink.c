@@ -37,6 +37,11 @@
  *     tarpit                   accept the connection, never answer
  *     reset-in-data            after the first line of message data,
  *                              reset the connection (RST)
+ *     hangup-in-data           after the first line of message data,
+ *                              close our side (FIN), stop reading, and
+ *                              reset 0.2 s later: the client, half-closed,
+ *                              then gets EPIPE (and SIGPIPE unless it
+ *                              takes care) on its next write
  *     delay SECONDS            sleep before every reply (fractions ok)
  *
  * Always offered: PIPELINING (unless told not to) and 8BITMIME.  Replies
@@ -78,7 +83,7 @@ struct sink_script {
 	struct sink_rule rcpt[SINK_MAX_RULES];
 	size_t nrcpt;
 	unsigned long size;	/* 0: SIZE not offered */
-	int nopipelining, tarpit, reset_in_data;
+	int nopipelining, tarpit, reset_in_data, hangup_in_data;
 	double delay;
 };
 
@@ -162,6 +167,8 @@ sink_script_read(const char *path, struct sink_script *sc)
 			sc->tarpit = 1;
 		else if (strcmp(kw, "reset-in-data") == 0)
 			sc->reset_in_data = 1;
+		else if (strcmp(kw, "hangup-in-data") == 0)
+			sc->hangup_in_data = 1;
 		else if (strcmp(kw, "delay") == 0)
 			sc->delay = strtod(p, NULL);
 	}
@@ -361,9 +368,14 @@ sink_data(struct sink_conn *c)
 		if (fwrite(line, 1, n, f) != n)
 			_exit(3);
 		bol = complete;
-		if (c->sc.reset_in_data && ++nlines == 1) {
+		if ((c->sc.reset_in_data || c->sc.hangup_in_data) &&
+		    ++nlines == 1) {
 			struct linger lg = { 1, 0 };
 
+			if (c->sc.hangup_in_data) {
+				shutdown(c->fd, SHUT_WR);
+				usleep(200000);
+			}
 			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 			close(c->fd);
 			fclose(f);
@@ -467,6 +479,10 @@ sink_session(struct sink_conn *c)
 		} else if (strncasecmp(cmd, "MAIL FROM:", 10) == 0) {
 			const char *sz = strcasestr(cmd, " SIZE=");
 
+			if (in_mail) {	/* as Postfix: RSET first */
+				sink_reply(c, 503, NULL, "5.5.1 nested MAIL command");
+				continue;
+			}
 			c->pipelined = c->off < c->len;
 			c->nrcpts = 0;
 			sink_path_arg(cmd, c->from, sizeof c->from);
