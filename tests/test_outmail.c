@@ -286,6 +286,50 @@ test_round_trip_debian_keyring(void)
 	config_free(&cfg);
 }
 
+/* RFC 5322 dates in UTC, whatever the local time zone. */
+static void
+test_dates(void)
+{
+	static const struct { int64_t t; const char *want; } cases[] = {
+		{ 0, "Thu, 1 Jan 1970 00:00:00 +0000" },
+		{ 951782400, "Tue, 29 Feb 2000 00:00:00 +0000" },
+		{ 1704067199, "Sun, 31 Dec 2023 23:59:59 +0000" },
+		{ 1719792000, "Mon, 1 Jul 2024 00:00:00 +0000" },
+		{ 4102444800LL, "Fri, 1 Jan 2100 00:00:00 +0000" },
+	};
+	static const char *const names[] = { "alice", NULL };
+	struct pgp_keylist keys;
+	struct config cfg;
+	struct pb_err err;
+	char msgid[OUTMAIL_MSGID_MAX];
+
+	setenv("TZ", "America/New_York", 1);
+	CHECK(load_keys(names, &keys) == 0);
+	CHECK_OK(config_with(&cfg, "pgp-public-keys@bridge.example", &err), &err);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct buf mail = BUF_INIT;
+		const char *d;
+
+		CHECK_OK(outmail_compose(&cfg, "peer@pks.example", keys.keys, 1,
+					 cases[i].t, &mail, msgid, &err), &err);
+		d = strstr((const char *)mail.data, "\r\nDate: ");
+		CHECK(d != NULL);
+		CHECK_MSG(strncmp(d + 8, cases[i].want, strlen(cases[i].want)) == 0 &&
+			  d[8 + strlen(cases[i].want)] == '\r', "%.40s", d + 8);
+		buf_free(&mail);
+	}
+	{
+		struct buf mail = BUF_INIT;
+
+		CHECK_INT(outmail_compose(&cfg, "peer@pks.example", keys.keys, 1,
+					  -1, &mail, msgid, &err), -1);
+		CHECK_INT(err.status, PB_EDATA);
+	}
+	unsetenv("TZ");
+	pgp_keylist_free(&keys);
+	config_free(&cfg);
+}
+
 static void
 test_message_ids_differ(void)
 {
@@ -455,6 +499,7 @@ main(int argc, char **argv)
 		{ "line_ends_and_lengths", test_line_ends_and_lengths },
 		{ "round_trip", test_round_trip },
 		{ "round_trip_debian_keyring", test_round_trip_debian_keyring },
+		{ "dates", test_dates },
 		{ "message_ids_differ", test_message_ids_differ },
 		{ "addr_ok", test_addr_ok },
 		{ "refusals", test_refusals },

@@ -381,6 +381,42 @@ test_background_child(void)
 	CHECK_MSG(took < 2.0, "took %.2f s", took);
 }
 
+/* The command starts with no signal blocked or ignored, whatever the
+ * runner blocks or ignores (exec would hand both down).  A shell clears
+ * its mask at start-up, so the "command" here is grep reading its own
+ * /proc status: its output comes back quoted in the error message (it
+ * then fails on the recipient, which it takes for a file name). */
+static void
+test_clean_signals(void)
+{
+	char *argv[] = { "/bin/grep", "-h", "^Sig", "/proc/self/status", NULL };
+	const char *rcpts[] = { "peer@pks.test" };
+	sigset_t block, old;
+	void (*old_usr1)(int) = signal(SIGUSR1, SIG_IGN);
+	void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+	unsigned long long blk = ~0ULL, ign = ~0ULL;
+	struct pb_err err;
+	const char *p;
+	int rc;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	rc = sendpipe_send(argv, rcpts, 1, "x", 1, 10, &err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	signal(SIGUSR1, old_usr1);
+	signal(SIGPIPE, old_pipe);
+	CHECK_INT(rc, -1);
+	CHECK_MSG((p = strstr(err.msg, "SigBlk: ")) != NULL &&
+		  sscanf(p, "SigBlk: %llx SigIgn: %llx", &blk, &ign) == 2,
+		  "%s", err.msg);
+	CHECK_MSG(blk == 0, "blocked %llx", blk);
+	/* glibc's posix_spawn leaves its two internal signals (32, 33:
+	 * thread cancellation and setxid) ignored; nothing else. */
+	CHECK_MSG((ign & ~0x180000000ULL) == 0, "ignored %llx", ign);
+}
+
 static void
 test_unusable_commands(void)
 {
@@ -468,6 +504,7 @@ main(int argc, char **argv)
 		{ "unread_input", test_unread_input },
 		{ "output_flood", test_output_flood },
 		{ "background_child", test_background_child },
+		{ "clean_signals", test_clean_signals },
 		{ "unusable_commands", test_unusable_commands },
 		{ "transport_sendmail", test_transport_sendmail },
 		{ NULL, NULL },
