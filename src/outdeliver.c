@@ -393,6 +393,7 @@ outdeliver_peer(struct spool *sp, const struct config *cfg, const char *peer,
 		free(b.all);
 		free(b.items);
 		b.all = NULL;
+		b.items = NULL;
 		if (queue_peer_ids(sp, NULL, peer, PEER_SCAN_MAX, &b.all, &b.nall,
 				   err) != 0) {
 			rc = -1;
