@@ -81,6 +81,21 @@ errcall(const DB_ENV *env, const char *prefix, const char *msg)
 int64_t
 spool_now(void)
 {
+	/* Test-only: PKSBRIDGE_NOW (Unix seconds) fixes the clock so that
+	 * golden tests of ages and times are stable.  Read here and nowhere
+	 * else; queue ids still come from the real clock (queue.c), so
+	 * entries stay unique.  Never set it in production. */
+	const char *fixed = getenv("PKSBRIDGE_NOW");
+
+	if (fixed && *fixed) {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(fixed, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0)
+			return (int64_t)v;
+	}
 	return (int64_t)time(NULL);
 }
 
