@@ -781,13 +781,13 @@ do_action(struct spool *sp, enum action act, const char *name, int argc,
 	} else if (all && named) {
 		rc = usage_error(name, "give IDs or --all, not both");
 		goto out;
-	} else if (!all && !named) {
-		rc = usage_error(name, "which entries? Give IDs, \"-\" (ids on "
-				 "stdin) or --all");
-		goto out;
 	} else if (!all && q_filter_given(&f)) {
 		rc = usage_error(name, "filters select entries only together with "
 				 "--all");
+		goto out;
+	} else if (!all && !named) {
+		rc = usage_error(name, "which entries? Give IDs, \"-\" (ids on "
+				 "stdin) or --all");
 		goto out;
 	}
 	if (all) {
