@@ -174,6 +174,45 @@ operator_name(void)
 	return name;
 }
 
+/* The configuration and the spool, opened only once the arguments are
+ * known to be good: a typo gets its usage message, not a spool error. */
+struct qenv {
+	const struct cmd_ctx *ctx;
+	struct config cfg;
+	int cfg_loaded;
+	struct spool *sp;
+};
+
+/* qenv_open - load the config and open the spool: 0, or the exit code
+ * after saying what is wrong. */
+static int
+qenv_open(struct qenv *q)
+{
+	struct pb_err err;
+
+	q->cfg_loaded = 1;
+	if (cmd_load_config(q->ctx, &q->cfg, &err) != 0) {
+		log_stderr("%s", err.msg);
+		return EX_CONFIG;
+	}
+	if (spool_open(q->cfg.spool_dir, &q->sp, &err) != 0) {
+		log_stderr("%s", err.msg);
+		return exitcode_for(err.status);
+	}
+	/* Operator actions are logged where the rest of the mail log is. */
+	log_set_dest(q->cfg.log_dest);
+	return 0;
+}
+
+static void
+qenv_close(struct qenv *q)
+{
+	if (q->sp)
+		spool_close(q->sp);
+	if (q->cfg_loaded)
+		config_free(&q->cfg);
+}
+
 struct list_ctx {
 	const struct q_filter *filter;
 	unsigned default_states;
@@ -209,7 +248,7 @@ list_cb(void *vctx, const struct q_entry *e)
 }
 
 static int
-do_list(struct spool *sp, int argc, char **argv)
+do_list(struct qenv *q, int argc, char **argv)
 {
 	struct q_filter f;
 	struct list_ctx c;
@@ -238,10 +277,14 @@ do_list(struct spool *sp, int argc, char **argv)
 			return usage_error("list", msg);
 		}
 	}
+	if ((rc = qenv_open(q)) != 0) {
+		q_filter_free(&f);
+		return rc;
+	}
 	c.filter = &f;
 	c.default_states = all ? QSET_ALL : QSET_PENDING;
 	c.now = spool_now();
-	if (queue_scan(sp, NULL, list_cb, &c, &err) != 0) {
+	if (queue_scan(q->sp, NULL, list_cb, &c, &err) != 0) {
 		log_stderr("%s", err.msg);
 		q_filter_free(&f);
 		return exitcode_for(err.status);
@@ -366,7 +409,7 @@ show_human(struct buf *b, const struct q_entry *e, const struct buf *text,
 }
 
 static int
-do_show(struct spool *sp, int argc, char **argv)
+do_show(struct qenv *q, int argc, char **argv)
 {
 	struct q_entry e;
 	struct buf payload = BUF_INIT, text = BUF_INIT, b = BUF_INIT;
@@ -389,8 +432,10 @@ do_show(struct spool *sp, int argc, char **argv)
 	}
 	if (!id)
 		return usage_error("show", "which entry? Give its ID (see queue list)");
-	if (queue_get(sp, NULL, id, 0, &e, &err) != 0 ||
-	    queue_get_payload(sp, NULL, id, &payload, &err) != 0) {
+	if ((rc = qenv_open(q)) != 0)
+		return rc;
+	if (queue_get(q->sp, NULL, id, 0, &e, &err) != 0 ||
+	    queue_get_payload(q->sp, NULL, id, &payload, &err) != 0) {
 		log_stderr("%s", err.msg);
 		q_entry_free(&e);
 		return exitcode_for(err.status);
@@ -427,7 +472,7 @@ stats_cb(void *vctx, const struct q_entry *e)
 }
 
 static int
-do_stats(struct spool *sp, int argc, char **argv)
+do_stats(struct qenv *q, int argc, char **argv)
 {
 	struct q_stats s;
 	struct pb_err err;
@@ -448,9 +493,11 @@ do_stats(struct spool *sp, int argc, char **argv)
 	}
 	if (json && prom)
 		return usage_error("stats", "--json or --prometheus, not both");
+	if ((rc = qenv_open(q)) != 0)
+		return rc;
 	q_stats_init(&s, spool_now());
-	if (queue_scan(sp, NULL, stats_cb, &s, &err) != 0 ||
-	    dedup_count(sp, NULL, &s.dedup_entries, &err) != 0) {
+	if (queue_scan(q->sp, NULL, stats_cb, &s, &err) != 0 ||
+	    dedup_count(q->sp, NULL, &s.dedup_entries, &err) != 0) {
 		log_stderr("%s", err.msg);
 		q_stats_free(&s);
 		return exitcode_for(err.status);
@@ -699,7 +746,7 @@ run_actions(struct spool *sp, enum action act, struct collect_ctx *col,
 }
 
 static int
-do_action(struct spool *sp, enum action act, const char *name, int argc,
+do_action(struct qenv *q, enum action act, const char *name, int argc,
 	  char **argv)
 {
 	struct collect_ctx col;
@@ -790,18 +837,20 @@ do_action(struct spool *sp, enum action act, const char *name, int argc,
 				 "stdin) or --all");
 		goto out;
 	}
+	if ((rc = qenv_open(q)) != 0)
+		goto out;
 	if (all) {
 		col.filter = &f;
 		col.default_states = actions[act].all_states;
 		col.now = spool_now();
 		col.older_than = older_than;
-		if (queue_scan(sp, NULL, collect_cb, &col, &err) != 0) {
+		if (queue_scan(q->sp, NULL, collect_cb, &col, &err) != 0) {
 			log_stderr("%s", err.msg);
 			rc = exitcode_for(err.status);
 			goto out;
 		}
 	}
-	rc = run_actions(sp, act, &col, named, dry_run, older_than);
+	rc = run_actions(q->sp, act, &col, named, dry_run, older_than);
 out:
 	free(col.ids);
 	q_filter_free(&f);
@@ -813,13 +862,12 @@ cmd_queue(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const enum action acts[] = { ACT_RETRY, ACT_HOLD, ACT_RELEASE,
 					    ACT_DELETE, ACT_FLUSH, ACT_PURGE };
-	struct config cfg;
-	struct spool *sp = NULL;
+	struct qenv q;
 	const struct subcmd *sc;
-	struct pb_err err;
 	const char *sub;
 	int rc;
 
+	log_open("queue", LOG_DEST_STDERR, 0);
 	if (argc < 2) {
 		queue_usage(stderr);
 		return EX_USAGE;
@@ -845,33 +893,21 @@ cmd_queue(const struct cmd_ctx *ctx, int argc, char **argv)
 			return 0;
 		}
 	}
-	log_open("queue", LOG_DEST_STDERR, 0);
 	signal(SIGPIPE, SIG_IGN);
-	if (cmd_load_config(ctx, &cfg, &err) != 0) {
-		log_stderr("%s", err.msg);
-		config_free(&cfg);
-		return EX_CONFIG;
-	}
-	if (spool_open(cfg.spool_dir, &sp, &err) != 0) {
-		log_stderr("%s", err.msg);
-		config_free(&cfg);
-		return exitcode_for(err.status);
-	}
-	/* Operator actions are logged where the rest of the mail log is. */
-	log_set_dest(cfg.log_dest);
+	memset(&q, 0, sizeof q);
+	q.ctx = ctx;
 	if (strcmp(sub, "list") == 0) {
-		rc = do_list(sp, argc - 2, argv + 2);
+		rc = do_list(&q, argc - 2, argv + 2);
 	} else if (strcmp(sub, "show") == 0) {
-		rc = do_show(sp, argc - 2, argv + 2);
+		rc = do_show(&q, argc - 2, argv + 2);
 	} else if (strcmp(sub, "stats") == 0) {
-		rc = do_stats(sp, argc - 2, argv + 2);
+		rc = do_stats(&q, argc - 2, argv + 2);
 	} else {
 		rc = EX_SOFTWARE;
 		for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
 			if (strcmp(sub, actions[acts[i]].name) == 0)
-				rc = do_action(sp, acts[i], sub, argc - 2, argv + 2);
+				rc = do_action(&q, acts[i], sub, argc - 2, argv + 2);
 	}
-	spool_close(sp);
-	config_free(&cfg);
+	qenv_close(&q);
 	return rc;
 }

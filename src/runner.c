@@ -87,7 +87,8 @@ run_due(struct spool *sp, struct deliverer *d, int64_t now, int *progress,
 		if (flush && nb) {
 			if (deliver_inbound_batch(d, batch, nb, 0, DELIVERY_TIMEOUT_MS,
 						  outs, &derr) != 0)
-				log_warning(batch[0], "delivery: %s", derr.msg);
+				log_warning(NULL, "delivery of %zu entries from "
+					    "%s on: %s", nb, batch[0], derr.msg);
 			for (size_t k = 0; k < nb; k++)
 				if (outs[k] != DELIVER_SKIPPED)
 					*progress = 1;
