@@ -3,6 +3,7 @@
  */
 #include "runner.h"
 #include "deliver.h"
+#include "sdnotify.h"
 #include "dedup.h"
 #include "log.h"
 #include "queue.h"
@@ -166,9 +167,14 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	sigemptyset(&empty);
 
 	d = deliver_open(sp, cfg);
-	if (!o->once)
+	if (!o->once) {
 		log_info(NULL, "runner started: spool=%s, keydb=%s", cfg->spool_dir,
 			 cfg->keydb);
+		/* systemd Type=notify: the spool is open and the FIFO listens,
+		 * so whatever is queued from now on will be seen. */
+		if (sd_notify_send("READY=1\nSTATUS=delivering") < 0)
+			log_warning(NULL, "sd_notify: %s", strerror(errno));
+	}
 	while (!stop_requested) {
 		int64_t now = spool_now(), next;
 		int progress, more;
@@ -225,8 +231,10 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		if (ppoll(&pfd, 1, &ts, &empty) > 0)
 			drain_fd(wake_fd);
 	}
-	if (stop_requested)
+	if (stop_requested) {
 		log_info(NULL, "runner stopping on signal");
+		sd_notify_send("STOPPING=1");
+	}
 	deliver_close(d);
 	spool_checkpoint(sp, 1);
 	if (wake_fd >= 0)
