@@ -272,12 +272,12 @@ test_stats_json(void)
 		"\"inbound\":{\"ready\":1,\"deferred\":1,\"held\":0,\"done\":1,",
 		"\"oldest_pending_seconds\":5000",
 		"\"now\":1700000000",
-		"\"peers\":{\"a@a.example\":{\"pending\":1,\"deferred\":1,\"held\":0,"
-		"\"failed\":0,\"oldest_pending_seconds\":4000,\"last_success\":"
-		"1699995000,\"last_error\":\"451 try later\",\"last_error_time\":"
-		"1699999940,\"states\":{\"ready\":0,",
-		"\"B@b.example\":{\"pending\":1,\"deferred\":0,\"held\":1,"
-		"\"failed\":1,\"oldest_pending_seconds\":700,\"last_success\":null,",
+		("\"peers\":{\"a@a.example\":{\"pending\":1,\"deferred\":1,\"held\":0,"
+		 "\"failed\":0,\"oldest_pending_seconds\":4000,\"last_success\":"
+		 "1699995000,\"last_error\":\"451 try later\",\"last_error_time\":"
+		 "1699999940,\"states\":{\"ready\":0,"),
+		("\"B@b.example\":{\"pending\":1,\"deferred\":0,\"held\":1,"
+		 "\"failed\":1,\"oldest_pending_seconds\":700,\"last_success\":null,"),
 	};
 
 	q_stats_init(&s, NOW);
@@ -308,8 +308,8 @@ test_prometheus(void)
 		"pksbridge_oldest_pending_seconds 5000\n",
 		"pksbridge_dedup_entries 0\n",
 		"pksbridge_peer_entries{peer=\"a@a.example\",state=\"deferred\"} 1\n",
-		"pksbridge_peer_last_success_timestamp_seconds{peer=\"a@a.example\"} "
-		"1699995000\n",
+		("pksbridge_peer_last_success_timestamp_seconds{peer=\"a@a.example\"} "
+		 "1699995000\n"),
 		"pksbridge_peer_oldest_pending_seconds{peer=\"B@b.example\"} 700\n",
 		/* The format's escapes, and U+FFFD for a byte that is no UTF-8. */
 		"{peer=\"we\\\"ird\\\\x\\n\xef\xbf\xbd@p.example\",state=\"ready\"} 0\n",
