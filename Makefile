@@ -137,6 +137,10 @@ run: bootstrap all
 # default installation (/usr/local/sbin, /usr/local/etc, the doc dir);
 # INSTALL_SED rewrites them to the configured ones on the way in.
 INSTALL_SED := sed -e 's|/usr/local/share/doc/pksbridge|$(docdir)|g' \
+                   -e 's|/usr/local/share/man|$(mandir)|g' \
+                   -e 's|/usr/local/lib/systemd/system|$(systemdunitdir)|g' \
+                   -e 's|/usr/local/lib/sysusers.d|$(sysusersdir)|g' \
+                   -e 's|/usr/local/lib/tmpfiles.d|$(tmpfilesdir)|g' \
                    -e 's|/usr/local/sbin|$(sbindir)|g' \
                    -e 's|/usr/local/etc|$(sysconfdir)|g'
 MAN8       := $(wildcard man/*.8)
