@@ -150,13 +150,24 @@ out_write(const struct buf *b)
 	return 0;
 }
 
-/* out_finish - flush stdout: 0, or EX_IOERR unless the reader left. */
+/* out_error - the exit code for a failed write to stdout with errno e:
+ * 0 if the reader left (EPIPE: "| head"), else say so, EX_IOERR. */
+static int
+out_error(int e)
+{
+	if (e == EPIPE)
+		return 0;
+	log_stderr("writing to standard output: %s", strerror(e));
+	return EX_IOERR;
+}
+
+/* out_finish - flush stdout: 0, or what out_error says. */
 static int
 out_finish(void)
 {
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return 0;
-	return errno == EPIPE ? 0 : EX_IOERR;
+	return out_error(errno);
 }
 
 /* operator_name - who runs this, for the log (the login name, else the
@@ -221,6 +232,7 @@ struct list_ctx {
 	size_t count;
 	uint64_t bytes;
 	int failed;
+	int write_errno;	/* errno of the failed write */
 };
 
 static int
@@ -241,8 +253,10 @@ list_cb(void *vctx, const struct q_entry *e)
 	}
 	c->count++;
 	c->bytes += e->size;
-	if (out_write(&b) != 0)
+	if (out_write(&b) != 0) {
 		c->failed = 1;
+		c->write_errno = errno;
+	}
 	buf_free(&b);
 	return c->failed;
 }
@@ -291,13 +305,14 @@ do_list(struct qenv *q, int argc, char **argv)
 	}
 	rc = 0;
 	if (c.failed) {
-		rc = errno == EPIPE ? 0 : EX_IOERR;
+		/* The reader went away (| head): stop quietly, as mailq does. */
+		rc = out_error(c.write_errno);
 	} else if (!c.json) {
 		struct buf b = BUF_INIT;
 
 		qreport_list_footer(&b, c.count, c.bytes, q_filter_given(&f));
 		if (out_write(&b) != 0)
-			rc = errno == EPIPE ? 0 : EX_IOERR;
+			rc = out_error(errno);
 		buf_free(&b);
 	}
 	q_filter_free(&f);
@@ -456,7 +471,7 @@ do_show(struct qenv *q, int argc, char **argv)
 	} else {
 		show_human(&b, &e, &text, now);
 	}
-	rc = out_write(&b) != 0 && errno != EPIPE ? EX_IOERR : out_finish();
+	rc = out_write(&b) != 0 ? out_error(errno) : out_finish();
 	q_entry_free(&e);
 	buf_free(&payload);
 	buf_free(&text);
@@ -508,7 +523,7 @@ do_stats(struct qenv *q, int argc, char **argv)
 		q_stats_prometheus(&b, &s);
 	else
 		q_stats_human(&b, &s);
-	rc = out_write(&b) != 0 && errno != EPIPE ? EX_IOERR : out_finish();
+	rc = out_write(&b) != 0 ? out_error(errno) : out_finish();
 	buf_free(&b);
 	q_stats_free(&s);
 	return rc;

@@ -349,8 +349,12 @@ for _args in "queue list" "queue list --json" "queue list --all"; do
 done
 # ... but a real write error is not swallowed.
 if [ -w /dev/full ]; then
-	"$PB" -c "$C" queue list >/dev/full 2>/dev/null
+	"$PB" -c "$C" queue list >/dev/full 2>"$TEST_TMP/full.err"
 	check_eq "queue list >/dev/full exits 74 (EX_IOERR)" "$?" 74
+	check_grep "queue list >/dev/full says why" \
+		"writing to standard output: No space left on device" "$TEST_TMP/full.err"
+	"$PB" -c "$C" queue stats --json >/dev/full 2>/dev/null
+	check_eq "queue stats --json >/dev/full exits 74" "$?" 74
 fi
 
 done_testing
