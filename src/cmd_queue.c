@@ -713,10 +713,12 @@ run_actions(struct spool *sp, enum action act, struct collect_ctx *col,
 		c.act = act;
 		c.id = col->ids[i];
 		c.older_than = older_than;
-		/* Purges may be many and are safe to redo after a crash:
-		 * no fsync each; the checkpoint below flushes them. */
-		if (spool_txn(sp, act == ACT_PURGE ? SPOOL_NOSYNC : SPOOL_SYNC,
-			      action_fn, &c, &err) != 0) {
+		/* Purges and flushes may touch thousands of entries and are
+		 * harmless to lose in a crash (an old entry stays, a retry
+		 * waits for its time): no fsync each; the checkpoint below
+		 * writes them out together. */
+		if (spool_txn(sp, act == ACT_PURGE || act == ACT_FLUSH ?
+			      SPOOL_NOSYNC : SPOOL_SYNC, action_fn, &c, &err) != 0) {
 			log_stderr("%s", err.msg);
 			if (rc == 0)
 				rc = exitcode_for(err.status);
@@ -734,7 +736,7 @@ run_actions(struct spool *sp, enum action act, struct collect_ctx *col,
 			log_stderr("%s: not changed: %s", c.id, c.why);
 		}
 	}
-	if (act == ACT_PURGE && changed)
+	if ((act == ACT_PURGE || act == ACT_FLUSH) && changed)
 		spool_checkpoint(sp, 1);
 	if (dry_run) {
 		fprintf(stderr, "Would delete: %zu %s\n", col->n, plural(col->n));
