@@ -3,7 +3,10 @@
 #   make            build build/pksbridge (and the sks_add_mail link)
 #   make check      bootstrap packages, build, run unit + integration tests
 #   make run        the demo: ingest bundled PKS mails into a GnuPG keyring
-#   make install    PREFIX=/usr/local DESTDIR= (sbindir, mandir, sysconfdir)
+#   make install    PREFIX=/usr/local DESTDIR= (sbindir, mandir, sysconfdir,
+#                   docdir, systemdunitdir, sysusersdir, tmpfilesdir)
+#   make uninstall  the same variables; keeps an edited pksbridge.conf
+#   make lint-man   mandoc -Tlint on the man pages (what CI runs)
 #   make asan       the same tests in an AddressSanitizer+UBSan build
 #   make asan-unit  only the unit tests, in that build (what CI runs)
 #   make test-bins  build the program and the unit test binaries, run nothing
@@ -19,6 +22,11 @@ mandir     ?= $(MANDIR)
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 sysconfdir ?= $(SYSCONFDIR)
 DOCDIR     ?= $(PREFIX)/share/doc/pksbridge
+docdir     ?= $(DOCDIR)
+# systemd looks in /usr/local/lib/... too, so these follow PREFIX.
+systemdunitdir ?= $(PREFIX)/lib/systemd/system
+sysusersdir ?= $(PREFIX)/lib/sysusers.d
+tmpfilesdir ?= $(PREFIX)/lib/tmpfiles.d
 DESTDIR    ?=
 
 BUILD      ?= build
@@ -59,9 +67,18 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 TEST_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_LIB_SRCS))
 
 .PHONY: all check unit integration run install uninstall clean asan bootstrap \
-        bench fuzz lint man-lint
+        bench fuzz lint lint-man man-lint
 
 all: $(BIN) $(BUILD)/sks_add_mail
+
+# The compiled-in configuration path follows sysconfdir: the objects that
+# hold it are rebuilt when it changes (make install sysconfdir=/etc after
+# a plain make must not install a binary that looks in /usr/local/etc).
+SYSCONF_STAMP := $(BUILD)/sysconfdir.stamp
+ifneq ($(shell cat $(SYSCONF_STAMP) 2>/dev/null),$(sysconfdir))
+$(shell mkdir -p $(BUILD) && echo '$(sysconfdir)' >$(SYSCONF_STAMP))
+endif
+$(BUILD)/src/config.o $(BUILD)/src/main.o $(BUILD)/filters/ingest.o: $(SYSCONF_STAMP)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -116,23 +133,83 @@ test-bins: all $(TEST_BINS) $(TOOL_BINS)
 run: bootstrap all
 	sh scripts/demo $(BIN)
 
+# Man pages, the systemd units and the contrib files name the paths of the
+# default installation (/usr/local/sbin, /usr/local/etc, the doc dir);
+# INSTALL_SED rewrites them to the configured ones on the way in.
+INSTALL_SED := sed -e 's|/usr/local/share/doc/pksbridge|$(docdir)|g' \
+                   -e 's|/usr/local/share/man|$(mandir)|g' \
+                   -e 's|/usr/local/lib/systemd/system|$(systemdunitdir)|g' \
+                   -e 's|/usr/local/lib/sysusers.d|$(sysusersdir)|g' \
+                   -e 's|/usr/local/lib/tmpfiles.d|$(tmpfilesdir)|g' \
+                   -e 's|/usr/local/sbin|$(sbindir)|g' \
+                   -e 's|/usr/local/etc|$(sysconfdir)|g'
+MAN8       := $(wildcard man/*.8)
+MAN5       := $(wildcard man/*.5)
+DOCS       := README.md docs/WIRING.md docs/JSON.md
+UNITS      := contrib/systemd/pksbridge.service \
+              contrib/systemd/pksbridge-purge.service \
+              contrib/systemd/pksbridge-purge.timer
+
+# install - never overwrites an existing pksbridge.conf (the shipped one
+# is then left beside it as pksbridge.conf.dist, for comparison).
 install: all
-	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(mandir)/man5 \
-	  $(DESTDIR)$(sysconfdir) $(DESTDIR)$(DOCDIR)
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 \
+	  $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(sysconfdir) $(DESTDIR)$(docdir) \
+	  $(DESTDIR)$(systemdunitdir) $(DESTDIR)$(sysusersdir) $(DESTDIR)$(tmpfilesdir)
 	install -m 0755 $(BIN) $(DESTDIR)$(sbindir)/pksbridge
 	ln -sf pksbridge $(DESTDIR)$(sbindir)/sks_add_mail
-	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(mandir)/man8/; done; true
-	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(mandir)/man5/; done; true
-	[ -e $(DESTDIR)$(sysconfdir)/pksbridge.conf ] || \
-	  install -m 0644 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf
-	cp -R contrib $(DESTDIR)$(DOCDIR)/
-	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	for m in $(MAN8); do \
+	  $(INSTALL_SED) $$m >$(DESTDIR)$(mandir)/man8/$${m#man/} && \
+	  chmod 0644 $(DESTDIR)$(mandir)/man8/$${m#man/} || exit 1; done
+	for m in $(MAN5); do \
+	  $(INSTALL_SED) $$m >$(DESTDIR)$(mandir)/man5/$${m#man/} && \
+	  chmod 0644 $(DESTDIR)$(mandir)/man5/$${m#man/} || exit 1; done
+	if [ -e $(DESTDIR)$(sysconfdir)/pksbridge.conf ]; then \
+	  install -m 0644 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf.dist; \
+	  echo "kept $(DESTDIR)$(sysconfdir)/pksbridge.conf (new sample: pksbridge.conf.dist)"; \
+	else \
+	  install -m 0644 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf; \
+	fi
+	for u in $(UNITS); do \
+	  $(INSTALL_SED) $$u >$(DESTDIR)$(systemdunitdir)/$${u#contrib/systemd/} && \
+	  chmod 0644 $(DESTDIR)$(systemdunitdir)/$${u#contrib/systemd/} || exit 1; done
+	$(INSTALL_SED) contrib/systemd/pksbridge.sysusers >$(DESTDIR)$(sysusersdir)/pksbridge.conf
+	$(INSTALL_SED) contrib/systemd/pksbridge.tmpfiles >$(DESTDIR)$(tmpfilesdir)/pksbridge.conf
+	chmod 0644 $(DESTDIR)$(sysusersdir)/pksbridge.conf $(DESTDIR)$(tmpfilesdir)/pksbridge.conf
+	for f in $(DOCS); do \
+	  $(INSTALL_SED) $$f >$(DESTDIR)$(docdir)/$${f##*/} && \
+	  chmod 0644 $(DESTDIR)$(docdir)/$${f##*/} || exit 1; done
+	for f in $$(find contrib -type f | sort); do \
+	  install -d $(DESTDIR)$(docdir)/$${f%/*} && \
+	  $(INSTALL_SED) $$f >$(DESTDIR)$(docdir)/$$f && \
+	  chmod 0644 $(DESTDIR)$(docdir)/$$f || exit 1; done
 
+# uninstall - removes what install put there; pksbridge.conf only if it
+# is still the shipped one (an edited one is the operator's).
 uninstall:
 	rm -f $(DESTDIR)$(sbindir)/pksbridge $(DESTDIR)$(sbindir)/sks_add_mail
-	for m in man/*.8; do rm -f $(DESTDIR)$(mandir)/man8/$$(basename $$m); done
-	for m in man/*.5; do rm -f $(DESTDIR)$(mandir)/man5/$$(basename $$m); done
-	rm -rf $(DESTDIR)$(DOCDIR)
+	for m in $(MAN8); do rm -f $(DESTDIR)$(mandir)/man8/$${m#man/}; done
+	for m in $(MAN5); do rm -f $(DESTDIR)$(mandir)/man5/$${m#man/}; done
+	for u in $(UNITS); do rm -f $(DESTDIR)$(systemdunitdir)/$${u#contrib/systemd/}; done
+	rm -f $(DESTDIR)$(sysusersdir)/pksbridge.conf $(DESTDIR)$(tmpfilesdir)/pksbridge.conf
+	rm -rf $(DESTDIR)$(docdir)
+	rm -f $(DESTDIR)$(sysconfdir)/pksbridge.conf.dist
+	if cmp -s conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf; then \
+	  rm -f $(DESTDIR)$(sysconfdir)/pksbridge.conf; \
+	elif [ -e $(DESTDIR)$(sysconfdir)/pksbridge.conf ]; then \
+	  echo "kept $(DESTDIR)$(sysconfdir)/pksbridge.conf (edited; remove it yourself)"; \
+	fi
+
+# lint-man - mandoc -Tlint, every message counts except the two that
+# depend on which other manuals this machine has installed.
+lint-man:
+	@command -v mandoc >/dev/null || { echo "lint-man: mandoc is not installed"; exit 1; }
+	@out=$$(mandoc -Tlint $(MAN8) $(MAN5) 2>&1 | \
+	  grep -v -e 'referenced manual not found' -e 'outdated mandoc.db'); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	echo "lint-man: $(MAN8) $(MAN5): clean"
+
+man-lint: lint-man
 
 clean:
 	rm -rf build build-asan build-fuzz

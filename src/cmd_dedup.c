@@ -21,7 +21,11 @@ dedup_usage(FILE *f)
 		"usage: pksbridge [-c FILE] dedup lookup FINGERPRINT [--json]\n"
 		"\n"
 		"Show what the dedup index remembers about a key: when it was seen\n"
-		"from PKS and from local sources, and each of its packets.\n");
+		"from PKS and from local sources, and each of its packets.  Exits 65\n"
+		"if the index does not know the key (within dedup_ttl).\n"
+		"\n"
+		"  FINGERPRINT   40 (v4) or 64 (v5/v6) hex digits\n"
+		"  --json, -j    one JSON object (docs/JSON.md)\n");
 }
 
 static void
@@ -49,13 +53,14 @@ cmd_dedup(const struct cmd_ctx *ctx, int argc, char **argv)
 	struct buf b = BUF_INIT;
 	int json = 0;
 
+	log_open("dedup", LOG_DEST_STDERR, 0);
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		dedup_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EX_USAGE : 0;
 	}
 	if (strcmp(argv[1], "lookup") != 0) {
-		log_stderr("dedup: unknown command \"%s\"", argv[1]);
-		dedup_usage(stderr);
+		log_stderr("dedup: unknown command \"%s\" (the one command is "
+			   "\"lookup\"; see pksbridge dedup --help)", argv[1]);
 		return EX_USAGE;
 	}
 	for (int i = 2; i < argc; i++) {
@@ -64,16 +69,19 @@ cmd_dedup(const struct cmd_ctx *ctx, int argc, char **argv)
 		else if (strcmp(argv[i], "--help") == 0) {
 			dedup_usage(stdout);
 			return 0;
-		} else if (!hex)
+		} else if (!hex) {
 			hex = argv[i];
-		else {
-			dedup_usage(stderr);
+		} else {
+			log_stderr("dedup lookup: one FINGERPRINT at a time, not "
+				   "\"%s\" too (see pksbridge dedup --help)", argv[i]);
 			return EX_USAGE;
 		}
 	}
 	if (!hex || pgp_fpr_from_hex(hex, fpr, &fpr_len) != 0 ||
 	    (fpr_len != 20 && fpr_len != 32)) {
-		log_stderr("dedup lookup: expected a fingerprint of 40 or 64 hex digits");
+		log_stderr("dedup lookup: give the key's fingerprint, 40 (v4) or "
+			   "64 (v5/v6) hex digits, e.g. from \"queue list\" or "
+			   "\"gpg --fingerprint\" (spaces removed)");
 		return EX_USAGE;
 	}
 	if (cmd_load_config(ctx, &cfg, &err) != 0) {

@@ -319,7 +319,8 @@ set_key(struct config *cfg, const char *key, const char *v, const char *where,
 	uint64_t sz;
 	int64_t d;
 
-#define BAD(what) pb_err_set(err, PB_ECONFIG, "%s: %s: %s: \"%s\"", where, key, what, v)
+#define BAD(what) pb_err_set(err, PB_ECONFIG, "%s: %s: %s: \"%s\" (see " \
+				   "pksbridge.conf(5))", where, key, what, v)
 	if (strcmp(key, "spool_dir") == 0) {
 		if (v[0] != '/')
 			return BAD("must be an absolute path");
@@ -424,8 +425,8 @@ set_key(struct config *cfg, const char *key, const char *v, const char *where,
 		else
 			return BAD("expected syslog or stderr");
 	} else {
-		return pb_err_set(err, PB_ECONFIG, "%s: unknown key \"%s\"",
-				  where, key);
+		return pb_err_set(err, PB_ECONFIG, "%s: unknown key \"%s\" "
+				  "(pksbridge.conf(5) lists the keys)", where, key);
 	}
 	return 0;
 #undef BAD

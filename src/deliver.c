@@ -454,9 +454,9 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 		if (!it->claimed)
 			continue;
 		if (it->lost_lease) {
-			log_warning(it->id, "entry changed by someone else during "
-				    "delivery (held or deleted); outcome %s not "
-				    "recorded", outcome_name(it->outcome));
+			log_warning(it->id, "status=%s not recorded (the entry "
+				    "was held or deleted during delivery)",
+				    outcome_name(it->outcome));
 			continue;
 		}
 		outcomes[i] = it->final;

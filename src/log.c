@@ -45,14 +45,32 @@ log_get_dest(void)
 	return lh.dest;
 }
 
+/* severity - Postfix's "warning: " / "error: " / "fatal: " for lines
+ * that are not about one queue entry; an entry's line starts with its
+ * queue id whatever its priority, so that grep ID finds them all. */
+static const char *
+severity(int prio, const char *qid)
+{
+	if (qid)
+		return "";
+	switch (prio) {
+	case LOG_EMERG: case LOG_ALERT: case LOG_CRIT: return "fatal: ";
+	case LOG_ERR: return "error: ";
+	case LOG_WARNING: return "warning: ";
+	default: return "";
+	}
+}
+
 static void
 emit(int prio, int dest, const char *qid, const char *text)
 {
+	const char *sev = severity(prio, qid);
+
 	if (dest & LOG_DEST_SYSLOG) {
 		if (qid)
 			syslog(prio, "%s: %s", qid, text);
 		else
-			syslog(prio, "%s", text);
+			syslog(prio, "%s%s", sev, text);
 	}
 	if (dest & LOG_DEST_STDERR) {
 		/* One write() per line keeps lines from concurrent
@@ -64,8 +82,8 @@ emit(int prio, int dest, const char *qid, const char *text)
 			n = snprintf(line, sizeof line, "%s[%ld]: %s: %s\n",
 				     lh.ident, (long)getpid(), qid, text);
 		else
-			n = snprintf(line, sizeof line, "%s[%ld]: %s\n",
-				     lh.ident, (long)getpid(), text);
+			n = snprintf(line, sizeof line, "%s[%ld]: %s%s\n",
+				     lh.ident, (long)getpid(), sev, text);
 		if (n > 0) {
 			size_t len = (size_t)n < sizeof line ? (size_t)n
 							       : sizeof line - 1;

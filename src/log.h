@@ -2,7 +2,10 @@
  * log.h - the process's log handle.
  *
  * One line per event, Postfix style: "pksbridge/ingest[PID]: QUEUEID: text"
- * to syslog (facility mail) or to stderr.  The handle also holds the exit
+ * to syslog (facility mail) or to stderr.  The text of a mail event is
+ * "key=value, key=value, ..., status=STATE (free text)", as in Postfix's
+ * log_adhoc.c; lines about no single entry get Postfix's "warning: ",
+ * "error: " or "fatal: " prefix by priority.  The handle also holds the exit
  * code used by log_fatal(): the MTA-facing commands set it to 75 so that
  * any fatal error, even one deep inside a library wrapper, makes the MTA
  * retry instead of bouncing (Postfix sendmail's tempfail() hook).

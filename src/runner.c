@@ -12,6 +12,7 @@
  */
 #include "runner.h"
 #include "deliver.h"
+#include "sdnotify.h"
 #include "dedup.h"
 #include "log.h"
 #include "outdeliver.h"
@@ -213,7 +214,8 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 			if (deliver_inbound_batch(r->d, batch, nb, 0,
 						  DELIVERY_TIMEOUT_MS, outs,
 						  &derr) != 0)
-				log_warning(batch[0], "delivery: %s", derr.msg);
+				log_warning(NULL, "delivery of %zu entries from "
+					    "%s on: %s", nb, batch[0], derr.msg);
 			for (size_t k = 0; k < nb; k++)
 				if (outs[k] != DELIVER_SKIPPED)
 					*progress = 1;
@@ -341,10 +343,15 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	sigemptyset(&empty);
 
 	r.d = deliver_open(r.sp, cfg);
-	if (!o->once)
+	if (!o->once) {
 		log_info(NULL, "runner started: spool=%s, keydb=%s, relay=%s",
 			 cfg->spool_dir, cfg->keydb,
 			 cfg->sendmail_argv ? cfg->sendmail_cmd : cfg->smtp_relay);
+		/* systemd Type=notify: the spool is open and the FIFO listens,
+		 * so whatever is queued from now on will be seen. */
+		if (sd_notify_send("READY=1\nSTATUS=delivering") < 0)
+			log_warning(NULL, "sd_notify: %s", strerror(errno));
+	}
 	while (!stop_requested) {
 		int64_t now = spool_now(), next;
 		int progress, more, reaped;
@@ -408,8 +415,10 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		if (ppoll(&pfd, 1, &ts, &empty) > 0)
 			drain_fd(r.wake_fd);
 	}
-	if (stop_requested)
+	if (stop_requested) {
 		log_info(NULL, "runner stopping on signal");
+		sd_notify_send("STOPPING=1");
+	}
 	stop_children(&r);
 	deliver_close(r.d);
 	spool_checkpoint(r.sp, 1);

@@ -81,6 +81,21 @@ errcall(const DB_ENV *env, const char *prefix, const char *msg)
 int64_t
 spool_now(void)
 {
+	/* Test-only: PKSBRIDGE_NOW (Unix seconds) fixes the clock so that
+	 * golden tests of ages and times are stable.  Read here and nowhere
+	 * else; queue ids still come from the real clock (queue.c), so
+	 * entries stay unique.  Never set it in production. */
+	const char *fixed = getenv("PKSBRIDGE_NOW");
+
+	if (fixed && *fixed) {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(fixed, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0)
+			return (int64_t)v;
+	}
 	return (int64_t)time(NULL);
 }
 
@@ -233,7 +248,10 @@ open_first(struct spool *sp, struct pb_err *err)
 	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, sp->file_mode);
 	if (fd < 0)
 		return pb_err_set(err, errno == EACCES ? PB_EIO : PB_ETEMP,
-				  "%s: %s", lock_path, strerror(errno));
+				  "%s: %s%s", lock_path, strerror(errno),
+				  errno == EACCES ? " (run as the spool's owner or a "
+				  "member of its group; see pksbridge(8) SPOOL "
+				  "PERMISSIONS)" : "");
 	while (flock(fd, LOCK_EX) != 0) {
 		if (errno != EINTR) {
 			r = pb_err_set(err, PB_ETEMP, "flock %s: %s", lock_path,
@@ -278,9 +296,17 @@ spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 	struct spool *sp;
 	struct stat st;
 
-	if (stat(dir, &st) != 0)
-		return pb_err_set(err, errno == ENOENT ? PB_ECONFIG : PB_EIO,
-				  "spool_dir %s: %s", dir, strerror(errno));
+	if (stat(dir, &st) != 0) {
+		int e = errno;
+
+		return pb_err_set(err, e == ENOENT ? PB_ECONFIG : PB_EIO,
+				  "spool_dir %s: %s (%s; see pksbridge(8) SPOOL "
+				  "PERMISSIONS)", dir, strerror(e),
+				  e == ENOENT ? "create it, e.g. install -d -m 2770 "
+				  "-o pksbridge -g pksbridge DIR, or set spool_dir"
+				  : e == EACCES ? "run as the spool's owner or a "
+				  "member of its group" : "check the path");
+	}
 	if (!S_ISDIR(st.st_mode))
 		return pb_err_set(err, PB_ECONFIG, "spool_dir %s: not a directory",
 				  dir);

@@ -104,7 +104,9 @@ spool_cflags(DB_TXN *txn)
 	return txn ? DB_READ_COMMITTED : DB_READ_UNCOMMITTED;
 }
 
-/* spool_now - the clock every queue and dedup decision uses (seconds). */
+/* spool_now - the clock every queue and dedup decision uses (seconds).
+ * For tests only, $PKSBRIDGE_NOW (Unix seconds) replaces the real clock
+ * (golden tests of ages); it is read here and nowhere else. */
 int64_t spool_now(void);
 
 #endif
