@@ -540,7 +540,9 @@ smtp_session_open(struct smtp_session **sp, const char *host, unsigned port,
 		return pb_err_set(err, PB_EDATA, "unusable HELO name");
 	s = xcalloc(1, sizeof *s);
 	s->conn.fd = -1;
-	s->conn.timeout_ms = (timeout_s > 0 ? timeout_s : 1) * 1000;
+	/* At least 1 s; at most a day, which keeps milliseconds in an int. */
+	s->conn.timeout_ms = (timeout_s < 1 ? 1 : timeout_s > 86400 ? 86400
+							    : timeout_s) * 1000;
 	if (strchr(host, ':') != NULL)
 		snprintf(s->where, sizeof s->where, "[%s]:%u", host, port);
 	else

@@ -396,12 +396,14 @@ test_tarpit_times_out(void)
 	CHECK_INT(st, SMTP_TEMPFAIL);
 }
 
-/* A slow server is fine within the timeout, and not beyond it. */
+/* A slow server is fine within the timeout, and not beyond it; nor is
+ * one that trickles its reply byte by byte. */
 static void
 test_delay(void)
 {
 	static const char *const slow[] = { "delay 0.2", NULL };
 	static const char *const too_slow[] = { "delay 3", NULL };
+	static const char *const drip[] = { "drip 0.2", NULL };
 	const char *rcpts[] = { "peer@pks.test" };
 	enum smtp_status st;
 	struct smtp_reply rp;
@@ -411,7 +413,17 @@ test_delay(void)
 	double took;
 	int rc;
 
-	CHECK(sink_start(&s, "slow", slow) == 0);
+	/* One byte every 0.2 s: each read is quick, the reply is not. */
+	CHECK(sink_start(&s, "slow", drip) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = smtp_send("127.0.0.1", s.port, HELO, FROM, rcpts, 1, small_mail,
+		       strlen(small_mail), 1, &st, &rp, &err);
+	took = elapsed_since(&t0);
+	CHECK_INT(rc, -1);
+	CHECK_MSG(strstr(err.msg, "timeout after 1 s waiting for reply to "
+			 "initial greeting") != NULL, "%s", err.msg);
+	CHECK_MSG(took < 1.5, "took %.2f s", took);
+	sink_script(&s, slow);
 	rc = smtp_send("127.0.0.1", s.port, HELO, FROM, rcpts, 1, small_mail,
 		       strlen(small_mail), 2, &st, &rp, &err);
 	CHECK_MSG(rc == 0, "%s", err.msg);
@@ -586,6 +598,44 @@ test_connect_refused(void)
 		       small_mail, strlen(small_mail), 2, &st, &rp, &err);
 	CHECK_INT(rc, -1);
 	CHECK_INT(err.status, PB_ETEMP);
+}
+
+/* A server whose accept queue is full drops our SYN: connect() itself
+ * hangs, and the connect timeout ends it. */
+static void
+test_connect_timeout(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof sa;
+	const char *rcpts[] = { "peer@pks.test" };
+	enum smtp_status st;
+	struct smtp_reply rp;
+	struct pb_err err;
+	struct timespec t0;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[4], rc;
+	double took;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	CHECK(listen(lfd, 0) == 0);
+	CHECK(getsockname(lfd, (struct sockaddr *)&sa, &salen) == 0);
+	for (int i = 0; i < 4; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
+	}
+	usleep(100000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = smtp_send("127.0.0.1", ntohs(sa.sin_port), HELO, FROM, rcpts, 1,
+		       small_mail, strlen(small_mail), 1, &st, &rp, &err);
+	took = elapsed_since(&t0);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
+	CHECK_INT(rc, -1);
+	CHECK_INT(err.status, PB_ETEMP);
+	CHECK_MSG(strstr(err.msg, "connect timeout after 1 s") != NULL, "%s",
+		  err.msg);
+	CHECK_MSG(took >= 0.9 && took < 2.0, "took %.2f s", took);
 }
 
 /* Addresses that would break the command line never reach the server. */
@@ -791,6 +841,7 @@ main(int argc, char **argv)
 		{ "dot_stuffing_and_line_ends", test_dot_stuffing_and_line_ends },
 		{ "16mb_mail", test_16mb_mail },
 		{ "connect_refused", test_connect_refused },
+		{ "connect_timeout", test_connect_timeout },
 		{ "unusable_addresses", test_unusable_addresses },
 		{ "session_reuse", test_session_reuse },
 		{ "transport_smtp", test_transport_smtp },

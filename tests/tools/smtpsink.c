@@ -43,6 +43,9 @@
  *                              then gets EPIPE (and SIGPIPE unless it
  *                              takes care) on its next write
  *     delay SECONDS            sleep before every reply (fractions ok)
+ *     drip SECONDS             send replies one byte at a time, SECONDS
+ *                              apart (a client must bound the whole
+ *                              reply, not each read)
  *
  * Always offered: PIPELINING (unless told not to) and 8BITMIME.  Replies
  * are written as soon as each command is read, so a pipelining client
@@ -84,7 +87,7 @@ struct sink_script {
 	size_t nrcpt;
 	unsigned long size;	/* 0: SIZE not offered */
 	int nopipelining, tarpit, reset_in_data, hangup_in_data;
-	double delay;
+	double delay, drip;
 };
 
 struct sink_conn {
@@ -171,6 +174,8 @@ sink_script_read(const char *path, struct sink_script *sc)
 			sc->hangup_in_data = 1;
 		else if (strcmp(kw, "delay") == 0)
 			sc->delay = strtod(p, NULL);
+		else if (strcmp(kw, "drip") == 0)
+			sc->drip = strtod(p, NULL);
 	}
 	fclose(f);
 }
@@ -193,10 +198,17 @@ sink_write_all(int fd, const char *p, size_t n)
 /* Replies are written when the client's input runs dry, as RFC 2920
  * asks of a server: one write per pipelined batch, not one per reply
  * (which Nagle's algorithm and delayed ACKs would hold for 40 ms each). */
+static void sink_sleep(double secs);
+
 static void
 sink_flush(struct sink_conn *c)
 {
-	sink_write_all(c->fd, c->out, c->nout);
+	for (size_t i = 0; c->sc.drip > 0 && i < c->nout; i++) {
+		sink_write_all(c->fd, c->out + i, 1);
+		sink_sleep(c->sc.drip);
+	}
+	if (c->sc.drip <= 0)
+		sink_write_all(c->fd, c->out, c->nout);
 	c->nout = 0;
 }
 
@@ -221,17 +233,23 @@ sink_exit(struct sink_conn *c)
 }
 
 static void
-sink_delay(struct sink_conn *c)
+sink_sleep(double secs)
 {
 	struct timespec ts;
 
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void
+sink_delay(struct sink_conn *c)
+{
 	if (c->sc.delay <= 0)
 		return;
 	sink_flush(c);
-	ts.tv_sec = (time_t)c->sc.delay;
-	ts.tv_nsec = (long)((c->sc.delay - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	sink_sleep(c->sc.delay);
 }
 
 /* sink_reply - "CODE TEXT" (text: the script's, else def), after the
