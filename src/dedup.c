@@ -209,6 +209,50 @@ dedup_record_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 	return 0;
 }
 
+int
+dedup_forget_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
+		 enum q_origin origin, int64_t when, struct pb_err *err)
+{
+	unsigned char k[1 + PGP_FPR_MAX + PGP_DIGEST_LEN];
+	size_t plen = key_prefix(key->fpr, key->fpr_len, k);
+
+	for (size_t i = 0; i < key->npackets; i++) {
+		unsigned char val[PKT_REC_LEN];
+		struct pkt_rec r;
+		int64_t *seen;
+		DBT dk, dv;
+		int ret;
+
+		memcpy(k + plen, key->digests[i].d, PGP_DIGEST_LEN);
+		dbt_init(&dk, k, plen + PGP_DIGEST_LEN);
+		dbt_init(&dv, val, sizeof val);
+		dv.ulen = sizeof val;
+		dv.flags = DB_DBT_USERMEM;
+		ret = sp->dedup->get(sp->dedup, txn, &dk, &dv, DB_RMW);
+		if (ret == DB_NOTFOUND || ret == DB_BUFFER_SMALL ||
+		    (ret == 0 && pkt_rec_decode(&dv, &r) != 0))
+			continue;
+		if (ret != 0)
+			return spool_dberr(sp, ret, err, "dedup read %s", key->fpr_hex);
+		seen = origin == Q_ORIGIN_PKS ? &r.seen_pks : &r.seen_local;
+		if (*seen != when)
+			continue;
+		*seen = 0;
+		dbt_init(&dk, k, plen + PGP_DIGEST_LEN);
+		if (r.seen_pks == 0 && r.seen_local == 0) {
+			ret = sp->dedup->del(sp->dedup, txn, &dk, 0);
+		} else {
+			pkt_rec_encode(&r, val);
+			dbt_init(&dv, val, sizeof val);
+			ret = sp->dedup->put(sp->dedup, txn, &dk, &dv, 0);
+		}
+		if (ret != 0 && ret != DB_NOTFOUND)
+			return spool_dberr(sp, ret, err, "dedup forget %s",
+					   key->fpr_hex);
+	}
+	return 0;
+}
+
 static size_t
 msgid_len(const char *msgid)
 {

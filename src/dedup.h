@@ -36,6 +36,13 @@ int dedup_check_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 int dedup_record_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 		     enum q_origin origin, int64_t now, struct pb_err *err);
 
+/* dedup_forget_key - undo dedup_record_key(key, origin, when) for the
+ * packets whose latest sighting from origin is still exactly `when`, so
+ * that a resend is not a duplicate when the entry that recorded them
+ * failed.  Sightings by other, later mails are left alone. */
+int dedup_forget_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
+		     enum q_origin origin, int64_t when, struct pb_err *err);
+
 /* dedup_msgid_seen - 1 (and the accepting entry's id in qid_r, if not
  * NULL) if msgid was accepted within ttl, else 0; -1 on error. */
 int dedup_msgid_seen(struct spool *sp, DB_TXN *txn, const char *msgid,

@@ -8,6 +8,7 @@
  * delivery cheap: gpg starts once per batch instead of once per mail.
  */
 #include "deliver.h"
+#include "dedup.h"
 #include "keycheck.h"
 #include "keydb.h"
 #include "log.h"
@@ -91,6 +92,7 @@ struct batch {
 	struct deliverer *d;
 	struct item *items;
 	size_t n;
+	const struct pgp_key *keys;	/* every item's keys */
 	int lease_secs;
 	int already_leased;
 };
@@ -203,6 +205,14 @@ finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 			break;
 		}
 		r = queue_update(sp, txn, &old, &e, err);
+		/* A failed entry must not make its keys look seen: a resend
+		 * within dedup_ttl would be taken for a duplicate and the
+		 * keys never delivered.  (Keys GnuPG rejected stay seen: a
+		 * resend would be rejected again.) */
+		for (size_t k = it->first; r == 0 && e.state == QS_FAILED &&
+		     k < it->first + it->nkeys; k++)
+			r = dedup_forget_key(sp, txn, &b->keys[k], old.origin,
+					     old.created, err);
 		if (r == 0 && it->rejected.nkeys) {
 			struct q_entry q;
 
@@ -446,6 +456,7 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 		}
 	}
 
+	b.keys = keys;
 	if (spool_txn(d->sp, SPOOL_NOSYNC, finish_fn, &b, err) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {

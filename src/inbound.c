@@ -122,6 +122,9 @@ insert_ready(struct spool *sp, DB_TXN *txn, struct commit_ctx *c, int64_t now,
 	base_entry(&e, in);
 	e.state = QS_READY;
 	e.payload_kind = Q_PAYLOAD_KEYS;
+	/* The same instant as the dedup records: if this entry fails, the
+	 * delivery step forgets exactly the sightings it made. */
+	e.created = now;
 	if (in->opts.lease_secs > 0) {
 		e.lease_until = now + in->opts.lease_secs;
 		e.lease_pid = getpid();

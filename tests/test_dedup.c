@@ -254,6 +254,61 @@ test_lookup_count_expire(void)
 	spool_close(sp);
 }
 
+struct forget_ctx {
+	const struct pgp_key *key;
+	int64_t when;
+};
+
+static int
+do_forget(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	struct forget_ctx *c = vctx;
+
+	return dedup_forget_key(sp, txn, c->key, Q_ORIGIN_PKS, c->when, err);
+}
+
+/* A failed entry forgets only the sightings it made itself. */
+static void
+test_forget(void)
+{
+	struct spool *sp;
+	struct pb_err err;
+	struct pgp_keylist carol, signed_carol;
+	struct dedup_verdict v;
+	struct rec_ctx rc;
+	struct forget_ctx fc;
+
+	CHECK(load_keys("keys/carol.asc", &carol) == 0);
+	CHECK(load_keys("keys/carol-signed.asc", &signed_carol) == 0);
+	CHECK_OK(spool_open(fresh_dir("forget"), &sp, &err), &err);
+	rc = (struct rec_ctx){ &carol.keys[0], Q_ORIGIN_PKS, 1000 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_record, &rc, &err), &err);
+	rc = (struct rec_ctx){ &signed_carol.keys[0], Q_ORIGIN_PKS, 2000 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_record, &rc, &err), &err);
+
+	/* Forgetting the sighting at 2000: carol's own packets were seen
+	 * again at 2000 too, so they go; the mail at 1000 is not undone. */
+	fc = (struct forget_ctx){ &signed_carol.keys[0], 2000 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_forget, &fc, &err), &err);
+	CHECK_OK(dedup_check_key(sp, NULL, &signed_carol.keys[0], 2001, 86400,
+				 &v, &err), &err);
+	CHECK_INT(v.n_new, v.npackets);
+
+	/* Forgetting at a time that is no packet's latest sighting changes
+	 * nothing. */
+	rc = (struct rec_ctx){ &carol.keys[0], Q_ORIGIN_PKS, 3000 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_record, &rc, &err), &err);
+	fc = (struct forget_ctx){ &carol.keys[0], 1000 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_forget, &fc, &err), &err);
+	CHECK_OK(dedup_check_key(sp, NULL, &carol.keys[0], 3001, 86400, &v, &err),
+		 &err);
+	CHECK_INT(v.n_new, 0);
+	CHECK_INT(v.n_from_pks, carol.keys[0].npackets);
+	pgp_keylist_free(&carol);
+	pgp_keylist_free(&signed_carol);
+	spool_close(sp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -262,6 +317,7 @@ main(int argc, char **argv)
 		{ "message-ids", test_msgid },
 		{ "sent per peer", test_sent },
 		{ "lookup, count, expire", test_lookup_count_expire },
+		{ "forget what a failed entry recorded", test_forget },
 		{ NULL, NULL },
 	};
 

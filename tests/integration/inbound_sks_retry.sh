@@ -230,6 +230,13 @@ check "another run --once leaves it failed" "$PKSBRIDGE" -c "$CC" run --once
 check_eq "... (attempts unchanged)" \
 	"$(field "$CC" state c5@pks.example) $(field "$CC" attempts c5@pks.example)" \
 	"failed $($PBJSON get "$TEST_TMP/c.list" attempts message_id=c5@pks.example)"
+# A failed entry no longer makes its keys look seen: the same key resent
+# (a new Message-ID) is queued again, not taken for a duplicate.
+pks_mail "$M/c6" c6@pks.example "$(debkey_asc "$K5")"
+check "the same key resent after the failure: ingest exit 0" ingest "$CC" "$M/c6"
+c6_state=$(field "$CC" state c6@pks.example)
+check "... queued again, not a duplicate of the failed entry (state $c6_state)" \
+	sh -c "[ '$c6_state' = deferred ] || [ '$c6_state' = ready ]"
 # Failed is not lost: the operator can retry it once the database is back.
 if ! sks_start "$TEST_TMP/sks-c" "$PC" 2>"$TEST_TMP/sks-c.err"; then
 	not_ok "SKS starts on port $PC" "$(cat "$TEST_TMP/sks-c.err")"
