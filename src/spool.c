@@ -78,6 +78,17 @@ errcall(const DB_ENV *env, const char *prefix, const char *msg)
 		snprintf(sp->errbuf, sizeof sp->errbuf, "%s", msg);
 }
 
+/* msgcall - Berkeley DB's informational messages (failchk cleaning up
+ * after a dead process: "Freeing read locks for locker ...") go to the
+ * log.  Left alone they go to stdout, in the middle of whatever the
+ * command prints there: queue list --json would no longer be JSON. */
+static void
+msgcall(const DB_ENV *env, const char *msg)
+{
+	(void)env;
+	log_info(NULL, "Berkeley DB: %s", msg);
+}
+
 int64_t
 spool_now(void)
 {
@@ -197,6 +208,7 @@ open_env(struct spool *sp, struct pb_err *err)
 	sp->env = env;
 	env->app_private = sp;
 	env->set_errcall(env, errcall);
+	env->set_msgcall(env, msgcall);
 	/* No process ever waits inside Berkeley DB for a lock: a waiter
 	 * blocks on a mutex only the holder releases, and a holder killed
 	 * by SIGKILL (an MTA timeout, the OOM killer) never does.  Instead a
