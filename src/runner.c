@@ -354,7 +354,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	}
 	while (!stop_requested) {
 		int64_t now = spool_now(), next;
-		int progress, more, reaped;
+		int progress = 0, more = 0, reaped;
 		struct timespec ts;
 		struct pollfd pfd;
 
@@ -365,6 +365,19 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 				deliver_close(r.d);
 				r.d = deliver_open(r.sp, cfg);
 			}
+		}
+		/* The scans below read outside transactions, and nothing but
+		 * this reopens the environment for them once another process
+		 * has recovered it (or died in it): without it the runner
+		 * would fail every scan until restarted. */
+		if (spool_recover(r.sp, err) != 0) {
+			log_error(NULL, "%s", err->msg);
+			if (o->once) {
+				rc = -1;
+				break;
+			}
+			next = now + 1;
+			goto nap;
 		}
 		if (run_due(&r, now, &progress, &more, err) != 0) {
 			log_error(NULL, "queue scan: %s", err->msg);
@@ -395,7 +408,8 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		/* Sleep until the next due entry, a wakeup, a finished child
 		 * or a signal. */
 		if (queue_next_due(r.sp, NULL, &next, err) != 0)
-			next = 0;
+			next = r.sp->panic ? now : 0;	/* recover first */
+nap:
 		now = spool_now();
 		if (next == 0 || next - now > MAX_SLEEP_SECS)
 			ts.tv_sec = MAX_SLEEP_SECS;

@@ -378,6 +378,17 @@ reopen(struct spool *sp, struct pb_err *err)
 }
 
 int
+spool_recover(struct spool *sp, struct pb_err *err)
+{
+	if (sp->env && !sp->panic)
+		return 0;
+	log_warning(NULL, "%s: the Berkeley DB environment needs recovery "
+		    "(a process died inside it, or another one recovered it): "
+		    "opening it again", sp->dir);
+	return reopen(sp, err);
+}
+
+int
 spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 	  struct pb_err *err)
 {
@@ -441,9 +452,12 @@ spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 void
 spool_checkpoint(struct spool *sp, int force)
 {
-	int ret = sp->env->txn_checkpoint(sp->env, force ? 0 : 4096, 0,
-					   force ? DB_FORCE : 0);
+	int ret;
 
+	if (!sp->env)
+		return;		/* a reopen failed: nothing to checkpoint */
+	ret = sp->env->txn_checkpoint(sp->env, force ? 0 : 4096, 0,
+				      force ? DB_FORCE : 0);
 	if (ret != 0)
 		log_warning(NULL, "checkpoint of %s failed: %s", sp->dir,
 			    db_strerror(ret));
