@@ -20,7 +20,8 @@
 #      peer in at most ceil(20/8) = 3 mails, none over 8 keys.
 # At the end every peer has been sent each key exactly once, every mail
 # passes the format check, Message-IDs are unique, and every mail SKS
-# piped into pksbridge was taken in.
+# piped into pksbridge was taken in; a key piped in again is suppressed
+# for every peer (never the same packets twice).
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib/sks.sh"
 . "$TOP/tests/lib/sks_it.sh"
@@ -208,6 +209,20 @@ pb_list "$C" "$TEST_TMP/final.json"
 check "queue list --all --json keeps the JSON contract" $PBJSON list "$TEST_TMP/final.json"
 check_eq "no outbound entry failed or is left pending" \
 	"$($PBJSON count "$TEST_TMP/final.json" direction=outbound state=failed) $(outbound_pending)" "0 0"
+
+# SPEC rule 6: a peer is never sent the same packets twice within
+# dedup_ttl (SKS pipes a key again when, say, its sendmail_cmd failed).
+msgs0=$(smtpsink_count "$SINK")
+{ printf '%s\n' "To: $P1, $P2, $P3" "From: pgp-public-keys@sks.test" \
+	"Subject: incremental" "Message-ID: <again@sks.test>" ""
+  cat "$KEYS/alice.asc"; } >"$TEST_TMP/again.eml"
+check "alice piped into pksbridge sendmail once more: exit 0" sh -c \
+	"'$PKSBRIDGE' -c '$C' sendmail -t -oi <'$TEST_TMP/again.eml' 2>>'$TEST_TMP/intake.log'"
+check_eq "... recorded suppressed for each of the three peers" \
+	"$(pb_field "$C" peer message_id=again@sks.test state=suppressed | sort | tr '\n' ' ')" \
+	"$(printf '%s\n' $PEERS | sort | tr '\n' ' ')"
+sleep 3
+check_eq "... and no peer is sent it again" "$(smtpsink_count "$SINK")" "$msgs0"
 
 stop_daemon "$RUNNER_PID"
 check "the runner stops on SIGTERM" _t_gone "$RUNNER_PID"
