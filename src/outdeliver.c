@@ -311,7 +311,14 @@ one_mail(struct spool *sp, struct ob_batch *b, int timeout_s, size_t *sent_r,
 	b->sent = NULL;
 	b->nsent = 0;
 	b->nothing_due = 0;
-	if (spool_txn(sp, SPOOL_NOSYNC, claim_fn, b, err) != 0) {
+	/* The claim is synced: it is the lease that keeps every other
+	 * process off these entries while the mail is in flight, and a
+	 * recovery (run by whoever opens the spool after a process died
+	 * inside Berkeley DB) keeps only what reached the disk.  A lost
+	 * lease let a second runner send the same mail at the same time,
+	 * and made finish_fn skip the entries as "changed by the operator"
+	 * and then record them suppressed.  One fsync per mail. */
+	if (spool_txn(sp, SPOOL_SYNC, claim_fn, b, err) != 0) {
 		if (b->nothing_due) {
 			*done_r = 1;
 			return 0;

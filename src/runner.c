@@ -89,6 +89,19 @@ struct runner {
 	size_t nkids;
 };
 
+/* leased_elsewhere - another live process is working on e: a child of a
+ * runner that was killed (children outlive it), another runner, an
+ * operator's "run --once".  Forking a child for e's peer would find
+ * nothing to claim and exit at once, over and over while the lease
+ * lasts. */
+static int
+leased_elsewhere(const struct q_entry *e, int64_t now)
+{
+	if (e->lease_until <= now || e->lease_pid <= 0)
+		return 0;
+	return kill((pid_t)e->lease_pid, 0) == 0 || errno != ESRCH;
+}
+
 static int
 peer_busy(const struct runner *r, const char *peer)
 {
@@ -227,7 +240,7 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 		if (inbound) {
 			batch[nb++] = ids[i];
 			bytes += e.payload_len;
-		} else if (e.peer) {
+		} else if (e.peer && !leased_elsewhere(&e, now)) {
 			int seen = 0;
 
 			for (size_t p = 0; p < npeers && !seen; p++)
@@ -354,7 +367,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	}
 	while (!stop_requested) {
 		int64_t now = spool_now(), next;
-		int progress, more, reaped;
+		int progress = 0, more = 0, reaped;
 		struct timespec ts;
 		struct pollfd pfd;
 
@@ -365,6 +378,19 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 				deliver_close(r.d);
 				r.d = deliver_open(r.sp, cfg);
 			}
+		}
+		/* The scans below read outside transactions, and nothing but
+		 * this reopens the environment for them once another process
+		 * has recovered it (or died in it): without it the runner
+		 * would fail every scan until restarted. */
+		if (spool_recover(r.sp, err) != 0) {
+			log_error(NULL, "%s", err->msg);
+			if (o->once) {
+				rc = -1;
+				break;
+			}
+			next = now + 1;
+			goto nap;
 		}
 		if (run_due(&r, now, &progress, &more, err) != 0) {
 			log_error(NULL, "queue scan: %s", err->msg);
@@ -395,7 +421,8 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		/* Sleep until the next due entry, a wakeup, a finished child
 		 * or a signal. */
 		if (queue_next_due(r.sp, NULL, &next, err) != 0)
-			next = 0;
+			next = r.sp->panic ? now : 0;	/* recover first */
+nap:
 		now = spool_now();
 		if (next == 0 || next - now > MAX_SLEEP_SECS)
 			ts.tv_sec = MAX_SLEEP_SECS;

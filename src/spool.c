@@ -78,6 +78,17 @@ errcall(const DB_ENV *env, const char *prefix, const char *msg)
 		snprintf(sp->errbuf, sizeof sp->errbuf, "%s", msg);
 }
 
+/* msgcall - Berkeley DB's informational messages (failchk cleaning up
+ * after a dead process: "Freeing read locks for locker ...") go to the
+ * log.  Left alone they go to stdout, in the middle of whatever the
+ * command prints there: queue list --json would no longer be JSON. */
+static void
+msgcall(const DB_ENV *env, const char *msg)
+{
+	(void)env;
+	log_info(NULL, "Berkeley DB: %s", msg);
+}
+
 int64_t
 spool_now(void)
 {
@@ -197,6 +208,7 @@ open_env(struct spool *sp, struct pb_err *err)
 	sp->env = env;
 	env->app_private = sp;
 	env->set_errcall(env, errcall);
+	env->set_msgcall(env, msgcall);
 	/* No process ever waits inside Berkeley DB for a lock: a waiter
 	 * blocks on a mutex only the holder releases, and a holder killed
 	 * by SIGKILL (an MTA timeout, the OOM killer) never does.  Instead a
@@ -366,6 +378,17 @@ reopen(struct spool *sp, struct pb_err *err)
 }
 
 int
+spool_recover(struct spool *sp, struct pb_err *err)
+{
+	if (sp->env && !sp->panic)
+		return 0;
+	log_warning(NULL, "%s: the Berkeley DB environment needs recovery "
+		    "(a process died inside it, or another one recovered it): "
+		    "opening it again", sp->dir);
+	return reopen(sp, err);
+}
+
+int
 spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 	  struct pb_err *err)
 {
@@ -429,9 +452,12 @@ spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 void
 spool_checkpoint(struct spool *sp, int force)
 {
-	int ret = sp->env->txn_checkpoint(sp->env, force ? 0 : 4096, 0,
-					   force ? DB_FORCE : 0);
+	int ret;
 
+	if (!sp->env)
+		return;		/* a reopen failed: nothing to checkpoint */
+	ret = sp->env->txn_checkpoint(sp->env, force ? 0 : 4096, 0,
+				      force ? DB_FORCE : 0);
 	if (ret != 0)
 		log_warning(NULL, "checkpoint of %s failed: %s", sp->dir,
 			    db_strerror(ret));

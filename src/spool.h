@@ -69,6 +69,17 @@ int spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 int spool_dberr(struct spool *sp, int ret, struct pb_err *err,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* spool_recover - after an operation outside spool_txn() failed because
+ * the environment needs recovery (sp->panic, set by spool_dberr: another
+ * process died inside Berkeley DB and recovery ran, or must run), or
+ * after a reopen failed (no environment open), open it again; that runs
+ * recovery or joins the recovered environment.  A no-op (0) when the
+ * environment is fine.  -1 with err if it cannot be opened now: then the
+ * handle must not be used for anything but spool_txn, spool_recover and
+ * spool_close.  Long-running processes call it between units of work;
+ * spool_txn does the same by itself. */
+int spool_recover(struct spool *sp, struct pb_err *err);
+
 /* spool_checkpoint - checkpoint if enough log has accumulated (cheap
  * when not), which also lets old log files be removed. */
 void spool_checkpoint(struct spool *sp, int force);

@@ -34,6 +34,9 @@ help_ok "-c /nonexistent --help" "COMMAND"
 help_ok "ingest --help" "origin"
 help_ok "ingest -h" "origin"
 help_ok "run --help" "once"
+help_ok "sendmail --help" "sendmail_cmd"
+help_ok "-c /nonexistent sendmail --help" "sendmail_cmd"
+help_ok "--help" "sendmail \[-t\]"
 help_ok "dedup --help" "FINGERPRINT"
 help_ok "dedup lookup --help" "FINGERPRINT"
 help_ok "queue --help" "queue purge DURATION"
@@ -82,6 +85,8 @@ err_ok "dedup" 64 "^usage: pksbridge \[-c FILE\] dedup lookup"
 err_ok "dedup frobnicate" 64 'the one command is "lookup"'
 err_ok "dedup lookup 1234" 64 '40 \(v4\) or 64 \(v5/v6\) hex digits'
 err_ok "run --frobnicate" 64 'unknown argument --frobnicate'
+err_ok "sendmail -Z" 64 "illegal option -- Z"
+err_ok "sendmail -bs" 64 "unsupported mode -bs"
 err_ok "queue list" 78 "no-such\.conf: cannot open"
 # An operator command on a spool that is not there: how to create it.
 printf 'spool_dir: %s/no-spool\n' "$TEST_TMP" >"$TEST_TMP/nospool.conf"

@@ -2,8 +2,9 @@
 # smtpsink_harness.sh - the test SMTP server and its sh helpers
 # (tests/lib/smtpsink.sh) on their own, driven by curl's SMTP client:
 # a mail is stored with its envelope, a script change applies to the next
-# connection, a refused recipient stores nothing, and a second sink runs
-# beside the first.
+# connection, a refused recipient stores nothing, a second sink runs
+# beside the first, and the per-recipient faults (rcpt-delay,
+# reset-in-data <ADDR>, dot-delay) hit only their recipient.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib/smtpsink.sh"
 
@@ -64,5 +65,46 @@ smtpsink_stop
 check "stopping B leaves A running" kill -0 "$PID_A"
 check "A still takes mail" send "$A" peer@pks.test "$TEST_TMP/mail"
 check_eq "three messages in A" 3 "$(smtpsink_count "$A")"
+
+# Per-recipient misbehaviour, so one sink can play several peers.
+# took COMMAND... - run it; how long it took in $ms, its status in $took_rc.
+took() {
+	_tm_0=$(date +%s%N)
+	"$@"
+	took_rc=$?
+	ms=$((($(date +%s%N) - _tm_0) / 1000000))
+}
+smtpsink_script "$A" "rcpt-delay 1.5 <slow@pks.test>"
+took send "$A" slow@pks.test "$TEST_TMP/mail"
+check_eq "rcpt-delay: the slow recipient's mail is taken" "$took_rc" 0
+check "... after the delay (${ms} ms >= 1500)" test "$ms" -ge 1500
+took send "$A" peer@pks.test "$TEST_TMP/mail"
+check "... another recipient is answered at once (${ms} ms < 1000)" \
+	test "$took_rc" -eq 0 -a "$ms" -lt 1000
+check_eq "five messages in A" "$(smtpsink_count "$A")" 5
+
+smtpsink_script "$A" "reset-in-data <reset@pks.test>"
+check "reset-in-data <ADDR>: that recipient's mail fails" \
+	fails send "$A" reset@pks.test "$TEST_TMP/mail"
+check "... another recipient's passes" send "$A" peer@pks.test "$TEST_TMP/mail"
+check_eq "six messages in A" "$(smtpsink_count "$A")" 6
+
+smtpsink_script "$A" "dot-delay 3 <hang@pks.test>"
+# A client that dies while the sink hangs after the data: nothing stored.
+# (curl --max-time would send QUIT and wait for the reply to it.)
+(sed 's/\r$//' "$TEST_TMP/mail" | timeout -s KILL 1 curl -sS \
+	--url "smtp://127.0.0.1:$(cat "$A/port")/client.test" \
+	--mail-from me@client.test --mail-rcpt hang@pks.test --upload-file - \
+	--crlf >/dev/null) 2>/dev/null
+check "dot-delay: a client killed meanwhile fails" test "$?" -ne 0
+sleep 3
+check_eq "... and its message is dropped, not stored" "$(smtpsink_count "$A")" 6
+took send "$A" hang@pks.test "$TEST_TMP/mail"
+check "... a client that waits gets it stored (${ms} ms >= 3000)" \
+	test "$took_rc" -eq 0 -a "$ms" -ge 3000
+took send "$A" peer@pks.test "$TEST_TMP/mail"
+check "... another recipient is not delayed (${ms} ms < 1000)" \
+	test "$took_rc" -eq 0 -a "$ms" -lt 1000
+check_eq "eight messages in A" "$(smtpsink_count "$A")" 8
 
 done_testing

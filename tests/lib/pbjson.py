@@ -80,9 +80,14 @@ def check_entry(e, where):
     need("origin", lambda v: v in ("pks", "local"), "pks|local")
     if e.get("direction") == "inbound":
         need("peer", lambda v: v is None, "null for an inbound entry")
+    elif e.get("state") in ("suppressed", "quarantined"):
+        # A decision record (an echo of PKS traffic, no peers, a mail
+        # without keys) may concern no peer at all: "or null" (SPEC).
+        need("peer", lambda v: v is None or (isinstance(v, str) and "@" in v),
+             "an address or null for a suppressed/quarantined entry")
     else:
         need("peer", lambda v: isinstance(v, str) and "@" in v,
-             "an address for an outbound entry")
+             "an address for an outbound entry that is or was to be sent")
     need("created", lambda v: is_int(v) and v > 1000000000,
          "Unix seconds (int)")
     need("attempts", lambda v: is_int(v) and v >= 0, "an int >= 0")

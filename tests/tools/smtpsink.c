@@ -35,9 +35,9 @@
  *     dot CODE [TEXT]          reply to the final dot instead of 250
  *                              (the message is stored only on 2xx)
  *     tarpit                   accept the connection, never answer
- *     reset-in-data            after the first line of message data,
+ *     reset-in-data [<ADDR>]   after the first line of message data,
  *                              reset the connection (RST)
- *     hangup-in-data           after the first line of message data,
+ *     hangup-in-data [<ADDR>]  after the first line of message data,
  *                              close our side (FIN), stop reading, and
  *                              reset 0.2 s later: the client, half-closed,
  *                              then gets EPIPE (and SIGPIPE unless it
@@ -46,6 +46,17 @@
  *     drip SECONDS             send replies one byte at a time, SECONDS
  *                              apart (a client must bound the whole
  *                              reply, not each read)
+ *     rcpt-delay SECONDS [<ADDR>]  sleep before answering RCPT TO (for
+ *                              ADDR only, if given): a tarpitting peer
+ *     dot-delay SECONDS [<ADDR>]   after the message data, wait before
+ *                              storing it and answering the final dot; a
+ *                              client that goes away meanwhile has its
+ *                              message dropped, not stored (a peer that
+ *                              hangs in DATA)
+ * With <ADDR>, the *-in-data and dot-delay directives apply only to a
+ * transaction with ADDR among its accepted recipients; an address-specific
+ * rcpt-delay line wins over one without.  So one sink can play several
+ * peers that fail in different ways at once.
  *
  * Always offered: PIPELINING (unless told not to) and 8BITMIME.  Replies
  * are written as soon as each command is read, so a pipelining client
@@ -60,6 +71,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,14 +91,19 @@ struct sink_rule {
 	int code;
 	char addr[256];		/* "" = every recipient */
 	char text[256];
+	double secs;		/* the *-delay directives */
+	int set;		/* the directive was given */
 };
 
 struct sink_script {
 	struct sink_rule greeting, ehlo, mail, data, dot;
 	struct sink_rule rcpt[SINK_MAX_RULES];
 	size_t nrcpt;
+	struct sink_rule rcpt_delay[SINK_MAX_RULES];
+	size_t nrcpt_delay;
+	struct sink_rule reset_in_data, hangup_in_data, dot_delay;
 	unsigned long size;	/* 0: SIZE not offered */
-	int nopipelining, tarpit, reset_in_data, hangup_in_data;
+	int nopipelining, tarpit;
 	double delay, drip;
 };
 
@@ -125,6 +142,28 @@ sink_rule_parse(struct sink_rule *r, char *rest, int want_addr)
 		}
 	}
 	snprintf(r->text, sizeof r->text, "%s", p);
+}
+
+/* sink_addr_parse - "[<ADDR>]" into r->addr; the directive is set. */
+static void
+sink_addr_parse(struct sink_rule *r, const char *p)
+{
+	const char *end;
+
+	r->set = 1;
+	if (*p == '<' && (end = strchr(p, '>')) != NULL)
+		snprintf(r->addr, sizeof r->addr, "%.*s", (int)(end - p - 1),
+			 p + 1);
+}
+
+/* sink_delay_parse - "SECONDS [<ADDR>]". */
+static void
+sink_delay_parse(struct sink_rule *r, char *p)
+{
+	r->secs = strtod(p, &p);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	sink_addr_parse(r, p);
 }
 
 static void
@@ -169,13 +208,18 @@ sink_script_read(const char *path, struct sink_script *sc)
 		else if (strcmp(kw, "tarpit") == 0)
 			sc->tarpit = 1;
 		else if (strcmp(kw, "reset-in-data") == 0)
-			sc->reset_in_data = 1;
+			sink_addr_parse(&sc->reset_in_data, p);
 		else if (strcmp(kw, "hangup-in-data") == 0)
-			sc->hangup_in_data = 1;
+			sink_addr_parse(&sc->hangup_in_data, p);
 		else if (strcmp(kw, "delay") == 0)
 			sc->delay = strtod(p, NULL);
 		else if (strcmp(kw, "drip") == 0)
 			sc->drip = strtod(p, NULL);
+		else if (strcmp(kw, "rcpt-delay") == 0 &&
+			 sc->nrcpt_delay < SINK_MAX_RULES)
+			sink_delay_parse(&sc->rcpt_delay[sc->nrcpt_delay++], p);
+		else if (strcmp(kw, "dot-delay") == 0)
+			sink_delay_parse(&sc->dot_delay, p);
 	}
 	fclose(f);
 }
@@ -198,14 +242,24 @@ sink_write_all(int fd, const char *p, size_t n)
 /* Replies are written when the client's input runs dry, as RFC 2920
  * asks of a server: one write per pipelined batch, not one per reply
  * (which Nagle's algorithm and delayed ACKs would hold for 40 ms each). */
-static void sink_sleep(double secs);
+/* nap - sleep secs, whatever signals arrive. */
+static void
+nap(double secs)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
 
 static void
 sink_flush(struct sink_conn *c)
 {
 	for (size_t i = 0; c->sc.drip > 0 && i < c->nout; i++) {
 		sink_write_all(c->fd, c->out + i, 1);
-		sink_sleep(c->sc.drip);
+		nap(c->sc.drip);
 	}
 	if (c->sc.drip <= 0)
 		sink_write_all(c->fd, c->out, c->nout);
@@ -233,10 +287,13 @@ sink_exit(struct sink_conn *c)
 }
 
 static void
-sink_sleep(double secs)
+sink_sleep(struct sink_conn *c, double secs)
 {
 	struct timespec ts;
 
+	if (secs <= 0)
+		return;
+	sink_flush(c);
 	ts.tv_sec = (time_t)secs;
 	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -246,10 +303,64 @@ sink_sleep(double secs)
 static void
 sink_delay(struct sink_conn *c)
 {
-	if (c->sc.delay <= 0)
-		return;
+	sink_sleep(c, c->sc.delay);
+}
+
+/* sink_applies - a directive given, for every transaction or for one
+ * whose accepted recipients include its address. */
+static int
+sink_applies(const struct sink_conn *c, const struct sink_rule *r)
+{
+	if (!r->set)
+		return 0;
+	if (r->addr[0] == '\0')
+		return 1;
+	for (size_t i = 0; i < c->nrcpts; i++)
+		if (strcasecmp(c->rcpts[i], r->addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* sink_client_stays - wait secs for the client, which is waiting for our
+ * reply; 0 if it closed or reset the connection meanwhile. */
+static int
+sink_client_stays(struct sink_conn *c, double secs)
+{
+	struct timespec end, now;
+
 	sink_flush(c);
-	sink_sleep(c->sc.delay);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += (time_t)secs;
+	end.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		long long ms;
+		ssize_t r;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (long long)(end.tv_sec - now.tv_sec) * 1000 +
+		     (end.tv_nsec - now.tv_nsec) / 1000000;
+		if (ms <= 0)
+			return 1;
+		if (poll(&p, 1, ms > 1000 ? 1000 : (int)ms) <= 0)
+			continue;
+		if (c->len == sizeof c->buf) {
+			usleep(100000);
+			continue;
+		}
+		/* Input kept for the session: a client may send QUIT as it
+		 * gives up, and only the EOF after it says it has gone. */
+		r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len,
+			 MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return 0;
+		if (r > 0)
+			c->len += (size_t)r;
+	}
 }
 
 /* sink_reply - "CODE TEXT" (text: the script's, else def), after the
@@ -386,11 +497,11 @@ sink_data(struct sink_conn *c)
 		if (fwrite(line, 1, n, f) != n)
 			_exit(3);
 		bol = complete;
-		if ((c->sc.reset_in_data || c->sc.hangup_in_data) &&
-		    ++nlines == 1) {
+		if ((sink_applies(c, &c->sc.reset_in_data) ||
+		     sink_applies(c, &c->sc.hangup_in_data)) && ++nlines == 1) {
 			struct linger lg = { 1, 0 };
 
-			if (c->sc.hangup_in_data) {
+			if (sink_applies(c, &c->sc.hangup_in_data)) {
 				shutdown(c->fd, SHUT_WR);
 				usleep(200000);
 			}
@@ -403,6 +514,11 @@ sink_data(struct sink_conn *c)
 	}
 	if (fclose(f) != 0)
 		_exit(3);
+	if (sink_applies(c, &c->sc.dot_delay) &&
+	    !sink_client_stays(c, c->sc.dot_delay.secs)) {
+		unlink(tmp);
+		return -1;
+	}
 	if (c->sc.dot.code != 0 && c->sc.dot.code / 100 != 2) {
 		unlink(tmp);
 		sink_rule_reply(c, &c->sc.dot, 250, "");
@@ -437,6 +553,21 @@ sink_rcpt_rule(const struct sink_script *sc, const char *addr)
 			any = &sc->rcpt[i];
 		else if (strcasecmp(sc->rcpt[i].addr, addr) == 0)
 			return &sc->rcpt[i];
+	}
+	return any;
+}
+
+/* sink_rcpt_delay - seconds to wait before answering RCPT TO:<addr>. */
+static double
+sink_rcpt_delay(const struct sink_script *sc, const char *addr)
+{
+	double any = 0;
+
+	for (size_t i = 0; i < sc->nrcpt_delay; i++) {
+		if (sc->rcpt_delay[i].addr[0] == '\0')
+			any = sc->rcpt_delay[i].secs;
+		else if (strcasecmp(sc->rcpt_delay[i].addr, addr) == 0)
+			return sc->rcpt_delay[i].secs;
 	}
 	return any;
 }
@@ -518,6 +649,7 @@ sink_session(struct sink_conn *c)
 				sink_reply(c, 503, NULL, "5.5.1 need MAIL first");
 				continue;
 			}
+			sink_sleep(c, sink_rcpt_delay(&c->sc, arg));
 			r = sink_rcpt_rule(&c->sc, arg);
 			snprintf(okt, sizeof okt, "2.1.5 <%s> Ok", arg);
 			if (sink_rule_reply(c, r ? r : &none, 250, okt) / 100 == 2 &&
