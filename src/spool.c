@@ -30,19 +30,41 @@
  * flock the kernel releases when its holder dies, and READY_MARK records
  * that it completed. */
 #define CREATE_LOCK "spool.lock"
+#define OPEN_LOCK_BUDGET_MS 30000
 #define READY_MARK "spool.ready"
 
 /* is_alive - for failchk: does the process that registered still run?
- * The spool is local, so a pid is meaningful. */
+ * The spool is local, so a pid is meaningful.  A zombie is dead: a
+ * SIGKILLed filter stays one until the MTA reaps it, and if failchk took
+ * it for alive it would go on to wait for the mutex that process died
+ * holding, for ever, instead of asking for recovery (seen in
+ * crash_runner.sh: an ingest blocked in failchk at open). */
 static int
 is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
+	char path[64], buf[512], *rp;
+	ssize_t n;
+	int fd;
+
 	(void)env;
 	(void)tid;
 	(void)flags;
 	if (pid == getpid())
 		return 1;
-	return kill(pid, 0) == 0 || errno == EPERM;
+	if (kill(pid, 0) != 0 && errno != EPERM)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1;	/* no /proc: trust kill() */
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((rp = strrchr(buf, ')')) == NULL || rp[1] != ' ')
+		return 1;
+	return rp[2] != 'Z' && rp[2] != 'X';
 }
 
 static int64_t
@@ -204,7 +226,12 @@ open_env(struct spool *sp, struct pb_err *err)
 	 * running failchk, which aborts a dead process's transaction and
 	 * frees its locks. */
 	env->set_flags(env, DB_TXN_NOWAIT, 1);
-	env->set_lk_detect(env, DB_LOCK_DEFAULT);
+	/* And so no deadlock detector either: with nobody waiting there is
+	 * no cycle to break, and Berkeley DB 5.3's detector, which then ran
+	 * on lock releases, corrupted the heap of the process running it
+	 * after another process had been SIGKILLed (tests/integration/
+	 * crash_runner.sh: ingests died of SIGSEGV and "double free" inside
+	 * __lock_detect, called from opening a database). */
 	env->set_thread_count(env, THREAD_SLOTS);
 	env->set_isalive(env, is_alive);
 	env->set_cachesize(env, 0, 2u << 20, 1);
@@ -235,12 +262,21 @@ open_env(struct spool *sp, struct pb_err *err)
 	return 0;
 }
 
-/* open_first - open the environment for the first time, creating it and
- * its databases, serialised with every other first opener. */
+/* open_locked - open the environment (creating it and its databases the
+ * first time) under an exclusive flock on CREATE_LOCK.  Creation needs
+ * it (see above), and so does every open: an open that runs recovery
+ * (DB_REGISTER found a dead process) removes and rebuilds the region
+ * files, and another process attaching to them at that moment could be
+ * handed a half-built region and unmap what was never its own (seen in
+ * crash_runner.sh: SIGSEGV in munmap under __env_attach_regions).  An
+ * open takes milliseconds; the wait for the lock is bounded, because its
+ * holder may itself be blocked on a dead process's mutex until its own
+ * watchdog ends it. */
 static int
-open_first(struct spool *sp, struct pb_err *err)
+open_locked(struct spool *sp, struct pb_err *err)
 {
 	char lock_path[4096], mark_path[4096];
+	int64_t deadline = now_ms() + OPEN_LOCK_BUDGET_MS;
 	int fd, r, mfd;
 
 	snprintf(lock_path, sizeof lock_path, "%s/%s", sp->dir, CREATE_LOCK);
@@ -252,13 +288,21 @@ open_first(struct spool *sp, struct pb_err *err)
 				  errno == EACCES ? " (run as the spool's owner or a "
 				  "member of its group; see pksbridge(8) SPOOL "
 				  "PERMISSIONS)" : "");
-	while (flock(fd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
+	for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; attempt++) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
 			r = pb_err_set(err, PB_ETEMP, "flock %s: %s", lock_path,
 				       strerror(errno));
 			close(fd);
 			return r;
 		}
+		if (now_ms() > deadline) {
+			close(fd);
+			return pb_err_set(err, PB_ETEMP, "%s: another process has "
+					  "been opening (or recovering) the spool "
+					  "for %d s", lock_path,
+					  OPEN_LOCK_BUDGET_MS / 1000);
+		}
+		backoff(attempt < 6 ? attempt : 6);
 	}
 	r = open_env(sp, err);
 	if (r == 0 && access(mark_path, F_OK) != 0) {
@@ -276,18 +320,6 @@ open_first(struct spool *sp, struct pb_err *err)
 	}
 	close(fd);	/* releases the flock */
 	return r;
-}
-
-/* open_any - the environment, the first time through open_first. */
-static int
-open_any(struct spool *sp, struct pb_err *err)
-{
-	char mark_path[4096];
-
-	snprintf(mark_path, sizeof mark_path, "%s/%s", sp->dir, READY_MARK);
-	if (access(mark_path, F_OK) != 0)
-		return open_first(sp, err);
-	return open_env(sp, err);
 }
 
 int
@@ -322,7 +354,7 @@ spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 	umask((st.st_mode & S_IWGRP) ? 007 : 077);
 	for (int attempt = 0;; attempt++) {
 		sp->retry = sp->panic = 0;
-		if (open_any(sp, err) == 0)
+		if (open_locked(sp, err) == 0)
 			break;
 		/* Busy (another process is creating a database or running
 		 * recovery) or panicked (someone died inside it): the next
@@ -356,7 +388,7 @@ reopen(struct spool *sp, struct pb_err *err)
 	close_all(sp);
 	for (int attempt = 0; attempt < 200; attempt++) {
 		sp->retry = sp->panic = 0;
-		if (open_any(sp, err) == 0)
+		if (open_locked(sp, err) == 0)
 			return 0;
 		if (!sp->retry && !sp->panic)
 			return -1;
