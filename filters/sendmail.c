@@ -26,6 +26,7 @@
 #include <sysexits.h>
 
 #define GUARD_SECS 120
+#define SPOOL_GUARD_SECS 60	/* after the mail is read; see ingest.c */
 
 /* Postfix sendmail's option letters (sendmail/sendmail.c); a ':' marks
  * one taking an argument. */
@@ -251,6 +252,7 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 		rc = filter_tempfail(&err);
 		goto out_nocfg;
 	}
+	filter_guard(SPOOL_GUARD_SECS);
 	if (!cfg_ok) {
 		rc = filter_tempfail(&cerr);
 		goto out_nocfg;
