@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -198,6 +199,57 @@ close_all(struct spool *sp)
 	}
 }
 
+/* back_regions - make the file system hold the space of every region
+ * file we map, up to the size of the mapping.  Berkeley DB maps each
+ * region at its maximum size but grows the file only as it allocates
+ * (the buffer cache, above all), and the first touch of a page that the
+ * file system cannot back, because the disk is full, is SIGBUS, inside
+ * an allocation holding the environment's region mutex: the process
+ * dies and every later open spins on that mutex for ever (found by
+ * tests/integration/fault_fullfs.sh).  fallocate(FALLOC_FL_KEEP_SIZE)
+ * reserves the blocks without changing the file's size, which Berkeley
+ * DB reads; a full disk is then an error here (ENOSPC: the open fails,
+ * the filter exits 75) instead of a signal later.  A file system that
+ * cannot fallocate is left as it is. */
+static int
+back_regions(struct spool *sp, struct pb_err *err)
+{
+	char dir[PATH_MAX], line[PATH_MAX + 128];
+	size_t dl;
+	FILE *maps;
+	int r = 0;
+
+	if (!realpath(sp->dir, dir))
+		return 0;
+	dl = strlen(dir);
+	if (!(maps = fopen("/proc/self/maps", "re")))
+		return 0;
+	while (r == 0 && fgets(line, sizeof line, maps)) {
+		unsigned long lo, hi;
+		char *path = strchr(line, '/');
+		size_t pl;
+		int fd;
+
+		if (!path || sscanf(line, "%lx-%lx", &lo, &hi) != 2 || hi <= lo)
+			continue;
+		pl = strcspn(path, "\n");
+		path[pl] = '\0';
+		if (strncmp(path, dir, dl) != 0 || strncmp(path + dl, "/__db.", 6) != 0 ||
+		    strcmp(path + dl, "/__db.register") == 0)
+			continue;
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			continue;
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)(hi - lo)) != 0 &&
+		    (errno == ENOSPC || errno == EDQUOT))
+			r = pb_err_set(err, PB_EIO, "%s: no space for the Berkeley DB "
+				       "region (%lu KB): %s", path, (hi - lo) / 1024,
+				       strerror(errno));
+		close(fd);
+	}
+	fclose(maps);
+	return r;
+}
+
 static int
 open_env(struct spool *sp, struct pb_err *err)
 {
@@ -241,6 +293,11 @@ open_env(struct spool *sp, struct pb_err *err)
 	env->set_lk_max_objects(env, 20000);
 	env->set_lk_max_lockers(env, 2000);
 	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
+	/* Write the region files out when creating them (and see
+	 * back_regions for what they grow into): a full disk must be ENOSPC
+	 * from a write, which fails the commit (exit 75, the MTA retries),
+	 * never SIGBUS from a page of a mapped region. */
+	env->set_flags(env, DB_REGION_INIT, 1);
 	ret = env->open(env, sp->dir,
 			DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
 			DB_INIT_TXN | DB_REGISTER | DB_RECOVER | DB_FAILCHK,
@@ -248,6 +305,10 @@ open_env(struct spool *sp, struct pb_err *err)
 	if (ret != 0) {
 		spool_dberr(sp, ret, err, "opening Berkeley DB environment %s",
 			    sp->dir);
+		close_all(sp);
+		return -1;
+	}
+	if (back_regions(sp, err) != 0) {
 		close_all(sp);
 		return -1;
 	}
