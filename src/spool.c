@@ -34,6 +34,28 @@
 #define OPEN_LOCK_BUDGET_MS 30000
 #define READY_MARK "spool.ready"
 
+/* dead - is_alive's answer for a dead pid.  Berkeley DB 5.3 asks again
+ * and again while it spins on a mutex that process died holding, which
+ * nothing will ever release (a SIGKILL at the wrong microsecond): say
+ * so, once, and what to do; the watchdogs end the spinning process. */
+static int
+dead(struct spool *sp, pid_t pid)
+{
+	if (!sp)
+		return 0;
+	if (sp->dead_pid != (long)pid) {
+		sp->dead_pid = (long)pid;
+		sp->dead_asks = 0;
+	}
+	if (++sp->dead_asks == 100000)
+		log_error(NULL, "spool %s: waiting for a Berkeley DB mutex that "
+			  "process %ld died holding; nothing will release it: "
+			  "stop the runner, then run db5.3_recover -h %s (see "
+			  "pksbridge(8) SPOOL RECOVERY)", sp->dir, (long)pid,
+			  sp->dir);
+	return 0;
+}
+
 /* is_alive - for failchk: does the process that registered still run?
  * The spool is local, so a pid is meaningful.  A zombie is dead: a
  * SIGKILLed filter stays one until the MTA reaps it, and if failchk took
@@ -43,17 +65,17 @@
 static int
 is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
+	struct spool *sp = env->app_private;
 	char path[64], buf[512], *rp;
 	ssize_t n;
 	int fd;
 
-	(void)env;
 	(void)tid;
 	(void)flags;
 	if (pid == getpid())
 		return 1;
 	if (kill(pid, 0) != 0 && errno != EPERM)
-		return 0;
+		return dead(sp, pid);
 	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 1;	/* no /proc: trust kill() */
@@ -65,7 +87,9 @@ is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 	/* "pid (comm) S ...": the state follows the last ')'. */
 	if ((rp = strrchr(buf, ')')) == NULL || rp[1] != ' ')
 		return 1;
-	return rp[2] != 'Z' && rp[2] != 'X';
+	if (rp[2] == 'Z' || rp[2] == 'X')
+		return dead(sp, pid);
+	return 1;
 }
 
 static int64_t
