@@ -32,6 +32,7 @@
  * that it completed. */
 #define CREATE_LOCK "spool.lock"
 #define OPEN_LOCK_BUDGET_MS 30000
+#define OPENER_FILE "spool.opener"
 #define READY_MARK "spool.ready"
 
 /* dead - is_alive's answer for a dead pid.  Berkeley DB 5.3 asks again
@@ -65,7 +66,7 @@ dead(struct spool *sp, pid_t pid)
 static int
 is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
-	struct spool *sp = env->app_private;
+	struct spool *sp = env ? env->app_private : NULL;
 	char path[64], buf[512], *rp;
 	ssize_t n;
 	int fd;
@@ -347,6 +348,45 @@ open_env(struct spool *sp, struct pb_err *err)
 	return 0;
 }
 
+/* note_opener - under the spool.lock flock: record that this process
+ * is opening the environment (start), or that it is done (!start).  An
+ * opener that finds the record of another one, dead, knows that process
+ * died inside the open: killed at a bad moment, or ended by its watchdog
+ * because the open blocked on a mutex a killed process held, which
+ * nothing releases; then the open here may block the same way, and the
+ * operator must run recovery (pksbridge(8) SPOOL RECOVERY).  Say so. */
+static void
+note_opener(struct spool *sp, int start)
+{
+	char path[4096], buf[32];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", sp->dir, OPENER_FILE);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, sp->file_mode)) < 0)
+		return;
+	if (start && (n = pread(fd, buf, sizeof buf - 1, 0)) > 0) {
+		buf[n] = '\0';
+		pid = strtol(buf, NULL, 10);
+		if (pid > 0 && pid != (long)getpid() &&
+		    !is_alive(NULL, (pid_t)pid, 0, 0))
+			log_warning(NULL, "spool %s: process %ld died while "
+				    "opening it; if opening now blocks (filters "
+				    "exit 75 after waiting), a process killed "
+				    "inside Berkeley DB left a mutex held: stop "
+				    "the runner, then run db5.3_recover -h %s "
+				    "(see pksbridge(8) SPOOL RECOVERY)", sp->dir,
+				    pid, sp->dir);
+	}
+	if (ftruncate(fd, 0) == 0 && start) {
+		n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+		if (pwrite(fd, buf, (size_t)n, 0) != n)
+			log_debug(NULL, "%s: %s", path, strerror(errno));
+	}
+	close(fd);
+}
+
 /* open_locked - open the environment (creating it and its databases the
  * first time) under an exclusive flock on CREATE_LOCK.  Creation needs
  * it (see above), and so does every open: an open that runs recovery
@@ -389,7 +429,9 @@ open_locked(struct spool *sp, struct pb_err *err)
 		}
 		backoff(attempt < 6 ? attempt : 6);
 	}
+	note_opener(sp, 1);
 	r = open_env(sp, err);
+	note_opener(sp, 0);
 	if (r == 0 && access(mark_path, F_OK) != 0) {
 		/* Durable before anyone relies on it: opens are committed
 		 * (DB_AUTO_COMMIT); flush the log, then the mark. */
