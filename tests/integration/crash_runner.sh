@@ -171,8 +171,12 @@ ingest_one() {
 		>>"$TEST_TMP/ingest.log" 2>&1 &
 	_pid=$!
 	if [ "$3" = 1 ] && [ $(($(rnd) % 3)) -eq 0 ]; then
-		sleep "0.0$(($(rnd) % 7))"
-		kill -KILL "$_pid" 2>/dev/null
+		# A third at once (before the commit), the rest within 60 ms.
+		[ $(($(rnd) % 3)) -eq 0 ] ||
+			sleep "$(printf "0.%03d" $(($(rnd) % 60)))"
+		# The whole process group (timeout(1) leads one): the
+		# ingest itself, as an MTA's time limit kills it.
+		kill -KILL "-$_pid" 2>/dev/null || kill -KILL "$_pid" 2>/dev/null
 	fi
 	wait "$_pid"
 	echo $? >"$2/$1"
@@ -278,7 +282,7 @@ if [ "$KEYDB" = hkp ]; then
 	}
 else
 	gpg --homedir "$RING" --with-colons --list-keys 2>/dev/null |
-		awk -F: '$1 == "fpr" && p == "pub" { print $10 } { p = $1 }' \
+		awk -F: '$1 == "pub" { w = 1 } $1 == "fpr" && w { print $10; w = 0 }' \
 			>"$TEST_TMP/have"
 	in_keydb() {
 		grep -qx "$1" "$TEST_TMP/have"

@@ -115,7 +115,7 @@ drained_in() {
 }
 wait_for "3: the runner delivers what is pending" 20 drained_in
 have=$(gpg --homedir "$RING" --with-colons --list-keys 2>/dev/null |
-	awk -F: '$1 == "fpr" && p == "pub" { print $10 } { p = $1 }' | sort | tr '\n' ' ')
+	awk -F: '$1 == "pub" { w = 1 } $1 == "fpr" && w { print $10; w = 0 }' | sort | tr '\n' ' ')
 want=$(printf '%s\n' "$FPR_ALICE" "$FPR_BOB" "$FPR_CAROL" | sort | tr '\n' ' ')
 check_eq "3: the keyring has all three keys" "$have" "$want"
 check "3: the runner is still running, never crashed" \
