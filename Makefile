@@ -10,6 +10,11 @@
 #   make asan       the same tests in an AddressSanitizer+UBSan build
 #   make asan-unit  only the unit tests, in that build (what CI runs)
 #   make test-bins  build the program and the unit test binaries, run nothing
+#   make fuzz       build the libFuzzer targets into build-fuzz/ (clang,
+#                   -fsanitize=fuzzer,address,undefined) and run each for
+#                   FUZZ_SECONDS (default 60); fails on any crash
+#   make test-crash the long crash-safety suite (500 ingests, SIGKILLs)
+#   make test-load  the load suite (2,000 mails, 16 ingests at once, SKS)
 #
 # Everything built goes under $(BUILD) so several flavours can coexist.
 
@@ -101,6 +106,18 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_LIB_OBJS) $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# test_fuzz_regress replays tests/data/fuzz-regress/NAME/* through the
+# fuzz targets themselves, compiled (with any compiler, no libFuzzer) under
+# the names fuzz_one_NAME.
+FUZZ_TARGETS := armor config extract mailparse pgp sendmail
+FUZZ_REGRESS_OBJS := $(patsubst %,$(BUILD)/fuzz/regress_%.o,$(FUZZ_TARGETS))
+$(BUILD)/fuzz/regress_%.o: fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ifilters -DLLVMFuzzerTestOneInput=fuzz_one_$* -MMD -MP -c -o $@ $<
+$(BUILD)/tests/test_fuzz_regress: $(BUILD)/tests/test_fuzz_regress.o \
+    $(FUZZ_REGRESS_OBJS) $(TEST_LIB_OBJS) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 bootstrap:
 	@sh scripts/bootstrap
 
@@ -129,6 +146,38 @@ asan-unit:
 test-bins: all $(TEST_BINS) $(TOOL_BINS)
 
 .PHONY: asan-unit test-bins
+
+# Fuzzing: the library instrumented for coverage (fuzzer-no-link) and the
+# sanitizers, each fuzz/fuzz_NAME.c linked against it with libFuzzer's
+# main().  fuzz/run seeds each target from tests/data, replays
+# tests/data/fuzz-regress/NAME, runs it and reports executions per target.
+FUZZ_SECONDS ?= 60
+FUZZ_BINS  := $(patsubst %,build-fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+	  EXTRA_LDFLAGS="-fsanitize=fuzzer,address,undefined" $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" sh fuzz/run
+
+$(BUILD)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# fuzz_sendmail drives filters/sendmail.c through its header.
+$(BUILD)/fuzz/fuzz_sendmail.o: ALL_CFLAGS += -Ifilters
+
+# The long suites (minutes; not part of `make check`).  CRASH_MAILS,
+# CRASH_PAR, LOAD_MAILS and LOAD_PAR change their size.
+test-crash: all $(TOOL_BINS)
+	BUILD=$(BUILD) CRASH_MAILS=$${CRASH_MAILS:-500} CRASH_PAR=$${CRASH_PAR:-8} \
+	  sh tests/run crash_
+
+test-load: all $(TOOL_BINS)
+	BUILD=$(BUILD) sh tests/run --stress load
+
+.PHONY: fuzz-build test-crash test-load
 
 run: bootstrap all
 	sh scripts/demo $(BIN)

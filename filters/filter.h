@@ -23,8 +23,14 @@
 
 /* filter_begin - set up logging for a filter named prog, make every
  * fatal error exit 75, and arm a watchdog: after guard_secs the process
- * exits 75, or 0 if filter_committed() was called. */
+ * exits 75, or 0 if filter_committed() was called.  A crash (SIGSEGV,
+ * SIGBUS, SIGILL, SIGFPE, SIGABRT) exits the same way, saying "fatal
+ * signal N" on stderr, never by the signal (except in sanitizer
+ * builds). */
 void filter_begin(const char *prog, unsigned guard_secs);
+
+/* filter_guard - re-arm the watchdog: secs from now. */
+void filter_guard(unsigned secs);
 
 /* filter_committed - the mail is durable: from now on every way out,
  * the watchdog included, exits 0. */

@@ -26,6 +26,13 @@
 #include <unistd.h>
 
 #define GUARD_SECS 300		/* far below Postfix's 1000 s limit */
+/* From the end of the mail on: opening the spool (recovery included),
+ * committing (the busy budget is 20 s) and the inline attempt (10 s)
+ * take seconds.  Longer means a process blocked inside Berkeley DB on a
+ * mutex held by a process that was killed holding it, which nothing
+ * ever releases: give up, 75 before the commit (the MTA retries, and
+ * the next opener recovers the environment) or 0 after it. */
+#define SPOOL_GUARD_SECS 60
 #define INLINE_TIMEOUT_MS 10000
 
 static void
@@ -66,6 +73,7 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 		buf_free(&mail);
 		return filter_tempfail(&err);
 	}
+	filter_guard(SPOOL_GUARD_SECS);
 	if (!cfg_ok) {
 		buf_free(&mail);
 		return filter_tempfail(cfg_err);

@@ -15,6 +15,7 @@
 #include "filter.h"
 #include "log.h"
 #include "outbound.h"
+#include "sendmail.h"
 #include "spool.h"
 #include "xalloc.h"
 
@@ -25,19 +26,11 @@
 #include <sysexits.h>
 
 #define GUARD_SECS 120
+#define SPOOL_GUARD_SECS 60	/* after the mail is read; see ingest.c */
 
 /* Postfix sendmail's option letters (sendmail/sendmail.c); a ':' marks
  * one taking an argument. */
 static const char optstring[] = "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx";
-
-struct sm_opts {
-	int extract_to;		/* -t */
-	int ignore_dot;		/* -i, -oi */
-	const char *sender;	/* -f / -r */
-	char **rcpts;		/* argument recipients */
-	size_t nrcpts;
-	int help;
-};
 
 static void
 sendmail_usage(FILE *f)
@@ -61,9 +54,9 @@ takes_arg(int c)
 	return p && p[1] == ':';
 }
 
-/* parse_args - 0 ok, -1 usage error (message in err). */
-static int
-parse_args(int argc, char **argv, struct sm_opts *o, struct pb_err *err)
+int
+sendmail_parse_args(int argc, char **argv, struct sm_opts *o,
+		    struct pb_err *err)
 {
 	int i;
 
@@ -141,10 +134,8 @@ parse_args(int argc, char **argv, struct sm_opts *o, struct pb_err *err)
 	return 0;
 }
 
-/* cut_at_dot - without -i, a line with a lone "." ends the message
- * (input after it is still read, and dropped). */
-static void
-cut_at_dot(struct buf *mail)
+void
+sendmail_cut_at_dot(struct buf *mail)
 {
 	const char *p = (const char *)mail->data, *end = p + mail->len;
 
@@ -162,8 +153,8 @@ cut_at_dot(struct buf *mail)
 	}
 }
 
-static void
-add_peer(char ***peers, size_t *n, const char *raw)
+void
+sendmail_add_peer(char ***peers, size_t *n, const char *raw)
 {
 	char *a = config_extract_addr(raw);
 
@@ -240,7 +231,7 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 	uint64_t total = 0;
 	int cfg_ok, rc = FILTER_EXIT_TEMPFAIL;
 
-	if (parse_args(argc, argv, &o, &err) != 0) {
+	if (sendmail_parse_args(argc, argv, &o, &err) != 0) {
 		/* As Postfix: a usage error, before reading anything. */
 		log_stderr("sendmail: %s", err.msg);
 		sendmail_usage(stderr);
@@ -261,12 +252,13 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 		rc = filter_tempfail(&err);
 		goto out_nocfg;
 	}
+	filter_guard(SPOOL_GUARD_SECS);
 	if (!cfg_ok) {
 		rc = filter_tempfail(&cerr);
 		goto out_nocfg;
 	}
 	if (!o.ignore_dot)
-		cut_at_dot(&mail);
+		sendmail_cut_at_dot(&mail);
 	if (mail.len > cfg.max_message_size)
 		mail.len = cfg.max_message_size;
 
@@ -275,10 +267,10 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 	extract_body(&x, &cfg, (const char *)buf_str(&mail), mail.len, total);
 	buf_free(&mail);
 	for (size_t i = 0; i < o.nrcpts; i++)
-		add_peer(&in.peers, &in.npeers, o.rcpts[i]);
+		sendmail_add_peer(&in.peers, &in.npeers, o.rcpts[i]);
 	if (o.extract_to)
 		for (size_t i = 0; i < x.h.n_recipients; i++)
-			add_peer(&in.peers, &in.npeers, x.h.recipients[i]);
+			sendmail_add_peer(&in.peers, &in.npeers, x.h.recipients[i]);
 
 	if (spool_open(cfg.spool_dir, &sp, &err) != 0) {
 		rc = filter_tempfail(&err);

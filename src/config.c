@@ -188,6 +188,17 @@ config_retry_delay(const struct config *cfg, unsigned attempts)
 	return cfg->retry_schedule[attempts - 1];
 }
 
+/* has_control - any C0 control character or DEL: nothing an address
+ * may hold, and CR/LF would start a new header line wherever it goes. */
+static int
+has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
 char *
 config_extract_addr(const char *s)
 {
@@ -211,7 +222,7 @@ config_extract_addr(const char *s)
 	addr = xstrndup(start, (size_t)(end - start));
 	at = strrchr(addr, '@');
 	if (!at || at == addr || at[1] == '\0' ||
-	    strpbrk(addr, " \t\r\n<>(),;:\"") != NULL) {
+	    strpbrk(addr, " <>(),;:\"") != NULL || has_control(addr)) {
 		free(addr);
 		return NULL;
 	}

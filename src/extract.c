@@ -51,6 +51,66 @@ keep_raw(struct extract *a, const char *label, const char *text, size_t len)
 		buf_putc(&a->raw, '\n');
 }
 
+/* keep_broken_block - what a quarantined broken armor block keeps: its
+ * header lines (BEGIN, Version:, Comment: ...) and its END line, never
+ * its base64 body.  A block that does not decode cannot be checked for
+ * secret key material (the labels lie: a PUBLIC KEY BLOCK may hold a
+ * secret key, and a corrupted tag byte hides one), and the reason
+ * recorded next to it already says what is wrong with it. */
+static void
+keep_broken_block(struct extract *a, const char *label, const char *text,
+		  size_t len)
+{
+	struct buf kept = BUF_INIT;
+	const char *p = text, *end = text + len;
+	size_t body_lines = 0;
+	int in_headers = 1, first = 1;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl + 1 : end;
+		size_t ll = (size_t)(eol - p);
+		int blank = ll <= 2 && (ll == 0 || p[0] == '\n' || p[0] == '\r');
+
+		/* The CRC line ("=" and 4 characters) is a checksum, and
+		 * says which CRC the armor claimed. */
+		if (first || (in_headers && !blank && memchr(p, ':', ll)) ||
+		    (ll >= 5 && memcmp(p, "-----", 5) == 0) ||
+		    (p[0] == '=' && ll <= 7)) {
+			buf_append(&kept, p, ll);
+		} else if (!blank) {
+			in_headers = 0;
+			body_lines++;
+		} else {
+			in_headers = 0;
+		}
+		first = 0;
+		p = eol;
+	}
+	if (kept.len && kept.data[kept.len - 1] != '\n')
+		buf_putc(&kept, '\n');
+	buf_printf(&kept, "[%zu line(s) of the block not kept: a broken block "
+		   "may hide secret key material]\n", body_lines);
+	keep_raw(a, label, (const char *)kept.data, kept.len);
+	buf_free(&kept);
+}
+
+/* header_section_len - the length of the mail's header section (up to
+ * and including the empty line), or len if it has no body. */
+static size_t
+header_section_len(const char *mail, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (mail[i] != '\n')
+			continue;
+		if (i + 1 < len && mail[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && mail[i + 1] == '\r' && mail[i + 2] == '\n')
+			return i + 3;
+	}
+	return len;
+}
+
 struct part_ctx {
 	struct extract *a;
 	struct pgp_limits limits;
@@ -75,7 +135,8 @@ on_block(void *vctx, const struct armor_block *blk)
 				   pc->partno, blk->offset, blk->error);
 			snprintf(label, sizeof label, "part %u, byte %zu: %s",
 				 pc->partno, blk->offset, blk->error);
-			keep_raw(a, label, pc->text + blk->offset, blk->text_len);
+			keep_broken_block(a, label, pc->text + blk->offset,
+					  blk->text_len);
 			break;
 		}
 		pgp_split_keys(blk->data, blk->len, &pc->limits, &a->keys);
@@ -150,14 +211,19 @@ extract_body(struct extract *x, const struct config *cfg, const char *mail,
 	pc.max_decoded = cfg->max_message_size;
 	if (total_size > cfg->max_message_size) {
 		char label[128];
+		size_t hl = header_section_len(mail, len);
 
 		x->too_large = 1;
 		add_reason(x, "message of %llu bytes exceeds max_message_size "
 			   "(%llu)", (unsigned long long)total_size,
 			   (unsigned long long)cfg->max_message_size);
-		snprintf(label, sizeof label, "first %zu bytes of the message",
-			 len < QUARANTINE_TEXT_MAX ? len : (size_t)QUARANTINE_TEXT_MAX);
-		keep_raw(x, label, mail, len);
+		/* Only the header section: the body was never parsed, so
+		 * nothing says whether it holds secret key material. */
+		if (hl > QUARANTINE_TEXT_MAX)
+			hl = QUARANTINE_TEXT_MAX;
+		snprintf(label, sizeof label, "the header section of the message "
+			 "(%zu bytes; the body is not kept)", hl);
+		keep_raw(x, label, mail, hl);
 		pack_keys(x);
 		return;
 	}

@@ -38,6 +38,18 @@
 #define MAX_SLEEP_SECS 60
 #define CHECKPOINT_EVERY 60
 #define EXPIRE_EVERY 3600
+/* Watchdogs.  A process SIGKILLed inside Berkeley DB can die holding one
+ * of the environment's mutexes, and a process that then needs that mutex
+ * waits for ever (Berkeley DB 5.3's pthread mutexes are not robust); the
+ * next process to open the environment recovers it, but cannot wake the
+ * waiter.  So no pass of the runner may take longer than
+ * RUNNER_WATCHDOG_SECS: the longest legitimate step is one delivery
+ * batch (a gpg run over 8 MB of keys and DELIVERY_TIMEOUT_MS for the key
+ * database).  Past it the runner exits 75 and systemd (Restart=) starts
+ * a fresh one.  A peer child lives at most PEER_CHILD_SECS: its entries'
+ * leases die with it, and the next pass starts another. */
+#define RUNNER_WATCHDOG_SECS 600
+#define PEER_CHILD_SECS 3600
 
 /* Set by signal handlers, read by the loop: the only way a handler can
  * talk to it.  Signals are blocked except inside ppoll(), so a signal
@@ -63,6 +75,22 @@ on_chld(int sig)
 {
 	(void)sig;
 	child_exited = 1;
+}
+
+/* on_watchdog - a pass took longer than RUNNER_WATCHDOG_SECS: blocked
+ * inside Berkeley DB (see above).  Only async-signal-safe calls. */
+static void
+on_watchdog(int sig)
+{
+	static const char msg[] = "pksbridge/run: fatal: watchdog: a queue "
+		"pass took longer than the watchdog allows (blocked in the "
+		"spool?); exiting so that a fresh runner recovers it\n";
+	ssize_t w;
+
+	(void)sig;
+	w = write(STDERR_FILENO, msg, sizeof msg - 1);
+	(void)w;
+	_exit(75);
 }
 
 static void
@@ -167,6 +195,8 @@ deliver_peer(struct runner *r, const char *peer)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGHUP, SIG_IGN);
 		signal(SIGCHLD, SIG_DFL);
+		signal(SIGALRM, SIG_DFL);	/* the watchdog kills it */
+		alarm(PEER_CHILD_SECS);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (r->wake_fd >= 0)
@@ -224,6 +254,7 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 				bytes + e.payload_len > DELIVER_BATCH_BYTES;
 		}
 		if (flush && nb) {
+			alarm(RUNNER_WATCHDOG_SECS);
 			if (deliver_inbound_batch(r->d, batch, nb, 0,
 						  DELIVERY_TIMEOUT_MS, outs,
 						  &derr) != 0)
@@ -257,6 +288,7 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 		if (!stop_requested) {
 			size_t before = r->nkids;
 
+			alarm(RUNNER_WATCHDOG_SECS);
 			deliver_peer(r, peers[p]);
 			if (r->o->once || r->nkids > before)
 				*progress = 1;
@@ -331,10 +363,19 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	r.cfg = cfg;
 	r.o = o;
 	r.wake_fd = -1;
-	if (spool_open(cfg->spool_dir, &r.sp, err) != 0)
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	/* Opening may block on a dead process's mutex too (failchk). */
+	sa.sa_handler = on_watchdog;
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(RUNNER_WATCHDOG_SECS);
+	if (spool_open(cfg->spool_dir, &r.sp, err) != 0) {
+		alarm(0);
 		return -1;
+	}
 	if (!o->once && (r.wake_fd = spool_wake_fd(r.sp, err)) < 0) {
 		spool_close(r.sp);
+		alarm(0);
 		return -1;
 	}
 	memset(&sa, 0, sizeof sa);
@@ -371,6 +412,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		struct timespec ts;
 		struct pollfd pfd;
 
+		alarm(RUNNER_WATCHDOG_SECS);
 		reaped = reap(&r);
 		if (reload_requested) {
 			reload_requested = 0;
@@ -452,6 +494,7 @@ nap:
 	if (r.wake_fd >= 0)
 		close(r.wake_fd);
 	spool_close(r.sp);
+	alarm(0);
 	sigprocmask(SIG_UNBLOCK, &block, NULL);
 	return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -30,19 +31,66 @@
  * flock the kernel releases when its holder dies, and READY_MARK records
  * that it completed. */
 #define CREATE_LOCK "spool.lock"
+#define OPEN_LOCK_BUDGET_MS 30000
+#define OPENER_FILE "spool.opener"
 #define READY_MARK "spool.ready"
 
+/* dead - is_alive's answer for a dead pid.  Berkeley DB 5.3 asks again
+ * and again while it spins on a mutex that process died holding, which
+ * nothing will ever release (a SIGKILL at the wrong microsecond): say
+ * so, once, and what to do; the watchdogs end the spinning process. */
+static int
+dead(struct spool *sp, pid_t pid)
+{
+	if (!sp)
+		return 0;
+	if (sp->dead_pid != (long)pid) {
+		sp->dead_pid = (long)pid;
+		sp->dead_asks = 0;
+	}
+	if (++sp->dead_asks == 100000)
+		log_error(NULL, "spool %s: waiting for a Berkeley DB mutex that "
+			  "process %ld died holding; nothing will release it: "
+			  "stop the runner, then run db5.3_recover -h %s (see "
+			  "pksbridge(8) SPOOL RECOVERY)", sp->dir, (long)pid,
+			  sp->dir);
+	return 0;
+}
+
 /* is_alive - for failchk: does the process that registered still run?
- * The spool is local, so a pid is meaningful. */
+ * The spool is local, so a pid is meaningful.  A zombie is dead: a
+ * SIGKILLed filter stays one until the MTA reaps it, and if failchk took
+ * it for alive it would go on to wait for the mutex that process died
+ * holding, for ever, instead of asking for recovery (seen in
+ * crash_runner.sh: an ingest blocked in failchk at open). */
 static int
 is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
-	(void)env;
+	struct spool *sp = env ? env->app_private : NULL;
+	char path[64], buf[512], *rp;
+	ssize_t n;
+	int fd;
+
 	(void)tid;
 	(void)flags;
 	if (pid == getpid())
 		return 1;
-	return kill(pid, 0) == 0 || errno == EPERM;
+	if (kill(pid, 0) != 0 && errno != EPERM)
+		return dead(sp, pid);
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1;	/* no /proc: trust kill() */
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((rp = strrchr(buf, ')')) == NULL || rp[1] != ' ')
+		return 1;
+	if (rp[2] == 'Z' || rp[2] == 'X')
+		return dead(sp, pid);
+	return 1;
 }
 
 static int64_t
@@ -187,6 +235,57 @@ close_all(struct spool *sp)
 	}
 }
 
+/* back_regions - make the file system hold the space of every region
+ * file we map, up to the size of the mapping.  Berkeley DB maps each
+ * region at its maximum size but grows the file only as it allocates
+ * (the buffer cache, above all), and the first touch of a page that the
+ * file system cannot back, because the disk is full, is SIGBUS, inside
+ * an allocation holding the environment's region mutex: the process
+ * dies and every later open spins on that mutex for ever (found by
+ * tests/integration/fault_fullfs.sh).  fallocate(FALLOC_FL_KEEP_SIZE)
+ * reserves the blocks without changing the file's size, which Berkeley
+ * DB reads; a full disk is then an error here (ENOSPC: the open fails,
+ * the filter exits 75) instead of a signal later.  A file system that
+ * cannot fallocate is left as it is. */
+static int
+back_regions(struct spool *sp, struct pb_err *err)
+{
+	char dir[PATH_MAX], line[PATH_MAX + 128];
+	size_t dl;
+	FILE *maps;
+	int r = 0;
+
+	if (!realpath(sp->dir, dir))
+		return 0;
+	dl = strlen(dir);
+	if (!(maps = fopen("/proc/self/maps", "re")))
+		return 0;
+	while (r == 0 && fgets(line, sizeof line, maps)) {
+		unsigned long lo, hi;
+		char *path = strchr(line, '/');
+		size_t pl;
+		int fd;
+
+		if (!path || sscanf(line, "%lx-%lx", &lo, &hi) != 2 || hi <= lo)
+			continue;
+		pl = strcspn(path, "\n");
+		path[pl] = '\0';
+		if (strncmp(path, dir, dl) != 0 || strncmp(path + dl, "/__db.", 6) != 0 ||
+		    strcmp(path + dl, "/__db.register") == 0)
+			continue;
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			continue;
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)(hi - lo)) != 0 &&
+		    (errno == ENOSPC || errno == EDQUOT))
+			r = pb_err_set(err, PB_EIO, "%s: no space for the Berkeley DB "
+				       "region (%lu KB): %s", path, (hi - lo) / 1024,
+				       strerror(errno));
+		close(fd);
+	}
+	fclose(maps);
+	return r;
+}
+
 static int
 open_env(struct spool *sp, struct pb_err *err)
 {
@@ -216,7 +315,12 @@ open_env(struct spool *sp, struct pb_err *err)
 	 * running failchk, which aborts a dead process's transaction and
 	 * frees its locks. */
 	env->set_flags(env, DB_TXN_NOWAIT, 1);
-	env->set_lk_detect(env, DB_LOCK_DEFAULT);
+	/* And so no deadlock detector either: with nobody waiting there is
+	 * no cycle to break, and Berkeley DB 5.3's detector, which then ran
+	 * on lock releases, corrupted the heap of the process running it
+	 * after another process had been SIGKILLed (tests/integration/
+	 * crash_runner.sh: ingests died of SIGSEGV and "double free" inside
+	 * __lock_detect, called from opening a database). */
 	env->set_thread_count(env, THREAD_SLOTS);
 	env->set_isalive(env, is_alive);
 	env->set_cachesize(env, 0, 2u << 20, 1);
@@ -226,6 +330,11 @@ open_env(struct spool *sp, struct pb_err *err)
 	env->set_lk_max_objects(env, 20000);
 	env->set_lk_max_lockers(env, 2000);
 	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
+	/* Write the region files out when creating them (and see
+	 * back_regions for what they grow into): a full disk must be ENOSPC
+	 * from a write, which fails the commit (exit 75, the MTA retries),
+	 * never SIGBUS from a page of a mapped region. */
+	env->set_flags(env, DB_REGION_INIT, 1);
 	ret = env->open(env, sp->dir,
 			DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
 			DB_INIT_TXN | DB_REGISTER | DB_RECOVER | DB_FAILCHK,
@@ -233,6 +342,10 @@ open_env(struct spool *sp, struct pb_err *err)
 	if (ret != 0) {
 		spool_dberr(sp, ret, err, "opening Berkeley DB environment %s",
 			    sp->dir);
+		close_all(sp);
+		return -1;
+	}
+	if (back_regions(sp, err) != 0) {
 		close_all(sp);
 		return -1;
 	}
@@ -247,12 +360,60 @@ open_env(struct spool *sp, struct pb_err *err)
 	return 0;
 }
 
-/* open_first - open the environment for the first time, creating it and
- * its databases, serialised with every other first opener. */
+/* note_opener - under the spool.lock flock: record that this process
+ * is opening the environment (start), or that it is done (!start).  An
+ * opener that finds the record of another one, dead, knows that process
+ * died inside the open: killed at a bad moment, or ended by its watchdog
+ * because the open blocked on a mutex a killed process held, which
+ * nothing releases; then the open here may block the same way, and the
+ * operator must run recovery (pksbridge(8) SPOOL RECOVERY).  Say so. */
+static void
+note_opener(struct spool *sp, int start)
+{
+	char path[4096], buf[32];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", sp->dir, OPENER_FILE);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, sp->file_mode)) < 0)
+		return;
+	if (start && (n = pread(fd, buf, sizeof buf - 1, 0)) > 0) {
+		buf[n] = '\0';
+		pid = strtol(buf, NULL, 10);
+		if (pid > 0 && pid != (long)getpid() &&
+		    !is_alive(NULL, (pid_t)pid, 0, 0))
+			log_warning(NULL, "spool %s: process %ld died while "
+				    "opening it; if opening now blocks (filters "
+				    "exit 75 after waiting), a process killed "
+				    "inside Berkeley DB left a mutex held: stop "
+				    "the runner, then run db5.3_recover -h %s "
+				    "(see pksbridge(8) SPOOL RECOVERY)", sp->dir,
+				    pid, sp->dir);
+	}
+	if (ftruncate(fd, 0) == 0 && start) {
+		n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+		if (pwrite(fd, buf, (size_t)n, 0) != n)
+			log_debug(NULL, "%s: %s", path, strerror(errno));
+	}
+	close(fd);
+}
+
+/* open_locked - open the environment (creating it and its databases the
+ * first time) under an exclusive flock on CREATE_LOCK.  Creation needs
+ * it (see above), and so does every open: an open that runs recovery
+ * (DB_REGISTER found a dead process) removes and rebuilds the region
+ * files, and another process attaching to them at that moment could be
+ * handed a half-built region and unmap what was never its own (seen in
+ * crash_runner.sh: SIGSEGV in munmap under __env_attach_regions).  An
+ * open takes milliseconds; the wait for the lock is bounded, because its
+ * holder may itself be blocked on a dead process's mutex until its own
+ * watchdog ends it. */
 static int
-open_first(struct spool *sp, struct pb_err *err)
+open_locked(struct spool *sp, struct pb_err *err)
 {
 	char lock_path[4096], mark_path[4096];
+	int64_t deadline = now_ms() + OPEN_LOCK_BUDGET_MS;
 	int fd, r, mfd;
 
 	snprintf(lock_path, sizeof lock_path, "%s/%s", sp->dir, CREATE_LOCK);
@@ -264,15 +425,25 @@ open_first(struct spool *sp, struct pb_err *err)
 				  errno == EACCES ? " (run as the spool's owner or a "
 				  "member of its group; see pksbridge(8) SPOOL "
 				  "PERMISSIONS)" : "");
-	while (flock(fd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
+	for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; attempt++) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
 			r = pb_err_set(err, PB_ETEMP, "flock %s: %s", lock_path,
 				       strerror(errno));
 			close(fd);
 			return r;
 		}
+		if (now_ms() > deadline) {
+			close(fd);
+			return pb_err_set(err, PB_ETEMP, "%s: another process has "
+					  "been opening (or recovering) the spool "
+					  "for %d s", lock_path,
+					  OPEN_LOCK_BUDGET_MS / 1000);
+		}
+		backoff(attempt < 6 ? attempt : 6);
 	}
+	note_opener(sp, 1);
 	r = open_env(sp, err);
+	note_opener(sp, 0);
 	if (r == 0 && access(mark_path, F_OK) != 0) {
 		/* Durable before anyone relies on it: opens are committed
 		 * (DB_AUTO_COMMIT); flush the log, then the mark. */
@@ -288,18 +459,6 @@ open_first(struct spool *sp, struct pb_err *err)
 	}
 	close(fd);	/* releases the flock */
 	return r;
-}
-
-/* open_any - the environment, the first time through open_first. */
-static int
-open_any(struct spool *sp, struct pb_err *err)
-{
-	char mark_path[4096];
-
-	snprintf(mark_path, sizeof mark_path, "%s/%s", sp->dir, READY_MARK);
-	if (access(mark_path, F_OK) != 0)
-		return open_first(sp, err);
-	return open_env(sp, err);
 }
 
 int
@@ -334,7 +493,7 @@ spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 	umask((st.st_mode & S_IWGRP) ? 007 : 077);
 	for (int attempt = 0;; attempt++) {
 		sp->retry = sp->panic = 0;
-		if (open_any(sp, err) == 0)
+		if (open_locked(sp, err) == 0)
 			break;
 		/* Busy (another process is creating a database or running
 		 * recovery) or panicked (someone died inside it): the next
@@ -368,7 +527,7 @@ reopen(struct spool *sp, struct pb_err *err)
 	close_all(sp);
 	for (int attempt = 0; attempt < 200; attempt++) {
 		sp->retry = sp->panic = 0;
-		if (open_any(sp, err) == 0)
+		if (open_locked(sp, err) == 0)
 			return 0;
 		if (!sp->retry && !sp->panic)
 			return -1;

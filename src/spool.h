@@ -38,6 +38,8 @@ struct spool {
 	int retry;	/* set by spool_dberr: the txn may be retried */
 	int panic;	/* set by spool_dberr: environment needs recovery */
 	char errbuf[256]; /* last message from Berkeley DB itself */
+	long dead_pid;	/* is_alive: the last pid found dead, and how */
+	unsigned long dead_asks; /* often in a row (a spin on its mutex) */
 };
 
 /* spool_open - open (creating the databases if needed) the environment

@@ -202,6 +202,12 @@ test_extract_addr(void)
 	CHECK(config_extract_addr("no address") == NULL);
 	CHECK(config_extract_addr("<broken@x") == NULL);
 	CHECK(config_extract_addr("a@b\r\nBcc: x@y") == NULL);
+	/* Found by fuzz_sendmail (tests/data/fuzz-regress/sendmail/
+	 * rcpt-with-control-char): a recipient argument with a control
+	 * character became an outbound peer. */
+	CHECK(config_extract_addr("a@b.example\001X") == NULL);
+	CHECK(config_extract_addr("a\177@b.example") == NULL);
+	CHECK(config_extract_addr("Name <a@b\tc>") == NULL);
 }
 
 int

@@ -66,6 +66,120 @@ entry_has_key(const struct q_entry *e, const char *fpr)
 	return 0;
 }
 
+/* body_lines_in - 1 if any base64 body line (40 characters or more, no
+ * blank, no colon) of the file rel appears in text. */
+static int
+body_lines_in(const char *text, const char *rel)
+{
+	size_t len;
+	char *f = unit_read_file(unit_data_path(rel), &len), *line, *save = NULL;
+	int found = 0;
+
+	if (!f)
+		return 1;
+	for (line = strtok_r(f, "\r\n", &save); line && !found;
+	     line = strtok_r(NULL, "\r\n", &save))
+		if (strlen(line) >= 40 && !strpbrk(line, " :") &&
+		    strstr(text, line))
+			found = 1;
+	free(f);
+	return found;
+}
+
+/* accept_text - inbound_accept of a mail in memory; total_size as given. */
+static int
+accept_text(struct spool *sp, const struct config *cfg, const char *mail,
+	    size_t total, struct inbound_result *res)
+{
+	struct inbound_opts o = { INBOUND_ORIGIN_AUTO, NULL, total, 0 };
+	struct pb_err err;
+	size_t len = strlen(mail);
+	int r = inbound_accept(sp, cfg, mail,
+			       len < cfg->max_message_size ? len :
+			       (size_t)cfg->max_message_size, &o, res, &err);
+
+	if (r != 0)
+		unit_fail(__FILE__, __LINE__, "inbound_accept: %s", err.msg);
+	return r;
+}
+
+/* A secret key under a PUBLIC KEY BLOCK label with a broken CRC: the
+ * block cannot be decoded, so it cannot be checked, so its body is not
+ * kept in quarantine (it used to be, verbatim). */
+static void
+test_secret_in_broken_public_block(void)
+{
+	struct config cfg;
+	struct spool *sp = fresh_spool("secretbroken", &cfg);
+	struct inbound_result r;
+	struct buf mail = BUF_INIT, payload = BUF_INIT;
+	struct pb_err err;
+	size_t len;
+	char *asc = unit_read_file(unit_data_path("keys/dave-secret.asc"), &len);
+	char *line, *save = NULL;
+
+	CHECK(sp != NULL && asc != NULL);
+	buf_puts(&mail, "From: a@b.example\nSubject: incremental\n"
+		 "Message-ID: <secretbroken@x.example>\n\n");
+	for (line = strtok_r(asc, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, "BEGIN PGP PRIVATE KEY BLOCK"))
+			line = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+		else if (strstr(line, "END PGP PRIVATE KEY BLOCK"))
+			line = "-----END PGP PUBLIC KEY BLOCK-----";
+		else if (line[0] == '=' && strlen(line) == 5)
+			line = strcmp(line, "=AAAA") ? "=AAAA" : "=BBBB";
+		buf_printf(&mail, "%s\n", line);
+	}
+	free(asc);
+	CHECK(accept_text(sp, &cfg, buf_str(&mail), mail.len, &r) == 0);
+	CHECK_INT(r.state, QS_QUARANTINED);
+	CHECK(strstr(r.reason, "CRC-24") != NULL);
+	CHECK_OK(queue_get_payload(sp, NULL, r.id, &payload, &err), &err);
+	CHECK(strstr(buf_str(&payload), "not kept") != NULL);
+	CHECK(!body_lines_in(buf_str(&payload), "keys/dave-secret.asc"));
+	buf_free(&mail);
+	buf_free(&payload);
+	spool_close(sp);
+	config_free(&cfg);
+}
+
+/* A mail over max_message_size keeps its header section only: its body
+ * was never parsed, and may hold a secret key (it used to be kept, the
+ * first 64 KB of it). */
+static void
+test_too_large_keeps_headers_only(void)
+{
+	struct config cfg;
+	struct spool *sp = fresh_spool("largesecret", &cfg);
+	struct inbound_result r;
+	struct buf mail = BUF_INIT, payload = BUF_INIT;
+	struct pb_err err;
+	size_t len;
+	char *asc = unit_read_file(unit_data_path("keys/dave-secret.asc"), &len);
+
+	CHECK(sp != NULL && asc != NULL);
+	cfg.max_message_size = 4096;
+	buf_puts(&mail, "From: a@b.example\nSubject: incremental\n"
+		 "Message-ID: <largesecret@x.example>\n\n");
+	buf_puts(&mail, asc);
+	for (int i = 0; i < 200; i++)
+		buf_puts(&mail, "padding padding padding padding padding\n");
+	free(asc);
+	CHECK(accept_text(sp, &cfg, buf_str(&mail), mail.len, &r) == 0);
+	CHECK_INT(r.state, QS_QUARANTINED);
+	CHECK(strstr(r.reason, "exceeds max_message_size") != NULL);
+	CHECK_OK(queue_get_payload(sp, NULL, r.id, &payload, &err), &err);
+	CHECK(strstr(buf_str(&payload), "Message-ID: <largesecret@x.example>") != NULL);
+	CHECK(strstr(buf_str(&payload), "body is not kept") != NULL);
+	CHECK(strstr(buf_str(&payload), "PRIVATE KEY") == NULL);
+	CHECK(!body_lines_in(buf_str(&payload), "keys/dave-secret.asc"));
+	buf_free(&mail);
+	buf_free(&payload);
+	spool_close(sp);
+	config_free(&cfg);
+}
+
 static void
 test_ready_then_nothing_new(void)
 {
@@ -187,6 +301,10 @@ test_broken_crc_beside_good(void)
 	CHECK_OK(queue_get_payload(sp, NULL, q.id, &payload, &err), &err);
 	CHECK(strstr(buf_str(&payload), "BEGIN PGP PUBLIC KEY BLOCK") != NULL);
 	CHECK(strstr(buf_str(&payload), "=AAAA") != NULL);
+	/* ... but not its base64 body, which nobody can check for secret
+	 * key material (see test_secret_in_broken_public_block). */
+	CHECK(strstr(buf_str(&payload), "not kept") != NULL);
+	CHECK(!body_lines_in(buf_str(&payload), "mails/14-broken-crc.eml"));
 	q_entry_free(&e);
 	q_entry_free(&q);
 	buf_free(&payload);
@@ -370,6 +488,10 @@ main(int argc, char **argv)
 		{ "broken CRC beside a good key", test_broken_crc_beside_good },
 		{ "secret key never stored", test_secret_key_never_stored },
 		{ "too large", test_too_large },
+		{ "secret key in a broken public block never stored",
+		  test_secret_in_broken_public_block },
+		{ "too large keeps the header section only",
+		  test_too_large_keeps_headers_only },
 		{ "origin", test_origin },
 		{ "new signature is new", test_new_signature_is_new },
 		{ "corpus", test_corpus },
