@@ -34,6 +34,12 @@ on_alarm(int sig)
 	_exit(committed ? FILTER_EXIT_OK : FILTER_EXIT_TEMPFAIL);
 }
 
+/* Sanitizer builds keep their own handlers: there a crash must be loud. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(PB_SANITIZED)
+#define PB_CATCH_CRASHES 1
+#endif
+
+#ifdef PB_CATCH_CRASHES
 /* on_fatal - a crash (ours, or inside a library) must not reach the MTA
  * as death by a signal: Exim bounces that, and a bounce to a keyserver
  * starts a mail storm.  Before the commit nothing is half-written (the
@@ -61,14 +67,14 @@ on_fatal(int sig)
 	syscall(SYS_exit_group, committed ? FILTER_EXIT_OK : FILTER_EXIT_TEMPFAIL);
 	_exit(FILTER_EXIT_TEMPFAIL);
 }
+#endif
 
 /* catch_fatal_signals - on_fatal for every signal a crash raises, on
- * its own stack so that a stack overflow is caught too.  Sanitizer
- * builds keep their own handlers: there a crash must be loud. */
+ * its own stack so that a stack overflow is caught too. */
 static void
 catch_fatal_signals(void)
 {
-#if !defined(__SANITIZE_ADDRESS__) && !defined(PB_SANITIZED)
+#ifdef PB_CATCH_CRASHES
 	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 	static char altstack[65536];
 	struct sigaction sa;
