@@ -59,19 +59,6 @@ deliver_lease_secs(int timeout_ms)
 	return 2 * (timeout_ms / 1000) + 60;
 }
 
-/* lease_held - someone else holds a live lease on e.  A lease whose
- * process is gone (killed mid-delivery) is over at once rather than at
- * lease_until: the spool is local, so the pid means something here. */
-static int
-lease_held(const struct q_entry *e, int64_t now)
-{
-	if (e->lease_until <= now || e->lease_pid == getpid())
-		return 0;
-	if (e->lease_pid > 0 && kill((pid_t)e->lease_pid, 0) != 0 && errno == ESRCH)
-		return 0;
-	return 1;
-}
-
 /* One entry of a batch. */
 struct item {
 	const char *id;
@@ -119,7 +106,7 @@ claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 			continue;
 		if (!b->already_leased &&
 		    ((it->entry.next_attempt && it->entry.next_attempt > now) ||
-		     lease_held(&it->entry, now)))
+		     q_entry_leased_elsewhere(&it->entry, now)))
 			continue;
 		q_entry_copy(&e, &it->entry);
 		e.lease_until = now + b->lease_secs;

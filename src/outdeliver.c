@@ -42,17 +42,6 @@ struct ob_batch {
 	int nothing_due;		/* claim_fn found no due entry */
 };
 
-/* lease_held - as in deliver.c: a live lease by another process. */
-static int
-lease_held(const struct q_entry *e, int64_t now)
-{
-	if (e->lease_until <= now || e->lease_pid == getpid())
-		return 0;
-	if (e->lease_pid > 0 && kill((pid_t)e->lease_pid, 0) != 0 && errno == ESRCH)
-		return 0;
-	return 1;
-}
-
 /* claim_fn - take this peer's entries for one mail: the due ones and
  * every ready one (that is the coalescing), oldest first, within the
  * batch bounds.  Nothing is taken unless at least one entry is due. */
@@ -78,7 +67,7 @@ claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 		}
 		due = (e.state == QS_READY || e.state == QS_DEFERRED) &&
 		      (e.next_attempt == 0 || e.next_attempt <= now);
-		if (e.dir != Q_OUTBOUND || lease_held(&e, now) ||
+		if (e.dir != Q_OUTBOUND || q_entry_leased_elsewhere(&e, now) ||
 		    !(e.state == QS_READY || due) ||
 		    (b->n > 0 && (keys + e.nkeys > b->cfg->max_batch_keys ||
 				  bytes + e.payload_len > b->cfg->max_batch_bytes))) {

@@ -6,10 +6,13 @@
 #include "record.h"
 #include "xalloc.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 enum {
 	T_DIR = 1, T_STATE, T_ORIGIN, T_HELD_FROM, T_PEER, T_SENDER, T_MSGID,
@@ -115,6 +118,16 @@ q_entry_copy(struct q_entry *dst, const struct q_entry *src)
 	dst->nkeys = 0;
 	for (size_t i = 0; i < src->nkeys; i++)
 		q_entry_add_key(dst, src->keys[i].fpr, src->keys[i].uid);
+}
+
+int
+q_entry_leased_elsewhere(const struct q_entry *e, int64_t now)
+{
+	if (e->lease_until <= now || e->lease_pid == getpid())
+		return 0;
+	if (e->lease_pid > 0 && kill((pid_t)e->lease_pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	return 1;
 }
 
 void

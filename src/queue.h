@@ -88,6 +88,11 @@ void q_entry_add_key(struct q_entry *e, const char *fpr, const char *uid);
 void q_entry_free(struct q_entry *e);
 /* q_entry_copy - deep copy. */
 void q_entry_copy(struct q_entry *dst, const struct q_entry *src);
+/* q_entry_leased_elsewhere - another live process holds a lease on e at
+ * time now.  A lease whose process is gone (killed mid-delivery) is over
+ * at once rather than at lease_until: the spool is local, so the pid
+ * means something here. */
+int q_entry_leased_elsewhere(const struct q_entry *e, int64_t now);
 
 /* Payload of Q_PAYLOAD_KEYS entries: a sequence of keys, each prefixed
  * with its length (4 bytes, big-endian). */

@@ -117,19 +117,6 @@ struct runner {
 	size_t nkids;
 };
 
-/* leased_elsewhere - another live process is working on e: a child of a
- * runner that was killed (children outlive it), another runner, an
- * operator's "run --once".  Forking a child for e's peer would find
- * nothing to claim and exit at once, over and over while the lease
- * lasts. */
-static int
-leased_elsewhere(const struct q_entry *e, int64_t now)
-{
-	if (e->lease_until <= now || e->lease_pid <= 0)
-		return 0;
-	return kill((pid_t)e->lease_pid, 0) == 0 || errno != ESRCH;
-}
-
 static int
 peer_busy(const struct runner *r, const char *peer)
 {
@@ -271,7 +258,12 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 		if (inbound) {
 			batch[nb++] = ids[i];
 			bytes += e.payload_len;
-		} else if (e.peer && !leased_elsewhere(&e, now)) {
+		} else if (e.peer && !q_entry_leased_elsewhere(&e, now)) {
+			/* Not for a peer whose entry another live process
+			 * works on (a child of a killed runner, another
+			 * runner, "run --once"): its child would find nothing
+			 * to claim and exit, over and over while the lease
+			 * lasts. */
 			int seen = 0;
 
 			for (size_t p = 0; p < npeers && !seen; p++)
