@@ -10,6 +10,8 @@
 #   make asan       the same tests in an AddressSanitizer+UBSan build
 #   make asan-unit  only the unit tests, in that build (what CI runs)
 #   make test-bins  build the program and the unit test binaries, run nothing
+#   make lab        the end-to-end lab: SKS <-> pksbridge <-> Exim <-> onak on
+#                   loopback, 200 keys each way (LAB_KEYS=N to change)
 #
 # Everything built goes under $(BUILD) so several flavours can coexist.
 
@@ -129,6 +131,15 @@ asan-unit:
 test-bins: all $(TEST_BINS) $(TOOL_BINS)
 
 .PHONY: asan-unit test-bins
+
+# The end-to-end lab at full size (tests/lab/run); `make check` runs the
+# same scenarios with 20 keys each way.
+LAB_KEYS ?= 200
+lab: bootstrap
+	$(MAKE) all $(TOOL_BINS)
+	BUILD=$(BUILD) LAB_KEYS=$(LAB_KEYS) sh tests/lab/run
+
+.PHONY: lab
 
 run: bootstrap all
 	sh scripts/demo $(BIN)
