@@ -15,6 +15,8 @@
 #                   FUZZ_SECONDS (default 60); fails on any crash
 #   make test-crash the long crash-safety suite (500 ingests, SIGKILLs)
 #   make test-load  the load suite (2,000 mails, 16 ingests at once, SKS)
+#   make lab        the end-to-end lab: SKS <-> pksbridge <-> Exim <-> onak on
+#                   loopback, 200 keys each way (LAB_KEYS=N to change)
 #
 # Everything built goes under $(BUILD) so several flavours can coexist.
 
@@ -178,6 +180,14 @@ test-load: all $(TOOL_BINS)
 	BUILD=$(BUILD) sh tests/run --stress load
 
 .PHONY: fuzz-build test-crash test-load
+# The end-to-end lab at full size (tests/lab/run); `make check` runs the
+# same scenarios with 20 keys each way.
+LAB_KEYS ?= 200
+lab: bootstrap
+	$(MAKE) all $(TOOL_BINS)
+	BUILD=$(BUILD) LAB_KEYS=$(LAB_KEYS) sh tests/lab/run
+
+.PHONY: lab
 
 run: bootstrap all
 	sh scripts/demo $(BIN)

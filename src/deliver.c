@@ -309,12 +309,16 @@ read_keys(struct batch *b, struct pgp_key **keys_r, size_t *nkeys_r,
 
 /* split_rejected - per item, keys GnuPG refused become a quarantined
  * entry; an item with none left is itself quarantined.  Fills good[]
- * with shallow copies of the accepted keys of undecided items. */
+ * with shallow copies of the accepted keys of undecided items.  A key
+ * GnuPG parsed but found no self-signature for is a PKS delta, not a bad
+ * key, when the key database merges packets: it goes through (unless it
+ * is a primary key packet alone, which adds nothing to any key). */
 static size_t
 split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accepted,
 	       const char **reasons, struct pgp_key *good)
 {
 	size_t ngood = 0;
+	int merges = keydb_merges(b->d->cfg->keydb);
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
@@ -326,7 +330,8 @@ split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accep
 		for (size_t k = it->first; k < it->first + it->nkeys; k++) {
 			struct q_entry *r = &it->rejected;
 
-			if (accepted[k]) {
+			if (accepted[k] || (merges && keys[k].npackets > 1 &&
+					    keycheck_unbound(reasons[k]))) {
 				good[ngood++] = keys[k];
 				kept++;
 				continue;

@@ -634,3 +634,10 @@ keycheck_close(struct keycheck *kc)
 	free(kc->home);
 	free(kc);
 }
+
+int
+keycheck_unbound(const char *reason)
+{
+	return reason != NULL && (strcmp(reason, R_INVALID) == 0 ||
+				  strcmp(reason, R_NOUID) == 0);
+}

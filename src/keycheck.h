@@ -65,4 +65,13 @@ int keycheck_keys(struct keycheck *kc, const struct pgp_key *keys, size_t n,
 		  unsigned char *accepted, const char **reasons,
 		  struct pb_err *err);
 
+/* keycheck_unbound - true if reason (from keycheck_keys) says GnuPG parsed
+ * the key, with its fingerprint, but found no valid self-signature or no
+ * user ID bound by one.  That is what a PKS delta looks like: onak and
+ * pksd send their peers only the packets a merge added (a key's primary
+ * key packet with just a new certification, subkey or revocation, without
+ * the self-signatures the receiver already has), and a key database that
+ * merges packets into the key it holds (SKS) completes it. */
+int keycheck_unbound(const char *reason);
+
 #endif

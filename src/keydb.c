@@ -36,3 +36,11 @@ keydb_open(const char *spec, struct keydb **db_r, struct pb_err *err)
 			  "keydb %s: expected gnupg:DIR, sks:BASEDIR or hkp://HOST:PORT",
 			  spec);
 }
+
+int
+keydb_merges(const char *spec)
+{
+	return spec != NULL && (strncmp(spec, "sks:", 4) == 0 ||
+				strncmp(spec, "hkp://", 6) == 0 ||
+				strncmp(spec, "http://", 7) == 0);
+}

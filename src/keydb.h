@@ -45,6 +45,12 @@ struct keydb {
  * and no file is touched until put().  Release with db->close(db). */
 int keydb_open(const char *spec, struct keydb **db_r, struct pb_err *err);
 
+/* keydb_merges - true if the backend named by spec merges the packets it
+ * is given into the key it already holds (sks:, hkp://), so that a PKS
+ * delta (keycheck_unbound) is worth delivering.  A GnuPG keyring is not
+ * one: gpg drops user IDs and subkeys without a self-signature. */
+int keydb_merges(const char *spec);
+
 /* Backend constructors, called by keydb_open. */
 int keydb_gnupg_init(const char *home, struct keydb **db_r, struct pb_err *err);
 int keydb_sks_init(const char *basedir, struct keydb **db_r, struct pb_err *err);

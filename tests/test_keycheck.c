@@ -367,6 +367,68 @@ test_broken_keys_rejected(void)
 	free(home);
 }
 
+/* A PKS delta: onak and pksd send a peer only what a merge added, here
+ * carol's primary key and user ID with alice's new certification but
+ * without carol's self-signature.  GnuPG cannot vouch for it on its own,
+ * so keycheck rejects it, with a reason keycheck_unbound() recognises
+ * (deliver.c then hands it to a key database that merges packets); the
+ * reasons of keys GnuPG cannot parse, and v3 keys, are not "unbound". */
+static void
+test_pks_delta(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct broken b = { 0 };
+	struct keycheck *kc = NULL;
+	struct pgp_key delta = { 0 }, set[3];
+	struct pb_err err;
+	unsigned char acc[3], *d = NULL;
+	const char *why[3];
+	char *home = home_path("kc-delta");
+	size_t uid_body, uid_len, self_body, self_len, end, len = 0;
+
+	CHECK(load_asc("keys/carol-signed.asc", &list) == 0);
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK_INT(list.nkeys, 2);
+	CHECK_MSG(make_broken(&list.keys[1], &b) == 0, "building broken keys");
+	const struct pgp_key *cs = &list.keys[0];
+	CHECK(packet_at(cs->data, cs->len, PGP_TAG_USER_ID, 0, &uid_body, &uid_len) == 0);
+	/* The first signature is carol's self-signature, the second
+	 * alice's certification (gpg --list-packets). */
+	CHECK(packet_at(cs->data, cs->len, PGP_TAG_SIGNATURE, 0, &self_body,
+			&self_len) == 0);
+	end = uid_body + uid_len;
+	d = malloc(cs->len);
+	memcpy(d, cs->data, end);
+	len = end;
+	memcpy(d + len, cs->data + self_body + self_len,
+	       cs->len - (self_body + self_len));
+	len += cs->len - (self_body + self_len);
+	CHECK(len < cs->len);
+	CHECK(mutant(d, len, &delta) == 0);
+	CHECK_STR(delta.fpr_hex, cs->fpr_hex);
+	CHECK_INT(delta.npackets, 3);
+
+	CHECK_OK(keycheck_open(home, &kc, &err), &err);
+	set[0] = delta;
+	set[1] = b.badoid;
+	set[2] = b.v3;
+	CHECK_OK(keycheck_keys(kc, set, 3, acc, why, &err), &err);
+	CHECK_INT(acc[0], 0);
+	CHECK_MSG(keycheck_unbound(why[0]), "delta: %s", why[0] ? why[0] : "(null)");
+	CHECK_INT(acc[1], 0);
+	CHECK_MSG(!keycheck_unbound(why[1]), "badoid: %s", why[1] ? why[1] : "(null)");
+	CHECK_INT(acc[2], 0);
+	CHECK_MSG(!keycheck_unbound(why[2]), "v3: %s", why[2] ? why[2] : "(null)");
+	CHECK(!keycheck_unbound(NULL));
+
+	keycheck_close(kc);
+	pgp_key_free_contents(&delta);
+	free(d);
+	free_broken(&b);
+	pgp_keylist_free(&list);
+	free(home);
+}
+
 /* v6 keys (RFC 9580) are framed by us but beyond GnuPG 2.2: rejected
  * with a reason that says so, without sinking an older key beside them. */
 static void
@@ -625,6 +687,7 @@ main(int argc, char **argv)
 	static const struct unit_test tests[] = {
 		{ "fixture keys accepted", test_fixtures_accepted },
 		{ "broken keys rejected, good ones kept", test_broken_keys_rejected },
+		{ "a PKS delta's reason is unbound", test_pks_delta },
 		{ "v6 key beyond GnuPG 2.2", test_v6_key },
 		{ "50 Debian keys in one call", test_debian_batch },
 		{ "unusable home is PB_ETEMP", test_unusable_home },

@@ -536,6 +536,29 @@ pct_decode(char *s, size_t len, size_t *out_len)
 
 /* ---- keydb_open ---- */
 
+/* Which backends merge packets into the key they hold, so that a PKS
+ * delta is worth handing them (deliver.c). */
+static void
+test_merges(void)
+{
+	static const struct {
+		const char *spec;
+		int merges;
+	} cases[] = {
+		{ "sks:/var/spool/sks", 1 },
+		{ "hkp://127.0.0.1:11371", 1 },
+		{ "http://127.0.0.1:8080/sks", 1 },
+		{ "gnupg:/var/lib/x", 0 },
+		{ "", 0 },
+		{ "ldap://host", 0 },
+		{ NULL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		CHECK_MSG(keydb_merges(cases[i].spec) == cases[i].merges, "%s",
+			  cases[i].spec ? cases[i].spec : "(null)");
+}
+
 static void
 test_open_dispatch(void)
 {
@@ -1203,6 +1226,7 @@ main(int argc, char **argv)
 {
 	static const struct unit_test tests[] = {
 		{ "keydb_open dispatch and specs", test_open_dispatch },
+		{ "keydb_merges: sks and hkp, not gnupg", test_merges },
 		{ "gnupg: import, listed by gpg", test_gnupg_import },
 		{ "gnupg: refused key is PB_EPERM", test_gnupg_refused_key },
 		{ "gnupg: locked keyring times out", test_gnupg_locked_keyring },

@@ -18,10 +18,12 @@
 #   mta_log_grep ERE                  grep Exim's mainlog
 #   mta_exim ARG...                   exim4 -C DIR/exim.conf ARG...
 #
-# The configuration: domain bridge.test is local; unknown local parts are
-# refused at RCPT; a redirect router looks each local part up in
-# ALIASES_FILE (lsearch, /etc/aliases syntax) and sends `|command` entries
-# to the pipe transport `pksb_pipe`, which runs the command as
+# The configuration: domain bridge.test is local (or the colon-separated
+# list $MTA_DOMAINS); unknown local parts are refused at RCPT; a redirect
+# router looks each recipient up in ALIASES_FILE (lsearch, /etc/aliases
+# syntax), first as local_part@domain, then as the bare local part, and
+# sends `|command` entries to the pipe transport `pksb_pipe`, which runs
+# the command as
 # $MTA_PIPE_USER:$MTA_PIPE_GROUP (default nobody:nogroup, what Postfix uses
 # for a root-owned /etc/aliases) with Exim's default temp_errors (75:73, so
 # exit 75 defers and any other non-zero exit bounces), a `From ` line and
@@ -53,6 +55,7 @@ MTA_EXIM=${MTA_EXIM:-/usr/sbin/exim4}
 MTA_PIPE_USER=${MTA_PIPE_USER:-nobody}
 MTA_PIPE_GROUP=${MTA_PIPE_GROUP:-nogroup}
 MTA_DOMAIN=bridge.test
+MTA_DOMAINS=${MTA_DOMAINS:-$MTA_DOMAIN}
 MTA_EXTRA_MAIN=${MTA_EXTRA_MAIN:-}
 MTA_EXTRA_TRANSPORT=${MTA_EXTRA_TRANSPORT:-}
 MTA_DIR=
@@ -68,7 +71,7 @@ exim_user = root
 exim_group = root
 primary_hostname = $MTA_DOMAIN
 qualify_domain = $MTA_DOMAIN
-domainlist local_domains = $MTA_DOMAIN
+domainlist local_domains = $MTA_DOMAINS
 spool_directory = $1/spool
 log_file_path = $1/log/%slog
 pid_file_path = $1/exim.pid
@@ -99,7 +102,7 @@ aliases:
   domains = +local_domains
   allow_fail
   allow_defer
-  data = \${lookup{\$local_part}lsearch{$3}}
+  data = \${lookup{\$local_part@\$domain}lsearch{$3}{\$value}{\${lookup{\$local_part}lsearch{$3}}}}
   pipe_transport = pksb_pipe
 
 begin transports

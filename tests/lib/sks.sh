@@ -11,6 +11,8 @@
 #       The inbound spool (for keydb sks:...) is BASEDIR/var/spool/sks and
 #       its messages/ directory.  Returns non-zero, printing the end of
 #       SKS's log, if it does not come up within $SKS_START_TIMEOUT (20) s.
+#       SKS's from_addr (its X-KeyServer-Sent identity) is $SKS_FROM_ADDR,
+#       default pgp-public-keys@sks.test.
 #   sks_stop BASEDIR
 #       SIGTERM (SKS then syncs and closes its database), SIGKILL after
 #       10 s.  Safe to call twice or when nothing runs.
@@ -39,7 +41,7 @@ sks_start() {
 		echo "usage: sks_start BASEDIR PORT [SENDMAIL_CMD]" >&2
 		return 2
 	fi
-	case "$_sks_base$_sks_sendmail" in
+	case "$_sks_base$_sks_sendmail${SKS_FROM_ADDR:-}" in
 	*'#'*) echo "sks_start: '#' cannot appear in sksconf values" >&2; return 2 ;;
 	esac
 	command -v sks >/dev/null 2>&1 || { echo "sks_start: sks is not installed" >&2; return 1; }
@@ -54,7 +56,7 @@ hkp_address: 127.0.0.1
 hkp_port: $_sks_port
 recon_address: 127.0.0.1
 recon_port: $((_sks_port + 1))
-from_addr: pgp-public-keys@sks.test
+from_addr: ${SKS_FROM_ADDR:-pgp-public-keys@sks.test}
 sendmail_cmd: $_sks_sendmail
 EOF
 	# Another server on the port would answer our readiness probe.
