@@ -427,7 +427,17 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 			goto nap;
 		}
 		if (run_due(&r, now, &progress, &more, err) != 0) {
-			log_error(NULL, "queue scan: %s", err->msg);
+			/* A panic here is another process's recovery (after
+			 * a crash) invalidating our handles, as Berkeley DB
+			 * does on purpose: expected, and spool_recover above
+			 * reopens on the next pass.  Not an error to page
+			 * anyone about. */
+			if (r.sp->panic)
+				log_warning(NULL, "queue scan: the spool was "
+					    "recovered by another process; "
+					    "reopening it");
+			else
+				log_error(NULL, "queue scan: %s", err->msg);
 			if (o->once) {
 				rc = -1;
 				break;

@@ -48,7 +48,15 @@ dead(struct spool *sp, pid_t pid)
 		sp->dead_pid = (long)pid;
 		sp->dead_asks = 0;
 	}
-	if (++sp->dead_asks == 100000)
+	/* Asked about the same dead process over and over is the spin:
+	 * do it at a walk, not with a whole core, until a watchdog ends
+	 * it.  failchk asks once per dead thread, and is not slowed. */
+	if (sp->dead_asks >= 1000) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (++sp->dead_asks == 3000)
 		log_error(NULL, "spool %s: waiting for a Berkeley DB mutex that "
 			  "process %ld died holding; nothing will release it: "
 			  "stop the runner, then run db5.3_recover -h %s (see "
