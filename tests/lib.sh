@@ -395,6 +395,39 @@ standin_last() {
 	standin_msgs "$1" | tail -n 1
 }
 
+# check_spool_verified SPOOL [LABEL] - one check: db5.3_verify (30 s
+# each at most) finds no damage in any database of SPOOL.  Its output
+# goes to $TEST_TMP/verify.log, shown if a check fails.
+check_spool_verified() {
+	_sv_ok=1
+	for _sv_db in "$1"/*.db; do
+		timeout -s KILL 30 db5.3_verify -h "$1" "$(basename "$_sv_db")" \
+			>>"$TEST_TMP/verify.log" 2>&1 || _sv_ok=0
+	done
+	show_on_failure "$TEST_TMP/verify.log"
+	check_eq "${2:+$2: }db_verify finds no damage" "$_sv_ok" 1
+}
+
+# pks_key_mails KEYS_TXT DIR ID - one PKS incremental mail per line
+# "FPR FILE" of KEYS_TXT (keysplit's output), DIR/1, DIR/2, ..., each
+# with Message-ID <ID-N@pks.example> and the key's fingerprint in
+# DIR/N.fpr.
+pks_key_mails() {
+	_pk_i=0
+	while read -r _pk_fpr _pk_file; do
+		_pk_i=$((_pk_i + 1))
+		{
+			echo "From: pgp-public-keys@pks.example"
+			echo "Subject: incremental"
+			echo "Message-ID: <$3-$_pk_i@pks.example>"
+			echo "X-KeyServer-Sent: pgp-public-keys@pks.example"
+			echo
+			cat "$_pk_file"
+		} >"$2/$_pk_i"
+		echo "$_pk_fpr" >"$2/$_pk_i.fpr"
+	done <"$1"
+}
+
 # make_mail FILE SUBJECT [FROM] - a PKS-style mail to pgp-public-keys@
 # bridge.test with a unique Message-ID and the alice fixture key as body.
 make_mail() {

@@ -29,19 +29,7 @@ show_on_failure "$TEST_TMP/ingest.log"
 "$KEYSPLIT" /usr/share/keyrings/debian-keyring.gpg "$TEST_TMP/keys" "$N" 100 \
 	>"$TEST_TMP/keys.txt"
 check_eq "split $N Debian keys" "$(wc -l <"$TEST_TMP/keys.txt" | tr -d ' ')" "$N"
-i=0
-while read -r fpr file; do
-	i=$((i + 1))
-	{
-		echo "From: pgp-public-keys@pks.example"
-		echo "Subject: incremental"
-		echo "Message-ID: <crash-$i@pks.example>"
-		echo "X-KeyServer-Sent: pgp-public-keys@pks.example"
-		echo
-		cat "$file"
-	} >"$TEST_TMP/mails/$i"
-	echo "$fpr" >"$TEST_TMP/mails/$i.fpr"
-done <"$TEST_TMP/keys.txt"
+pks_key_mails "$TEST_TMP/keys.txt" "$TEST_TMP/mails" crash
 
 # ingest_one N - one ingest, SIGKILLed with probability 1/3 after 0-60 ms.
 # A hang is a failure (status 124), not something to wait out: the
@@ -133,11 +121,5 @@ done
 check_eq "every acknowledged mail's key is in the keyring" "$lost" ""
 "$PB" -c "$TEST_TMP/pb.conf" queue list --json >"$TEST_TMP/pending"
 check_eq "no entry left pending" "$(wc -l <"$TEST_TMP/pending" | tr -d ' ')" 0
-verify_ok=1
-for db in "$SPOOL"/*.db; do
-	db5.3_verify -h "$SPOOL" "$(basename "$db")" >>"$TEST_TMP/verify.log" 2>&1 ||
-		verify_ok=0
-done
-show_on_failure "$TEST_TMP/verify.log"
-check_eq "db_verify finds no damage" "$verify_ok" 1
+check_spool_verified "$SPOOL"
 done_testing

@@ -65,19 +65,7 @@ EOF
 	>"$TEST_TMP/keys.txt"
 check_eq "split $N Debian keys of at most 32 KB" \
 	"$(wc -l <"$TEST_TMP/keys.txt" | tr -d ' ')" "$N"
-i=0
-while read -r fpr file; do
-	i=$((i + 1))
-	{
-		echo "From: pgp-public-keys@pks.example"
-		echo "Subject: incremental"
-		echo "Message-ID: <crash-runner-$i@pks.example>"
-		echo "X-KeyServer-Sent: pgp-public-keys@pks.example"
-		echo
-		cat "$file"
-	} >"$TEST_TMP/mails/$i"
-	echo "$fpr" >"$TEST_TMP/mails/$i.fpr"
-done <"$TEST_TMP/keys.txt"
+pks_key_mails "$TEST_TMP/keys.txt" "$TEST_TMP/mails" crash-runner
 
 # The runner under a keeper that restarts it the moment it dies (as
 # systemd's Restart= would), started through spawn_daemon so that lib.sh
@@ -311,13 +299,7 @@ check_eq "no entry left pending (ready, deferred, held)" \
 	"$(wc -l <"$TEST_TMP/pending" | tr -d ' ')" 0
 check "no entry failed or quarantined ($states)" \
 	sh -c "! grep -Eq 'failed|quarantined' '$TEST_TMP/states'"
-verify_ok=1
-for db in "$SPOOL"/*.db; do
-	db5.3_verify -h "$SPOOL" "$(basename "$db")" >>"$TEST_TMP/verify.log" 2>&1 ||
-		verify_ok=0
-done
-show_on_failure "$TEST_TMP/verify.log"
-check_eq "db_verify finds no damage" "$verify_ok" 1
+check_spool_verified "$SPOOL"
 # leftovers - processes of this test other than SKS (which still runs):
 # a gpg or gpg-agent orphaned by a killed ingest or runner would show.
 leftovers() {

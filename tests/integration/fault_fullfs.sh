@@ -121,13 +121,7 @@ check_eq "3: the keyring has all three keys" "$have" "$want"
 check "3: the runner is still running, never crashed" \
 	sh -c "kill -0 $RUNNER && ! grep -Eq 'fatal|watchdog' '$TEST_TMP/runner.log'"
 stop_daemon "$RUNNER"
-verify_ok=1
-for db in "$SPOOL"/*.db; do
-	timeout -s KILL 30 db5.3_verify -h "$SPOOL" "$(basename "$db")" \
-		>>"$TEST_TMP/verify.log" 2>&1 || verify_ok=0
-done
-show_on_failure "$TEST_TMP/verify.log"
-check_eq "3: db_verify finds no damage" "$verify_ok" 1
+check_spool_verified "$SPOOL" 3
 
 # 4. A spool created on a full file system.
 dd if=/dev/zero of="$FS/filler2" bs=64k >/dev/null 2>&1

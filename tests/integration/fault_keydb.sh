@@ -34,18 +34,7 @@ EOF
 "$KEYSPLIT" /usr/share/keyrings/debian-keyring.gpg "$TEST_TMP/keys" 60 0 16384 \
 	>"$TEST_TMP/keys.txt"
 check_eq "60 Debian keys of at most 16 KB" "$(wc -l <"$TEST_TMP/keys.txt" | tr -d ' ')" 60
-i=0
-while read -r fpr file; do
-	i=$((i + 1))
-	{
-		echo "From: pgp-public-keys@pks.example"
-		echo "Subject: incremental"
-		echo "Message-ID: <keydb-$i@pks.example>"
-		echo
-		cat "$file"
-	} >"$TEST_TMP/mails/$i"
-	echo "$fpr" >"$TEST_TMP/mails/$i.fpr"
-done <"$TEST_TMP/keys.txt"
+pks_key_mails "$TEST_TMP/keys.txt" "$TEST_TMP/mails" keydb
 
 # ingest_range FROM TO - ingest those mails, 4 at a time; prints the exit
 # statuses that were not 0.
@@ -146,10 +135,5 @@ check "the runner is still running, and never crashed" \
 check "no ingest crashed" sh -c "! grep -q 'fatal signal' '$TEST_TMP/ingest.log'"
 stop_daemon "$RUNNER"
 sks_stop "$SB"
-verify_ok=1
-for db in "$SPOOL"/*.db; do
-	db5.3_verify -h "$SPOOL" "$(basename "$db")" >>"$TEST_TMP/verify.log" 2>&1 ||
-		verify_ok=0
-done
-check_eq "db_verify finds no damage" "$verify_ok" 1
+check_spool_verified "$SPOOL"
 done_testing

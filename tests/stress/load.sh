@@ -192,13 +192,7 @@ posts=$(grep -c 'Handling /pks/add' "$TEST_TMP/sks/sks-db.log")
 kill -TERM "$RUNNER"
 wait_until 10 _t_gone "$RUNNER"
 check "the runner stops on SIGTERM" _t_gone "$RUNNER"
-verify_ok=1
-for db in "$SPOOL"/*.db; do
-	db5.3_verify -h "$SPOOL" "$(basename "$db")" >>"$TEST_TMP/verify.log" 2>&1 ||
-		verify_ok=0
-done
-show_on_failure "$TEST_TMP/verify.log"
-check_eq "db_verify finds no damage" "$verify_ok" 1
+check_spool_verified "$SPOOL"
 
 echo "# $M mails, $PAR ingests at a time, $KU distinct keys, keydb SKS over hkp://"
 echo "# ingest phase: ${ingest_ms} ms ($((M * 1000 / (ingest_ms + 1))) mails/s);" \
