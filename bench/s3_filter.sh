@@ -1,146 +1,97 @@
 #!/bin/sh
-# bench/ingest.sh - cost of the inbound filter, measured, not assumed.
+# bench/s3_filter.sh - scenario 3, filter cost per mail: wall time, CPU
+# (user + system, children such as gpg included) and peak RSS of one
+# filter run, as tests/tools/runstat measures them, for mails of about
+# 1 KB, 30 KB, 1 MB and 16 MB:
 #
-#   sh bench/ingest.sh [BUILD_DIR]        (make bench runs this)
+#   native     /usr/lib/sks/sks_add_mail DIR (copies the mail into DIR's
+#              messages/; SKS parses it later, in its own process)
+#   pksbridge  pksbridge ingest, keydb sks:DIR: parse, validate with gpg,
+#              commit with fsync, write the keys into DIR's messages/
 #
-# 1. one ~30 KB one-key PKS mail (real Debian keys, a different key each
-#    time so dedup never short-cuts): median wall time, CPU time (user +
-#    system, gpg children included) and peak RSS per ingest, for the
-#    gnupg: and sks: key databases;
-# 2. one ~16 MB mail: wall, CPU, peak RSS (target: RSS <= 3 x mail size);
-# 3. throughput of 4 concurrent ingest processes, fsync on, 400 mails,
-#    with the runner running (as in production), and the time until all
-#    of them are delivered.
-# Prints a table and writes bench/results/ingest.json.
-set -eu
-BUILD=${1:-build}
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-PB=$TOP/$BUILD/pksbridge
-KEYSPLIT=$TOP/$BUILD/tests/tools/keysplit
-RUNSTAT=$TOP/$BUILD/tests/tools/runstat
-OUT=$TOP/bench/results
-mkdir -p "$OUT"
-W=$(mktemp -d /tmp/pb-bench.XXXXXX)
-trap 'rm -rf "$W"' EXIT
-mkdir -p "$W/keys" "$W/m30" "$W/mq"
+# Both hand the keys to the same place, a messages/ directory (no SKS
+# runs: this measures the filters alone).  Each pksbridge run gets a
+# fresh spool, primed with one small mail first, so that every run sees
+# new keys and none pays for creating the Berkeley DB environment.
+# The mails: 1 KB, an ed25519 key made here (Debian's smallest key is
+# 1.7 KB armored); 30 KB, one Debian key of 24-36 KB; 1 MB and 16 MB,
+# as many Debian keys as fit, one armor block per key.
+#
+# Knobs: BENCH_FILTER_REPS runs per size and filter (5; quick: 2), the
+# 16 MB mail half as many (at least 1).  Raw figures: $RAW/sizes
+# ("LABEL BYTES KEYS") and $RAW/<label>-<filter>.txt (runstat lines:
+# wall_us cpu_us maxrss_kb status).
+. "$(dirname "$0")/lib.sh"
 
-"$KEYSPLIT" /usr/share/keyrings/debian-keyring.gpg "$W/keys" >"$W/all.txt"
+if [ "$BENCH_QUICK" = 1 ]; then REPS=${BENCH_FILTER_REPS:-2}; else REPS=${BENCH_FILTER_REPS:-5}; fi
+BIGREPS=$(( (REPS + 1) / 2 ))
+G=$TEST_TMP/gnupg-gen
+mkdir -p "$G" "$TEST_TMP/mail" && chmod 700 "$G"
 
-mail() {	# mail N KEYFILE... > FILE
-	n=$1; shift
-	printf 'From: pgp-public-keys@pks.example\nTo: pgp-public-keys@bridge.example\n'
-	printf 'Subject: incremental\nMessage-ID: <bench-%s@pks.example>\n' "$n"
-	printf 'X-KeyServer-Sent: pgp-public-keys@pks.example\n\n'
-	cat "$@"
+gen_key() {	# gen_key NAME > armored key
+	gpg --homedir "$G" --batch -q --passphrase '' --pinentry-mode loopback \
+		--quick-gen-key "$1 <$1@bench.example>" ed25519 sign never 2>/dev/null &&
+		gpg --homedir "$G" --batch -q --armor --export "$1@bench.example"
 }
-
-# ~30 KB keys: armored size between 24 and 36 KB.
-i=0
-while read -r fpr f; do
-	sz=$(wc -c <"$f")
-	[ "$sz" -ge 24000 ] && [ "$sz" -le 36000 ] || continue
-	i=$((i + 1))
-	mail "s$i" "$f" >"$W/m30/$i.eml"
-	[ $i -ge 40 ] && break
-done <"$W/all.txt"
-N30=$i
-# Mails for the throughput run: every key, cycled to 400 mails with a
-# fresh spool per backend, so each mail is new.
-i=0
-while read -r fpr f; do
-	i=$((i + 1))
-	mail "q$i" "$f" >"$W/mq/$i.eml"
-	[ $i -ge 400 ] && break
-done <"$W/all.txt"
-NQ=$i
-# The 16 MB mail: as many keys as fit in 16 MB of armor in one block.
-: >"$W/big.bin"
-total=0
-while read -r fpr f; do
-	sz=$(wc -c <"$f")
-	[ $((total + sz)) -gt $((15 * 1024 * 1024 + 700000)) ] && break
-	total=$((total + sz))
-	echo "$f"
-done <"$W/all.txt" >"$W/big.list"
-# shellcheck disable=SC2046
-mail big $(cat "$W/big.list") >"$W/big.eml"
-BIGSZ=$(wc -c <"$W/big.eml")
-
-setup() {	# setup NAME KEYDB -> config path
-	d=$W/$1
-	rm -rf "$d"
-	mkdir -p "$d/spool" "$d/sks/messages"
-	chmod 700 "$d/spool"
-	printf 'spool_dir: %s/spool\nkeydb: %s\nmax_message_size: 17M\n' "$d" "$2" >"$d/conf"
-	echo "$d/conf"
+gen_key prime >"$TEST_TMP/prime.asc" && gen_key small >"$TEST_TMP/small.asc" || {
+	not_ok "gpg makes two ed25519 keys"
+	done_testing
 }
+pks_mail "$TEST_TMP/mail/prime.eml" "prime@pks.example" "$TEST_TMP/prime.asc"
+pks_mail "$TEST_TMP/mail/1K.eml" "1k@pks.example" "$TEST_TMP/small.asc"
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+bench_keys >"$TEST_TMP/all.list"
+f30=$(while read -r fpr f; do
+	sz=$(wc -c <"$f")
+	[ "$sz" -ge 24000 ] && [ "$sz" -le 36000 ] && { echo "$f"; break; }
+done <"$TEST_TMP/all.list")
+pks_mail "$TEST_TMP/mail/30K.eml" "30k@pks.example" "$f30"
 
-one_key() {	# one_key NAME KEYDB
-	conf=$(setup "$1" "$2")
-	: >"$W/$1.times"
-	for m in "$W"/m30/*.eml; do
-		"$RUNSTAT" -i "$m" "$PB" -c "$conf" ingest >>"$W/$1.times"
+fill() {	# fill LABEL BYTES - a mail of as many keys as fit in BYTES
+	_total=0
+	while read -r fpr f; do
+		_sz=$(wc -c <"$f")
+		[ $((_total + _sz)) -gt "$2" ] && continue
+		_total=$((_total + _sz))
+		echo "$f"
+		[ $((_total + 1700)) -gt "$2" ] && break
+	done <"$TEST_TMP/all.list" >"$TEST_TMP/$1.list"
+	# shellcheck disable=SC2046
+	pks_mail "$TEST_TMP/mail/$1.eml" "$1@pks.example" $(cat "$TEST_TMP/$1.list")
+}
+fill 1M $((1024 * 1024 - 1000))
+fill 16M $((16 * 1024 * 1024 - 1000))
+
+: >"$RAW/sizes"
+for s in 1K 30K 1M 16M; do
+	k=$(grep -c -- '-----BEGIN PGP PUBLIC KEY BLOCK-----' "$TEST_TMP/mail/$s.eml")
+	echo "$s $(wc -c <"$TEST_TMP/mail/$s.eml") $k" >>"$RAW/sizes"
+done
+say "mails (label bytes keys): $(tr '\n' ';' <"$RAW/sizes")"
+
+n=0
+for s in 1K 30K 1M 16M; do
+	reps=$REPS
+	[ "$s" = 16M ] && reps=$BIGREPS
+	r=0
+	while [ $r -lt "$reps" ]; do
+		r=$((r + 1))
+		n=$((n + 1))
+		d=$TEST_TMP/run$n
+		mkdir -p "$d/native/messages" "$d/sks/messages"
+		"$RUNSTAT" -i "$TEST_TMP/mail/$s.eml" "$SKS_ADD_MAIL" "$d/native" \
+			>>"$RAW/$s-native.txt" 2>/dev/null
+		bench_pb_conf "$d/conf" "$d/spool" "sks:$d/sks" "max_message_size: 17M"
+		"$PB" -c "$d/conf" ingest <"$TEST_TMP/mail/prime.eml" 2>/dev/null
+		"$RUNSTAT" -i "$TEST_TMP/mail/$s.eml" "$PB" -c "$d/conf" ingest \
+			>>"$RAW/$s-pksbridge.txt" 2>"$d/ingest.err"
+		"$PB" -c "$d/conf" queue list --all --json >"$d/list.json"
+		# What became of the mail: the keys must have reached messages/.
+		echo "$s $(grep -c '"state":"done"' "$d/list.json") $(ls "$d/sks/messages" | wc -l)" \
+			>>"$RAW/outcome"
+		rm -rf "$d"
 	done
-	# runstat: wall_us cpu_us (children included) maxrss_kb status
-	wall=$(awk '{printf "%.1f\n", $1/1000}' "$W/$1.times" | median)
-	cpu=$(awk '{printf "%.1f\n", $2/1000}' "$W/$1.times" | median)
-	rss=$(awk '{print $3}' "$W/$1.times" | median)
-	maxrss=$(awk '{print $3}' "$W/$1.times" | sort -n | tail -1)
-	printf '%-34s %8s ms %8s ms %8s KB %8s KB\n' "30 KB one-key mail, $1" "$wall" "$cpu" "$rss" "$maxrss"
-	echo "\"one_key_$1\": {\"mails\": $N30, \"wall_ms_median\": $wall, \"cpu_ms_median\": $cpu, \"rss_kb_median\": $rss, \"rss_kb_max\": $maxrss}," >>"$W/json"
-}
-
-pending() { "$PB" -c "$1" queue list --json | wc -l; }
-
-# throughput NAME KEYDB - 4 ingests at a time, with the runner running as
-# it does in production (the ingests hand their entries to it when the
-# inline slot is taken); also how long until everything is delivered.
-throughput() {
-	conf=$(setup "tp-$1" "$2")
-	"$PB" -c "$conf" run >"$W/tp-$1/runner.log" 2>&1 &
-	runner=$!
-	while [ ! -p "$W/tp-$1/spool/wakeup" ]; do sleep 0.1; done
-	start=$(date +%s.%N)
-	ls "$W"/mq/*.eml | xargs -P 4 -I{} sh -c '"$1" -c "$2" ingest < "$3"' _ "$PB" "$conf" {}
-	end=$(date +%s.%N)
-	while [ "$(pending "$conf")" -gt 0 ]; do sleep 0.1; done
-	delivered=$(date +%s.%N)
-	kill "$runner"
-	wait "$runner" || true
-	dsecs=$(echo "$start $delivered" | awk '{printf "%.2f", $2-$1}')
-	done_n=$("$PB" -c "$conf" queue stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["inbound"]; print(sum(d.values()))')
-	rate=$(echo "$NQ $start $end" | awk '{printf "%.0f", $1/($3-$2)}')
-	secs=$(echo "$start $end" | awk '{printf "%.2f", $2-$1}')
-	printf '%-34s %8s mails/s (%s mails in %s s, all %s delivered after %s s)\n' "4 concurrent ingests, $1" "$rate" "$NQ" "$secs" "$done_n" "$dsecs"
-	echo "\"throughput_4way_$1\": {\"mails\": $NQ, \"seconds\": $secs, \"mails_per_s\": $rate, \"all_delivered_s\": $dsecs}," >>"$W/json"
-}
-
-echo "pksbridge ingest benchmark on $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
-printf '%-34s %11s %11s %11s %11s\n' "" "wall (p50)" "CPU (p50)" "RSS (p50)" "RSS (max)"
-: >"$W/json"
-one_key gnupg "gnupg:$W/gnupg/keyring"
-one_key sks "sks:$W/sks/sks"
-conf=$(setup big "sks:$W/big/sks")
-"$RUNSTAT" -i "$W/big.eml" "$PB" -c "$conf" ingest >"$W/big.t"
-read -r bwu bcu bm _ <"$W/big.t"
-bw=$(echo "$bwu" | awk '{printf "%.2f", $1/1e6}')
-bu=$(echo "$bcu" | awk '{printf "%.2f", $1/1e6}')
-bs=0
-nbig=$(wc -l <"$W/big.list")
-state=$("$PB" -c "$conf" queue list --all --json | python3 -c 'import json,sys; print(",".join(json.loads(l)["state"] for l in sys.stdin))')
-ratio=$(echo "$bm $BIGSZ" | awk '{printf "%.2f", $1*1024/$2}')
-printf '%-34s %8s s  %8s s  %8s KB  = %s x the mail (%s keys, %s)\n' "16 MB mail ($BIGSZ bytes), sks" "$bw" \
-	"$(echo "$bu $bs" | awk '{print $1+$2}')" "$bm" "$ratio" "$nbig" "$state"
-echo "\"big_mail\": {\"bytes\": $BIGSZ, \"keys\": $nbig, \"wall_s\": $bw, \"cpu_s\": $(echo "$bu $bs" | awk '{print $1+$2}'), \"rss_kb\": $bm, \"rss_ratio\": $ratio, \"state\": \"$state\"}," >>"$W/json"
-throughput sks "sks:$W/tp-sks/sks"
-throughput gnupg "gnupg:$W/tp-gnupg/keyring"
-{
-	echo "{"
-	echo "\"machine\": {\"cores\": $(nproc), \"kernel\": \"$(uname -r)\"},"
-	cat "$W/json"
-	echo "\"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\""
-	echo "}"
-} >"$OUT/ingest.json"
-echo "written: bench/results/ingest.json"
+	say "$s: native $(awk '{ printf "%s ", $1 }' "$RAW/$s-native.txt")us; pksbridge $(awk '{ printf "%s ", $1 }' "$RAW/$s-pksbridge.txt")us (wall)"
+done
+check "every filter run exited 0" sh -c "cat '$RAW'/*.txt | awk '\$4 != 0 { exit 1 }'"
+done_testing
