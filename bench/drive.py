@@ -25,6 +25,7 @@ Times are seconds (or ms) from the first handover, CLOCK_MONOTONIC.
 import argparse
 import http.client
 import json
+import resource
 import subprocess
 import sys
 import threading
@@ -108,6 +109,7 @@ def bulk(a):
         sys.exit("bulk: a CMD or --post is needed")
     rcs = []
     done = threading.Event()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = now()
     delivered_at = [None]
 
@@ -176,6 +178,10 @@ def bulk(a):
                     else round(min(last_miss, last_ok), 2),
                     "poll_requests": requests})
     th.join()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of the handover processes and everything they waited for (gpg).
+    out["handover_cpu_s"] = round(ru1.ru_utime + ru1.ru_stime -
+                                  ru0.ru_utime - ru0.ru_stime, 2)
     out["delivery_s"] = round(delivered_at[0], 2)
     out["failed_handovers"] = sum(1 for r in rcs if r != 0)
     out["mails_per_s"] = round(len(items) / max(delivered_at[0], 1e-6), 1)

@@ -21,6 +21,8 @@
 #   bench_runner CONF LOG   "pksbridge run" as in production; waits until
 #                     it listens for wake-ups; sets RUNNER_PID
 #   bench_pending CONF   entries the runner still has to deliver
+#   proc_cpu PID      CPU seconds (user + system) of PID and of the children
+#                     it has waited for, from /proc
 #   rand_pause MAX    sleep a uniformly random 0..MAX seconds
 #   say TEXT          a progress line
 #
@@ -116,4 +118,10 @@ rand_pause() {
 	_rp=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 	_rp=$(echo "$_rp $1" | awk '{ printf "%.3f", $1 / 65536 * $2 }')
 	sleep "$_rp"
+}
+
+proc_cpu() {
+	# Fields 14-17 of /proc/PID/stat, after the ")" that ends the name.
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null |
+		awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13 + $14 + $15) / hz }'
 }

@@ -3,7 +3,8 @@
 # debian-keyring (905), each as its own PKS mail, 4 deliveries at a time;
 # the wall time of the delivery step and the time until SKS serves every
 # key (bench/drive.py polls op=index key by key; the JSON keeps a lower
-# bound too).  Three runs, each with a fresh SKS:
+# bound too), and the CPU time SKS, the handover processes and the runner
+# spent on it.  Three runs, each with a fresh SKS:
 #
 #   post       the same keys POSTed straight to SKS's /pks/add, 4 at a
 #              time: what SKS's own merge allows (the reference)
@@ -51,8 +52,17 @@ run_path() {	# run_path NAME
 		sks_stop "$SKS_DIR"
 		return 1
 	fi
+	sks_pid=$(cat "$SKS_DIR/sks-db.pid")
+	c0=$(proc_cpu "$sks_pid")
 	$DRIVE bulk --port "$SKS_PORT" --list "$list" --parallel "$P" "$@" \
-		>"$RAW/$_p.json"
+		>"$TEST_TMP/$_p.json"
+	# CPU spent on the keys: SKS's merge, the handover processes (with
+	# their gpg children), the runner (with its gpg children).
+	c1=$(proc_cpu "$sks_pid")
+	rc=0.00
+	[ -e "$conf" ] && rc=$(proc_cpu "$RUNNER_PID")
+	sed "s/}\$/, \"sks_cpu_s\": $(echo "$c0 $c1" | awk '{ printf "%.2f", $2 - $1 }'), \"runner_cpu_s\": $rc}/" \
+		"$TEST_TMP/$_p.json" >"$RAW/$_p.json"
 	say "$_p: $(cat "$RAW/$_p.json")"
 	check "$_p: every key served" grep -q "\"served\": $N," "$RAW/$_p.json"
 	if [ -e "$conf" ]; then
