@@ -215,17 +215,25 @@ def main():
         nat = r2.get("native", {}).get("all_served_s")
         w("2. inbound bulk, one key per mail, %s at a time" %
           next(iter(r2.values())).get("parallel"))
-        w("   %-28s %6s %10s %10s %8s %9s %9s" % ("path", "keys", "delivery", "all served",
-                                               "served", "/ POST", "/ native"))
+        w("   %-28s %6s %10s %10s %8s %9s %9s %9s" % ("path", "keys", "delivery", "all served",
+                                                    "served", "/ POST", "/ native", "CPU"))
         for p, name in (("post", "POST to SKS /pks/add"), ("native", "SKS sks_add_mail"),
                         ("pksbridge", "pksbridge hkp://"), ("sks", "pksbridge sks:")):
             if p in r2:
                 x = r2[p]
-                w("   %-28s %6d %10s %10s %8s %9s %9s" % (
+                cpu = None
+                if "sks_cpu_s" in x:
+                    cpu = x["sks_cpu_s"] + x.get("handover_cpu_s", 0) + \
+                        x.get("runner_cpu_s", 0)
+                    x["cpu_total_s"] = round(cpu, 2)
+                w("   %-28s %6d %10s %10s %8s %9s %9s %9s" % (
                     name, x["mails"], fmt(x["delivery_s"], " s"),
                     fmt(x.get("all_served_s"), " s"), "%d" % x.get("served", 0),
                     fmt(ratio(x.get("all_served_s"), post), "", 2),
-                    fmt(ratio(x.get("all_served_s"), nat), "", 2)))
+                    fmt(ratio(x.get("all_served_s"), nat), "", 2),
+                    fmt(cpu, " s")))
+        w("   (CPU: SKS + the handover processes with their gpg children + the runner;"
+          " POST: SKS only)")
         if "pksbridge" in r2:
             rr = ratio(r2["pksbridge"].get("all_served_s"), post)
             targets.append({"scenario": "bulk: all %d served" % r2["pksbridge"]["mails"],
