@@ -260,7 +260,10 @@ def main():
                 fmt(p.get("wall_ms"), " ms"), fmt(p.get("cpu_ms"), " ms"),
                 fmt(p.get("rss_kb"), " K", 0),
                 fmt(ratio(p.get("cpu_ms"), n.get("cpu_ms")), "", 1),
-                fmt(ratio((p.get("rss_kb_max") or 0) * 1024, x["bytes"]), "", 2)))
+                # Peak RSS over mail size means something only once the
+                # mail outweighs the program itself.
+                fmt(ratio((p.get("rss_kb_max") or 0) * 1024, x["bytes"])
+                    if x["bytes"] >= 1000000 else None, "", 2)))
         big = r3.get("16M", {})
         if "pksbridge" in big:
             rr = ratio(big["pksbridge"]["rss_kb_max"] * 1024, big["bytes"])
