@@ -135,7 +135,7 @@ run: bootstrap all
 	sh scripts/demo $(BIN)
 
 # bench - pksbridge against SKS's own mail path (throwaway SKS on
-# loopback, ~12 min; BENCH_QUICK=1 for a smoke run); see bench/run.
+# loopback, ~10 min; BENCH_QUICK=1 for a smoke run); see bench/run.
 # Not part of check: it measures, it does not test.
 bench: all $(TOOL_BINS)
 	BUILD=$(BUILD) sh bench/run
