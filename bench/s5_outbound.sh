@@ -19,7 +19,6 @@
 
 if [ "$BENCH_QUICK" = 1 ]; then N=${BENCH_OUT_KEYS:-30}; else N=${BENCH_OUT_KEYS:-200}; fi
 PEER=pgp-public-keys@peer1.example
-MAXB=100
 command -v curl >/dev/null || { not_ok "curl is installed"; done_testing; }
 
 bench_keys | while read -r fpr f; do
