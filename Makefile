@@ -3,6 +3,7 @@
 #   make            build build/pksbridge (and the sks_add_mail link)
 #   make check      bootstrap packages, build, run unit + integration tests
 #   make run        the demo: ingest bundled PKS mails into a GnuPG keyring
+#   make bench      pksbridge vs SKS's own mail path, table + bench/results/
 #   make install    PREFIX=/usr/local DESTDIR= (sbindir, mandir, sysconfdir,
 #                   docdir, systemdunitdir, sysusersdir, tmpfilesdir)
 #   make uninstall  the same variables; keeps an edited pksbridge.conf
@@ -191,6 +192,12 @@ lab: bootstrap
 
 run: bootstrap all
 	sh scripts/demo $(BIN)
+
+# bench - pksbridge against SKS's own mail path (throwaway SKS on
+# loopback, ~10 min; BENCH_QUICK=1 for a smoke run); see bench/run.
+# Not part of check: it measures, it does not test.
+bench: all $(TOOL_BINS)
+	BUILD=$(BUILD) sh bench/run
 
 # Man pages, the systemd units and the contrib files name the paths of the
 # default installation (/usr/local/sbin, /usr/local/etc, the doc dir);
