@@ -577,24 +577,8 @@ spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 		} else if (fn(sp, txn, ctx, err) != 0) {
 			txn->abort(txn);
 		} else {
-			/* Commit without syncing, then flush the log: the
-			 * transaction's locks go at commit, not after the
-			 * fsync, so concurrent filters no longer take turns
-			 * through each other's fsyncs (holding the last leaf
-			 * page of queue.db while the disk works), and one
-			 * flush covers every commit written before it (group
-			 * commit).  Durability is unchanged: the caller hears
-			 * of success only after the log is on disk, and
-			 * anything that read this transaction's data can
-			 * itself only become durable after it (the log is
-			 * sequential). */
-			ret = txn->commit(txn, DB_TXN_NOSYNC);
-			if (ret == 0 && !(flags & SPOOL_NOSYNC)) {
-				ret = sp->env->log_flush(sp->env, NULL);
-				if (ret != 0)
-					return spool_dberr(sp, ret, err,
-							   "flushing the log");
-			}
+			ret = txn->commit(txn, (flags & SPOOL_NOSYNC) ?
+					  DB_TXN_NOSYNC : DB_TXN_SYNC);
 			if (ret == 0)
 				return 0;
 			spool_dberr(sp, ret, err, "committing");
