@@ -86,11 +86,17 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	opts.origin = origin;
 	opts.sender = getenv("SENDER");
 	opts.total_size = total;
-	/* One inline deliverer at a time: under load the others hand their
-	 * entries to the runner, which delivers them in batches (one gpg run
-	 * for many mails) instead of each running gpg for one.  The slot is
-	 * decided before the commit so that only its holder leases. */
-	slot = spool_inline_slot(sp);
+	/* A running runner delivers at once, and faster than a filter can:
+	 * it keeps its GPGME context and its key database connection, and
+	 * checks a batch of mails with one gpg run, where an inline attempt
+	 * starts gpg three times for one mail.  make bench measured handing
+	 * over against delivering inline: mail -> served by SKS p50 12.9 ms
+	 * against 24.7 ms; one filter at a time 197 mails/s against 62;
+	 * 905 keys 4 at a time 6.1 s against 7.8 s.  So a filter delivers
+	 * inline only when no runner listens, and then one at a time (the
+	 * inline.lock slot); the slot is decided before the commit so that
+	 * only its holder leases the entry. */
+	slot = spool_runner_listening(sp) ? -1 : spool_inline_slot(sp);
 	opts.lease_secs = slot >= 0 ? deliver_lease_secs(INLINE_TIMEOUT_MS) : 0;
 	if (mail.len > cfg->max_message_size) {
 		/* Keep only the head for the quarantine record. */

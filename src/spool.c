@@ -657,6 +657,20 @@ spool_wake_runner(const struct spool *sp)
 }
 
 int
+spool_runner_listening(const struct spool *sp)
+{
+	char path[4096];
+	int fd;
+
+	fifo_path(sp, path, sizeof path);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+int
 spool_inline_slot(const struct spool *sp)
 {
 	char path[4096];

@@ -91,6 +91,11 @@ void spool_checkpoint(struct spool *sp, int force);
  * hear it, 0 if none runs. */
 int spool_wake_runner(const struct spool *sp);
 
+/* spool_runner_listening - 1 if a "pksbridge run" has the wakeup FIFO
+ * open (so spool_wake_runner would be heard), 0 if none runs.  Writes
+ * nothing. */
+int spool_runner_listening(const struct spool *sp);
+
 /* spool_inline_slot - try to become the one process delivering inline
  * right now: an flock on the spool's inline.lock, never waited for.
  * Returns the fd holding it (close it to let go), or -1 if taken. */
