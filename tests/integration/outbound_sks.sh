@@ -114,8 +114,11 @@ msgs0=$(smtpsink_count "$SINK")
 pks_mail "$TEST_TMP/carol.eml" carol@pks.example "$KEYS/carol.asc"
 check "pksbridge ingest of a PKS mail with carol's key exits 0" \
 	sh -c "'$PKSBRIDGE' -c '$C' ingest <'$TEST_TMP/carol.eml' >>'$TEST_TMP/ingest.log' 2>&1"
-check_eq "... delivered to SKS over hkp:// at once" \
-	"$(pb_field "$C" state direction=inbound message_id=carol@pks.example)" done
+# carol_done - the runner (woken by the ingest) has delivered carol.
+carol_done() {
+	[ "$(pb_field "$C" state direction=inbound message_id=carol@pks.example)" = done ]
+}
+wait_for "... delivered to SKS over hkp:// at once (by the woken runner)" 5 carol_done
 check "SKS serves carol" sks_served "$PORT" "$CAROL"
 # suppressed_carol - the echo of carol has been recorded as suppressed.
 suppressed_carol() {
