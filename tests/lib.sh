@@ -408,6 +408,28 @@ check_spool_verified() {
 	check_eq "${2:+$2: }db_verify finds no damage" "$_sv_ok" 1
 }
 
+# capture_cmd SCRIPT DIR - write SCRIPT, a sendmail_cmd stand-in that
+# stores each mail it is given as DIR/mail.N and its arguments, one per
+# line, as DIR/args.N (N counts from 0).
+capture_cmd() {
+	mkdir -p "$2"
+	cat >"$1" <<EOF
+#!/bin/sh
+n=\$(ls "$2" | wc -l)
+printf '%s\n' "\$@" >"$2/args.\$n"
+cat >"$2/mail.\$n"
+EOF
+	chmod 755 "$1"
+}
+
+# spool_wedged LOG OFFSET - true if LOG, from byte OFFSET on, says a
+# filter gave up on a spool wedged by a process killed inside Berkeley DB
+# (docs/SECURITY.md, "The limit"; pksbridge(8) SPOOL RECOVERY).
+spool_wedged() {
+	tail -c +$(($2 + 1)) "$1" 2>/dev/null |
+		grep -Eq 'another process has been opening|watchdog expired|died holding'
+}
+
 # pks_key_mails KEYS_TXT DIR ID - one PKS incremental mail per line
 # "FPR FILE" of KEYS_TXT (keysplit's output), DIR/1, DIR/2, ..., each
 # with Message-ID <ID-N@pks.example> and the key's fingerprint in

@@ -59,8 +59,7 @@ ingest_one() {
 LOGPOS=0
 recoveries=0
 wedged() {
-	tail -c +$((LOGPOS + 1)) "$TEST_TMP/ingest.log" 2>/dev/null |
-		grep -Eq 'another process has been opening|watchdog expired|died holding'
+	spool_wedged "$TEST_TMP/ingest.log" "$LOGPOS"
 }
 operator_recovery() {
 	if timeout -s KILL 120 db5.3_recover -h "$SPOOL" >>"$TEST_TMP/recover.log" 2>&1; then

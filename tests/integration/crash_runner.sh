@@ -113,8 +113,7 @@ no_ours_running() {
 LOGPOS=0
 recoveries=0
 wedged() {
-	tail -c +$((LOGPOS + 1)) "$TEST_TMP/ingest.log" 2>/dev/null |
-		grep -Eq 'another process has been opening|watchdog expired'
+	spool_wedged "$TEST_TMP/ingest.log" "$LOGPOS"
 }
 operator_recovery() {
 	: >"$TEST_TMP/killer.pause"

@@ -28,13 +28,7 @@ fpr() {
 	awk -v n="$1" '$1 == n { print $2 }' "$TEST_DATA/keys/fingerprints.txt"
 }
 # The outbound mail capture: each mail and its arguments, numbered.
-cat >"$TEST_TMP/cap.sh" <<EOF
-#!/bin/sh
-n=\$(ls "$TEST_TMP/cap" | wc -l)
-printf '%s\n' "\$@" >"$TEST_TMP/cap/args.\$n"
-cat >"$TEST_TMP/cap/mail.\$n"
-EOF
-chmod 755 "$TEST_TMP/cap.sh"
+capture_cmd "$TEST_TMP/cap.sh" "$TEST_TMP/cap"
 echo "peer@pks.example" >"$TEST_TMP/mailsync"
 
 # conf NAME - a spool, keyring and configuration of its own.

@@ -35,13 +35,7 @@ check_eq "1: the binary imports none of system, popen, execl, execlp, execle" \
 
 SP1=$TEST_TMP/s1
 mkdir -m 700 "$SP1" "$TEST_TMP/cap"
-cat >"$TEST_TMP/cap.sh" <<EOF
-#!/bin/sh
-n=\$(ls "$TEST_TMP/cap" | wc -l)
-printf '%s\n' "\$@" >"$TEST_TMP/cap/args.\$n"
-cat >"$TEST_TMP/cap/mail.\$n"
-EOF
-chmod 755 "$TEST_TMP/cap.sh"
+capture_cmd "$TEST_TMP/cap.sh" "$TEST_TMP/cap"
 echo "peer@pks.example" >"$TEST_TMP/mailsync"
 # Every word a shell would act on; sendmail_cmd is split on blanks only.
 cat >"$TEST_TMP/s1.conf" <<EOF
