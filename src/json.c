@@ -2,45 +2,10 @@
  * json.c - JSON output helpers (see json.h).
  */
 #include "json.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* utf8_len - length of the valid UTF-8 sequence at s (max n), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xE0) == 0xC0) {
-		len = 2;
-		cp = s[0] & 0x1F;
-	} else if ((s[0] & 0xF0) == 0xE0) {
-		len = 3;
-		cp = s[0] & 0x0F;
-	} else if ((s[0] & 0xF8) == 0xF0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	/* Reject overlong forms, surrogates and out-of-range values. */
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
 
 void
 json_strn(struct buf *b, const char *s, size_t len)
@@ -51,6 +16,7 @@ json_strn(struct buf *b, const char *s, size_t len)
 	buf_putc(b, '"');
 	while (i < len) {
 		unsigned char c = p[i];
+		uint32_t cp;
 		size_t n;
 
 		switch (c) {
@@ -66,7 +32,7 @@ json_strn(struct buf *b, const char *s, size_t len)
 			i++;
 			continue;
 		}
-		n = utf8_len(p + i, len - i);
+		n = utf8_char(p + i, len - i, &cp);
 		if (n == 0) {
 			buf_puts(b, "\\ufffd");
 			i++;

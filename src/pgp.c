@@ -10,6 +10,7 @@
  * keys costs no memory.
  */
 #include "pgp.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #include <nettle/md5.h>
@@ -508,49 +509,6 @@ out:
 		si->primary = 0;
 }
 
-/* utf8_seq - length of the valid UTF-8 sequence at p (RFC 3629: no
- * overlongs, surrogates or code points past U+10FFFF), 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	unsigned char c = p[0];
-	size_t len;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		*cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		*cp = c & 0x0f;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		*cp = c & 0x07;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if (i > 1 && (p[i] < 0x80 || p[i] > 0xbf))
-			return 0;
-		*cp = (*cp << 6) | (p[i] & 0x3f);
-	}
-	return len;
-}
-
 /* sanitize_uid - a copy of a user ID that is safe in JSON and logs:
  * C0/C1 controls, DEL and invalid UTF-8 bytes become '?'; cut to
  * PGP_UID_MAX bytes on a character boundary.  Caller frees. */
@@ -564,9 +522,9 @@ sanitize_uid(const unsigned char *p, size_t n)
 	buf_reserve(&out, n < PGP_UID_MAX ? n : PGP_UID_MAX);
 	while (n > 0) {
 		uint32_t cp;
-		size_t l = utf8_seq(p, n, &cp);
+		size_t l = utf8_char(p, n, &cp);
 
-		if (l == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+		if (l == 0 || utf8_control(cp)) {
 			if (l == 0)
 				l = 1;
 			if (out.len + 1 > PGP_UID_MAX)

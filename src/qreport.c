@@ -10,6 +10,7 @@
 #include "qreport.h"
 #include "config.h"
 #include "json.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -203,40 +204,15 @@ qreport_age(int64_t secs, char *buf, size_t len)
 	return buf;
 }
 
-/* utf8_seq - length of the valid UTF-8 sequence at s (n bytes left) that
- * is not a C1 control character, or 0. */
+/* display_char - length of the character at s (n bytes left) if it is
+ * valid UTF-8 and no control character, or 0. */
 static size_t
-utf8_seq(const unsigned char *s, size_t n)
+display_char(const unsigned char *s, size_t n)
 {
-	size_t len;
-	unsigned long cp;
+	uint32_t cp;
+	size_t len = utf8_char(s, n, &cp);
 
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xE0) == 0xC0) {
-		len = 2;
-		cp = s[0] & 0x1F;
-	} else if ((s[0] & 0xF0) == 0xE0) {
-		len = 3;
-		cp = s[0] & 0x0F;
-	} else if ((s[0] & 0xF8) == 0xF0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0))
-		return 0;
-	return len;
+	return len && !utf8_control(cp) ? len : 0;
 }
 
 void
@@ -246,7 +222,7 @@ qreport_text(struct buf *b, const char *s)
 	size_t len = strlen(s), i = 0;
 
 	while (i < len) {
-		size_t n = p[i] < 0x20 || p[i] == 0x7F ? 0 : utf8_seq(p + i, len - i);
+		size_t n = display_char(p + i, len - i);
 
 		if (n == 0) {
 			buf_putc(b, '?');
@@ -613,7 +589,7 @@ prom_label(struct buf *b, const char *s)
 			i++;
 			continue;
 		}
-		n = p[i] < 0x80 ? 1 : utf8_seq(p + i, len - i);
+		n = p[i] < 0x80 ? 1 : display_char(p + i, len - i);
 		if (n == 0) {
 			buf_puts(b, "\xEF\xBF\xBD");
 			i++;
