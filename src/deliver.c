@@ -152,45 +152,15 @@ finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 			continue;
 		}
 		q_entry_copy(&e, &old);
-		e.lease_until = 0;
-		e.lease_pid = 0;
-		e.attempts++;
-		free(e.last_error);
-		e.last_error = it->error ? xstrdup(it->error) : NULL;
 		it->final = it->outcome;
-		switch (it->outcome) {
-		case DELIVER_DONE:
-			e.state = QS_DONE;
-			e.next_attempt = 0;
-			break;
-		case DELIVER_FAILED:
-			e.state = QS_FAILED;
-			e.next_attempt = 0;
-			break;
-		case DELIVER_QUARANTINED:
-			e.state = QS_QUARANTINED;
-			e.next_attempt = 0;
-			break;
-		default:
-			if (now - e.created >= b->d->cfg->max_queue_lifetime) {
-				char *msg = xasprintf("expired after %lld s in the "
-						      "queue: %s",
-						      (long long)(now - e.created),
-						      it->error ? it->error : "");
-
-				free(e.last_error);
-				e.last_error = msg;
-				e.state = QS_FAILED;
-				e.next_attempt = 0;
-				it->final = DELIVER_FAILED;
-			} else {
-				e.state = QS_DEFERRED;
-				e.next_attempt = now + config_retry_delay(b->d->cfg,
-									  e.attempts);
-				it->final = DELIVER_DEFERRED;
-			}
-			break;
-		}
+		if (q_entry_attempted(&e, it->outcome == DELIVER_DONE ? QS_DONE :
+				      it->outcome == DELIVER_FAILED ? QS_FAILED :
+				      it->outcome == DELIVER_QUARANTINED ?
+				      QS_QUARANTINED : QS_DEFERRED,
+				      it->error, b->d->cfg, now) == QS_FAILED)
+			it->final = DELIVER_FAILED;
+		else if (e.state == QS_DEFERRED)
+			it->final = DELIVER_DEFERRED;
 		r = queue_update(sp, txn, &old, &e, err);
 		/* A failed entry must not make its keys look seen: a resend
 		 * within dedup_ttl would be taken for a duplicate and the

@@ -126,43 +126,11 @@ finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 			continue;	/* held or changed by the operator */
 		}
 		q_entry_copy(&e, &old);
-		e.lease_until = 0;
-		e.lease_pid = 0;
-		e.attempts++;
-		free(e.last_error);
-		e.last_error = b->error ? xstrdup(b->error) : NULL;
-		switch (it->outcome) {
-		case 1:
-			e.state = QS_DONE;
-			e.next_attempt = 0;
-			break;
-		case 3:
-			e.state = QS_FAILED;
-			e.next_attempt = 0;
-			break;
-		case 4:
-			e.state = QS_SUPPRESSED;
-			e.next_attempt = 0;
-			break;
-		default:
-			if (now - e.created >= b->cfg->max_queue_lifetime) {
-				char *msg = xasprintf("expired after %lld s in the "
-						      "queue: %s",
-						      (long long)(now - e.created),
-						      b->error ? b->error : "");
-
-				free(e.last_error);
-				e.last_error = msg;
-				e.state = QS_FAILED;
-				e.next_attempt = 0;
-				it->outcome = 3;
-			} else {
-				e.state = QS_DEFERRED;
-				e.next_attempt = now + config_retry_delay(b->cfg,
-									  e.attempts);
-			}
-			break;
-		}
+		if (q_entry_attempted(&e, it->outcome == 1 ? QS_DONE :
+				      it->outcome == 3 ? QS_FAILED :
+				      it->outcome == 4 ? QS_SUPPRESSED : QS_DEFERRED,
+				      b->error, b->cfg, now) == QS_FAILED)
+			it->outcome = 3;
 		r = queue_update(sp, txn, &old, &e, err);
 		q_entry_free(&old);
 		q_entry_free(&e);

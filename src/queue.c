@@ -2,6 +2,7 @@
  * queue.c - queue entries in the spool (see queue.h).
  */
 #include "queue.h"
+#include "config.h"
 #include "log.h"
 #include "record.h"
 #include "xalloc.h"
@@ -118,6 +119,31 @@ q_entry_copy(struct q_entry *dst, const struct q_entry *src)
 	dst->nkeys = 0;
 	for (size_t i = 0; i < src->nkeys; i++)
 		q_entry_add_key(dst, src->keys[i].fpr, src->keys[i].uid);
+}
+
+enum q_state
+q_entry_attempted(struct q_entry *e, enum q_state state, const char *error,
+		  const struct config *cfg, int64_t now)
+{
+	e->lease_until = 0;
+	e->lease_pid = 0;
+	e->attempts++;
+	free(e->last_error);
+	e->last_error = error ? xstrdup(error) : NULL;
+	e->state = state;
+	e->next_attempt = 0;
+	if (state != QS_DEFERRED)
+		return state;
+	if (now - e->created >= cfg->max_queue_lifetime) {
+		free(e->last_error);
+		e->last_error = xasprintf("expired after %lld s in the queue: %s",
+					  (long long)(now - e->created),
+					  error ? error : "");
+		e->state = QS_FAILED;
+	} else {
+		e->next_attempt = now + config_retry_delay(cfg, e->attempts);
+	}
+	return e->state;
 }
 
 int

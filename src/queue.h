@@ -88,6 +88,17 @@ void q_entry_add_key(struct q_entry *e, const char *fpr, const char *uid);
 void q_entry_free(struct q_entry *e);
 /* q_entry_copy - deep copy. */
 void q_entry_copy(struct q_entry *dst, const struct q_entry *src);
+/* q_entry_attempted - turn e (a copy of the entry this process leased)
+ * into the entry after one more attempt that ended in state: lease
+ * dropped, attempt counted, last_error = error (copied; NULL for none).
+ * QS_DEFERRED, a temporary failure, gets its next attempt from cfg's
+ * retry_schedule, or fails once the entry is max_queue_lifetime old.
+ * Returns the state e ends in. */
+struct config;
+enum q_state q_entry_attempted(struct q_entry *e, enum q_state state,
+			       const char *error, const struct config *cfg,
+			       int64_t now);
+
 /* q_entry_leased_elsewhere - another live process holds a lease on e at
  * time now.  A lease whose process is gone (killed mid-delivery) is over
  * at once rather than at lease_until: the spool is local, so the pid
