@@ -39,8 +39,10 @@ pks_key_mails "$TEST_TMP/keys.txt" "$TEST_TMP/mails" keydb
 # ingest_range FROM TO - ingest those mails, 4 at a time; prints the exit
 # statuses that were not 0.
 ingest_range() {
-	seq "$1" "$2" | xargs -P 4 -I N sh -c \
-		"'$PB' -c '$CONF' ingest <'$TEST_TMP/mails/N' 2>>'$TEST_TMP/ingest.log' || echo N:\$?"
+	# The mail number is passed as $1, not substituted by xargs -I,
+	# which would also rewrite a letter of $TEST_TMP's random name.
+	seq "$1" "$2" | xargs -P 4 -n 1 sh -c \
+		"'$PB' -c '$CONF' ingest <'$TEST_TMP/mails/'\$1 2>>'$TEST_TMP/ingest.log' || echo \$1:\$?" ingest
 }
 # pending - how many inbound entries are still pending.
 pending() {
