@@ -61,7 +61,7 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	struct inbound_result res;
 	struct inbound *in;
 	struct spool *sp = NULL;
-	int slot;
+	int slot, runner, heard;
 	struct pb_err err;
 	uint64_t total = 0;
 	size_t keep;
@@ -96,7 +96,8 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	 * inline only when no runner listens, and then one at a time (the
 	 * inline.lock slot); the slot is decided before the commit so that
 	 * only its holder leases the entry. */
-	slot = spool_runner_listening(sp) ? -1 : spool_inline_slot(sp);
+	runner = spool_runner_open(sp);
+	slot = runner >= 0 ? -1 : spool_inline_slot(sp);
 	opts.lease_secs = slot >= 0 ? deliver_lease_secs(INLINE_TIMEOUT_MS) : 0;
 	if (mail.len > cfg->max_message_size) {
 		/* Keep only the head for the quarantine record. */
@@ -108,14 +109,21 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 		inbound_free(in);
 		if (slot >= 0)
 			close(slot);
+		if (runner >= 0)
+			close(runner);
 		spool_close(sp);
 		return filter_tempfail(&err);
 	}
 	inbound_free(in);
 	filter_committed();
 
+	/* One wakeup covers the inbound entry and the outbound ones. */
+	heard = runner >= 0 && (res.state == QS_READY || res.noutbound) &&
+		spool_runner_nudge(runner);
+	if (runner >= 0)
+		close(runner);
 	/* Without a runner nobody else would deliver: then deliver anyway. */
-	if (res.state == QS_READY && (slot >= 0 || !spool_wake_runner(sp))) {
+	if (res.state == QS_READY && !heard) {
 		struct deliverer *d = deliver_open(sp, cfg);
 		enum deliver_outcome out;
 
@@ -126,12 +134,13 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 			out = DELIVER_DEFERRED;
 		}
 		deliver_close(d);
+		/* A runner started meanwhile retries it sooner. */
 		if (out != DELIVER_DONE)
 			spool_wake_runner(sp);
 	}
 	if (slot >= 0)
 		close(slot);
-	if (res.noutbound)
+	if (res.noutbound && !heard)
 		spool_wake_runner(sp);
 	spool_checkpoint(sp, 0);
 	spool_close(sp);

@@ -637,37 +637,37 @@ fifo_path(const struct spool *sp, char *path, size_t len)
 }
 
 int
-spool_wake_runner(const struct spool *sp)
+spool_runner_open(const struct spool *sp)
 {
 	char path[4096];
-	int fd, heard = 1;
 
 	fifo_path(sp, path, sizeof path);
-	/* ENXIO: no reader, no runner.  EAGAIN: the FIFO is already full of
-	 * wakeups, so a runner has plenty to wake up for. */
-	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (write(fd, "w", 1) < 0 && errno != EAGAIN) {
-		log_debug(NULL, "wakeup write: %s", strerror(errno));
-		heard = 0;
-	}
-	close(fd);
-	return heard;
+	/* ENXIO: no reader, no runner. */
+	return open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 }
 
 int
-spool_runner_listening(const struct spool *sp)
+spool_runner_nudge(int fd)
 {
-	char path[4096];
-	int fd;
+	/* EAGAIN: the FIFO is already full of wakeups, so the runner has
+	 * plenty to wake up for. */
+	if (write(fd, "w", 1) < 0 && errno != EAGAIN) {
+		log_debug(NULL, "wakeup write: %s", strerror(errno));
+		return 0;
+	}
+	return 1;
+}
 
-	fifo_path(sp, path, sizeof path);
-	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+int
+spool_wake_runner(const struct spool *sp)
+{
+	int fd = spool_runner_open(sp), heard;
+
 	if (fd < 0)
 		return 0;
+	heard = spool_runner_nudge(fd);
 	close(fd);
-	return 1;
+	return heard;
 }
 
 int

@@ -91,10 +91,11 @@ void spool_checkpoint(struct spool *sp, int force);
  * hear it, 0 if none runs. */
 int spool_wake_runner(const struct spool *sp);
 
-/* spool_runner_listening - 1 if a "pksbridge run" has the wakeup FIFO
- * open (so spool_wake_runner would be heard), 0 if none runs.  Writes
- * nothing. */
-int spool_runner_listening(const struct spool *sp);
+/* spool_runner_open - the write end of the wakeup FIFO if a "pksbridge
+ * run" has it open, else -1: whether a runner listens, asked once.
+ * spool_runner_nudge(fd) then wakes it (1 if heard).  Close the fd. */
+int spool_runner_open(const struct spool *sp);
+int spool_runner_nudge(int fd);
 
 /* spool_inline_slot - try to become the one process delivering inline
  * right now: an flock on the spool's inline.lock, never waited for.
