@@ -28,15 +28,7 @@
 . "$TOP/tests/lib/smtpsink.sh"
 . "$TOP/tests/lib/outbound_it.sh"
 
-need_cmd sks gpg curl python3 || done_testing
-if [ ! -x "$PKSBRIDGE" ]; then
-	not_ok "no pksbridge binary at $PKSBRIDGE (build it first)"
-	done_testing
-fi
-case "$TEST_TMP$PKSBRIDGE" in
-*'#'*) not_ok "no '#' in $TEST_TMP or $PKSBRIDGE (SKS reads it as a comment)"
-	done_testing ;;
-esac
+ob_need
 
 P1=pgp-public-keys@peer1.example
 P2=pgp-public-keys@peer2.example

@@ -38,6 +38,21 @@ OB_GNUPG=$TEST_TMP/gnupg-check
 DEBSPLIT=$TEST_TMP/debsplit
 mkdir -p "$OB_GNUPG" && chmod 700 "$OB_GNUPG"
 
+# ob_need - end the test unless SKS, gpg, curl and python3 are here, the
+# pksbridge binary is built, and no '#' is in the paths SKS's sksconf
+# will hold (SKS reads it as a comment).
+ob_need() {
+	need_cmd sks gpg curl python3 || done_testing
+	if [ ! -x "$PKSBRIDGE" ]; then
+		not_ok "no pksbridge binary at $PKSBRIDGE (build it first)"
+		done_testing
+	fi
+	case "$TEST_TMP$PKSBRIDGE" in
+	*'#'*) not_ok "no '#' in $TEST_TMP or $PKSBRIDGE (SKS reads it as a comment)"
+		done_testing ;;
+	esac
+}
+
 ob_conf() {
 	_oc_file=$1
 	_oc_spool=$2
