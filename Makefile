@@ -43,24 +43,39 @@ PKG_CONFIG ?= pkg-config
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 PKGS       := libetpan gpgme nettle
+# The package flags are asked of pkg-config when a recipe first needs them,
+# never while make reads this file: on a fresh machine `make run` and `make
+# check` install the packages (scripts/bootstrap) only after that, and
+# flags read at parse time were empty there (undefined gpgme_* at link).
+# lazy_once NAME,VALUE: NAME is recursive until first expanded, then
+# becomes a simple variable holding VALUE, so pkg-config runs once per make.
+lazy_once  = $(eval $(1) := $(2))$($(1))
+# pkg_config ARGS: pkg-config's answer, or a stop that says what to do,
+# instead of a link that fails forty lines later.
+pkg_config = $(call pkg_answer,$(shell $(PKG_CONFIG) $(1) 2>/dev/null || echo PKG_CONFIG_FAILED))
+pkg_answer = $(if $(filter PKG_CONFIG_FAILED,$(1)),$(error pkg-config does not \
+  know all of $(PKGS) libcurl: install the build packages first (as root: \
+  make bootstrap)),$(1))
+, := ,
 # libcurl: headers only; keydb_hkp.c dlopen()s it (see there).
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) libcurl 2>/dev/null)
+PKG_CFLAGS = $(call lazy_once,PKG_CFLAGS,$(call pkg_config,--cflags $(PKGS) libcurl))
 # libetpan is linked statically: we use its MIME, IMF and SMTP objects,
 # and the shared library would drag in GnuTLS, SASL and p11-kit, whose
 # relocation alone doubled the filter's start-up CPU (every mail starts
 # a process).  Its .pc also adds dpkg's gcc-only -specs flag (clang
 # rejects it) and -z now; both are dropped, --as-needed trims the rest.
-PKG_LIBS   := -Wl,--as-needed -Wl,-Bstatic -letpan -Wl,-Bdynamic \
-              $(filter-out -letpan -specs=% -Wl%,$(shell $(PKG_CONFIG) --libs --static libetpan 2>/dev/null)) \
-              $(shell $(PKG_CONFIG) --libs gpgme nettle 2>/dev/null)
+PKG_LIBS   = $(call lazy_once,PKG_LIBS,-Wl$(,)--as-needed -Wl$(,)-Bstatic -letpan -Wl$(,)-Bdynamic \
+              $(filter-out -letpan -specs=% -Wl%,$(call pkg_config,--libs --static libetpan)) \
+              $(call pkg_config,--libs gpgme nettle))
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
               -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 CFLAGS     ?= -O2 -g
-ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
+# Recursive (=), so that PKG_CFLAGS and PKG_LIBS are expanded only in recipes.
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
               -DPB_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(sysconfdir)"' \
               -Isrc $(PKG_CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -ldb $(EXTRA_LDFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -ldb $(EXTRA_LDFLAGS)
 
 LIB_SRCS   := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard filters/*.c)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
@@ -190,7 +205,10 @@ lab: bootstrap
 
 .PHONY: lab
 
-run: bootstrap all
+# Targets that bootstrap build in a sub-make, after the packages are in
+# (a prerequisite list would let make -j compile beside the bootstrap).
+run: bootstrap
+	$(MAKE) all
 	sh scripts/demo $(BIN)
 
 # bench - pksbridge against SKS's own mail path (throwaway SKS on
