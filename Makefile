@@ -77,13 +77,17 @@ ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
               -Isrc $(PKG_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -ldb $(EXTRA_LDFLAGS)
 
-LIB_SRCS   := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard filters/*.c)
+# src/LAYER/*.c is the library, one folder per layer (src/README); main.c
+# is the command.
+LIB_SRCS   := $(wildcard src/*/*.c) $(wildcard filters/*.c)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIB        := $(BUILD)/libpksbridge.a
 BIN        := $(BUILD)/pksbridge
-TEST_SRCS  := $(wildcard tests/test_*.c)
+# Unit tests mirror src/: tests/LAYER/test_MODULE.c; tests/lib/*.c is
+# what they share.
+TEST_SRCS  := $(wildcard tests/*/test_*.c)
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
-TEST_LIB_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
+TEST_LIB_SRCS := $(wildcard tests/lib/*.c)
 # Helper programs for integration tests and benchmarks (not unit tests).
 TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
@@ -101,7 +105,7 @@ SYSCONF_STAMP := $(BUILD)/sysconfdir.stamp
 ifneq ($(shell cat $(SYSCONF_STAMP) 2>/dev/null),$(sysconfdir))
 $(shell mkdir -p $(BUILD) && echo '$(sysconfdir)' >$(SYSCONF_STAMP))
 endif
-$(BUILD)/src/config.o $(BUILD)/src/main.o $(BUILD)/filters/ingest.o: $(SYSCONF_STAMP)
+$(BUILD)/src/config/config.o $(BUILD)/src/main.o $(BUILD)/filters/ingest.o: $(SYSCONF_STAMP)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -121,8 +125,11 @@ $(BUILD)/sks_add_mail: $(BIN)
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_LIB_OBJS) $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter-out $(LIB),$^) $(LIB) $(LDLIBS_ALL)
+
+# Test sources include their shared helpers as "lib/unit.h".
+$(BUILD)/tests/%.o: ALL_CFLAGS += -Itests
 
 # test_fuzz_regress replays tests/data/fuzz-regress/NAME/* through the
 # fuzz targets themselves, compiled (with any compiler, no libFuzzer) under
@@ -132,9 +139,7 @@ FUZZ_REGRESS_OBJS := $(patsubst %,$(BUILD)/fuzz/regress_%.o,$(FUZZ_TARGETS))
 $(BUILD)/fuzz/regress_%.o: fuzz/fuzz_%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ifilters -DLLVMFuzzerTestOneInput=fuzz_one_$* -MMD -MP -c -o $@ $<
-$(BUILD)/tests/test_fuzz_regress: $(BUILD)/tests/test_fuzz_regress.o \
-    $(FUZZ_REGRESS_OBJS) $(TEST_LIB_OBJS) $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/tests/fuzz/test_fuzz_regress: $(FUZZ_REGRESS_OBJS)
 
 bootstrap:
 	@sh scripts/bootstrap

@@ -2,7 +2,7 @@
  * filter.c - shared behaviour of the MTA-facing commands (see filter.h).
  */
 #include "filter.h"
-#include "log.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "err.h"
+#include "util/buf.h"
+#include "util/err.h"
 
 #define FILTER_EXIT_OK 0
 #define FILTER_EXIT_TEMPFAIL 75

@@ -10,13 +10,13 @@
  *   4. try to deliver it to the key database once, right away, with a
  *      short timeout (SPEC rule 9); if that fails the runner retries.
  */
-#include "commands.h"
-#include "deliver.h"
+#include "cmd/commands.h"
+#include "bridge/deliver.h"
 #include "filter.h"
-#include "inbound.h"
-#include "log.h"
-#include "spool.h"
-#include "xalloc.h"
+#include "bridge/inbound.h"
+#include "util/log.h"
+#include "spool/spool.h"
+#include "util/xalloc.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -10,14 +10,14 @@
  * an unknown option letter or an unsupported -b mode exits 64 (as
  * Postfix and msmtp do); everything else exits 0 or 75 only.
  */
-#include "commands.h"
-#include "extract.h"
+#include "cmd/commands.h"
+#include "mail/extract.h"
 #include "filter.h"
-#include "log.h"
-#include "outbound.h"
+#include "util/log.h"
+#include "bridge/outbound.h"
 #include "sendmail.h"
-#include "spool.h"
-#include "xalloc.h"
+#include "spool/spool.h"
+#include "util/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,16 +1,12 @@
 /*
- * fuzz_armor.c - libFuzzer entry point for armor_scan (not built by the
- * Makefile).  Any text is scanned under a decode limit; the reported
+ * fuzz_armor.c - libFuzzer entry point for armor_scan (make fuzz builds
+ * and runs it).  Any text is scanned under a decode limit; the reported
  * blocks must lie inside the text, respect the limit, say why they are
  * bad, and every good block must come back unchanged from an
  * armor_encode_pubkey / armor_scan round trip.
- *
- *   clang -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc \
- *     fuzz/fuzz_armor.c src/armor.c src/buf.c src/xalloc.c src/log.c \
- *     src/err.c -o fuzz_armor $(pkg-config --libs nettle)
  */
-#include "armor.h"
-#include "buf.h"
+#include "openpgp/armor.h"
+#include "util/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,8 +6,8 @@
 #ifndef PB_FUZZ_CHECK_H
 #define PB_FUZZ_CHECK_H
 
-#include "buf.h"
-#include "json.h"
+#include "util/buf.h"
+#include "util/json.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,9 +12,9 @@
  * "limit + 1" read cannot wrap); a parsed duration formats and parses
  * back to itself.  Built by "make fuzz".
  */
-#include "config.h"
-#include "log.h"
-#include "xalloc.h"
+#include "config/config.h"
+#include "util/log.h"
+#include "util/xalloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>

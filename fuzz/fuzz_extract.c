@@ -12,12 +12,12 @@
  * shown to operators (uids, reasons, Subject, Message-ID) comes out of
  * the JSON writer as valid UTF-8.  Built by "make fuzz".
  */
-#include "config.h"
-#include "extract.h"
+#include "config/config.h"
+#include "mail/extract.h"
 #include "fuzz_check.h"
-#include "log.h"
-#include "pgp.h"
-#include "queue.h"
+#include "util/log.h"
+#include "openpgp/pgp.h"
+#include "spool/queue.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,11 +3,9 @@
  * is a mail; mail_parse_headers and mail_walk_parts must neither crash,
  * hang nor read outside it.  The callbacks read every byte handed to them
  * so that the sanitizers see a part that points outside the mail or a
- * freed decode buffer.  Not built by default:
+ * freed decode buffer.  make fuzz builds and runs it (fuzz/run); by hand:
  *
- *   clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Isrc fuzz/fuzz_mailparse.c src/mailparse.c src/xalloc.c src/log.c \
- *     src/err.c -letpan -o build-fuzz/fuzz_mailparse
+ *   make fuzz-build
  *   build-fuzz/fuzz_mailparse -max_total_time=60 -max_len=65536 \
  *     -timeout=5 CORPUS_DIR tests/data/mails
  *
@@ -15,7 +13,7 @@
  * that runs each file named on the command line once, to replay a crash
  * or measure one mail (`/usr/bin/time -v`) with any compiler.
  */
-#include "mailparse.h"
+#include "mail/mailparse.h"
 
 #include <stddef.h>
 #include <stdint.h>

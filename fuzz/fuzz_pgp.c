@@ -1,14 +1,10 @@
 /*
- * fuzz_pgp.c - libFuzzer entry point for pgp_split_keys (not built by the
- * Makefile).  Any bytes are split under limits; accepted keys must
+ * fuzz_pgp.c - libFuzzer entry point for pgp_split_keys (make fuzz builds
+ * and runs it).  Any bytes are split under limits; accepted keys must
  * respect them, carry a sane fingerprint and a printable user ID, and
  * parse back from their stored bytes to the same key.
- *
- *   clang -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc \
- *     fuzz/fuzz_pgp.c src/pgp.c src/buf.c src/xalloc.c src/log.c \
- *     src/err.c -o fuzz_pgp $(pkg-config --libs nettle)
  */
-#include "pgp.h"
+#include "openpgp/pgp.h"
 
 #include <stdlib.h>
 #include <string.h>

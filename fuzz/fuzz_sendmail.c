@@ -16,15 +16,15 @@
  * with no other CR or LF whose To: line is exactly the peer.
  * Built by "make fuzz".
  */
-#include "buf.h"
-#include "commands.h"
-#include "config.h"
-#include "extract.h"
-#include "log.h"
-#include "outmail.h"
-#include "pgp.h"
+#include "util/buf.h"
+#include "cmd/commands.h"
+#include "config/config.h"
+#include "mail/extract.h"
+#include "util/log.h"
+#include "mail/outmail.h"
+#include "openpgp/pgp.h"
 #include "sendmail.h"
-#include "xalloc.h"
+#include "util/xalloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>

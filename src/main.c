@@ -5,8 +5,8 @@
  * from argv[0] ("sks_add_mail") or from the first non-option argument.
  * main() owns nothing but dispatch; each command returns its exit code.
  */
-#include "commands.h"
-#include "log.h"
+#include "cmd/commands.h"
+#include "util/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

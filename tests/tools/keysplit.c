@@ -10,10 +10,10 @@
  * binary form is larger are passed over (not counted): a throwaway SKS
  * merges small keys much faster.
  */
-#include "armor.h"
-#include "buf.h"
-#include "log.h"
-#include "pgp.h"
+#include "openpgp/armor.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "openpgp/pgp.h"
 
 #include <stdio.h>
 #include <stdlib.h>

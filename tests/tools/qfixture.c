@@ -14,8 +14,8 @@
  * a newline).  Blank lines and lines starting with '#' are skipped.
  * Prints the id of each entry created, one per line, in order.
  */
-#include "queue.h"
-#include "spool.h"
+#include "spool/queue.h"
+#include "spool/spool.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -62,7 +62,7 @@
  * are written as soon as each command is read, so a pipelining client
  * gets them in order.
  *
- * This file is also compiled into tests/test_smtp.c (with
+ * This file is also compiled into tests/transport/test_smtp.c (with
  * SMTPSINK_NO_MAIN), which forks the sink instead of needing this tool
  * built first.  Every process it creates ends with _exit(): in that test
  * binary, exit() would run the harness's cleanup.

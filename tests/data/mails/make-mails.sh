@@ -1,5 +1,5 @@
 #!/bin/sh
-# make-mails.sh - (re)build the fixture mails for tests/test_mailparse.c.
+# make-mails.sh - (re)build the fixture mails for tests/mail/test_mailparse.c.
 #
 # The generated .eml files are committed, so tests never run this; run it
 # after changing a key under ../keys or a mail below, then check

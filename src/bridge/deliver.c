@@ -1,0 +1,473 @@
+/*
+ * deliver.c - delivery attempts of inbound entries (see deliver.h).
+ *
+ * A batch goes through four steps: claim the entries (one transaction,
+ * leases), read their keys, ask GnuPG about all of them in one call and
+ * hand the accepted ones to the key database in one call, then record
+ * every entry's outcome (one transaction).  Batching is what makes bulk
+ * delivery cheap: gpg starts once per batch instead of once per mail.
+ */
+#include "bridge/deliver.h"
+#include "spool/dedup.h"
+#include "openpgp/keycheck.h"
+#include "keydb/keydb.h"
+#include "util/log.h"
+#include "openpgp/pgp.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+struct deliverer {
+	struct spool *sp;
+	const struct config *cfg;
+	struct keydb *db;
+	struct keycheck *kc;
+};
+
+struct deliverer *
+deliver_open(struct spool *sp, const struct config *cfg)
+{
+	struct deliverer *d = xcalloc(1, sizeof *d);
+
+	d->sp = sp;
+	d->cfg = cfg;
+	return d;
+}
+
+void
+deliver_close(struct deliverer *d)
+{
+	if (!d)
+		return;
+	if (d->db)
+		d->db->close(d->db);
+	if (d->kc)
+		keycheck_close(d->kc);
+	free(d);
+}
+
+int
+deliver_lease_secs(int timeout_ms)
+{
+	/* The key check and the database call together, with room. */
+	return 2 * (timeout_ms / 1000) + 60;
+}
+
+/* One entry of a batch. */
+struct item {
+	const char *id;
+	int claimed;
+	struct q_entry entry;		/* as claimed */
+	size_t first, nkeys;		/* its keys in the batch's key array */
+	enum deliver_outcome outcome;
+	char *error;			/* owned */
+	struct q_entry rejected;	/* keys GnuPG refused, to split off */
+	struct buf rpayload;
+	/* results of the finishing transaction */
+	enum deliver_outcome final;
+	char quarantine_id[QID_LEN + 1];
+	int lost_lease;
+};
+
+struct batch {
+	struct deliverer *d;
+	struct item *items;
+	size_t n;
+	const struct pgp_key *keys;	/* every item's keys */
+	int lease_secs;
+	int already_leased;
+};
+
+static int
+claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	struct batch *b = vctx;
+	int64_t now = spool_now();
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct q_entry e;
+
+		it->claimed = 0;
+		q_entry_free(&it->entry);
+		if (queue_get(sp, txn, it->id, 1, &it->entry, err) != 0) {
+			if (err->status == PB_ENOTFOUND)
+				continue;
+			return -1;
+		}
+		if (it->entry.dir != Q_INBOUND ||
+		    (it->entry.state != QS_READY && it->entry.state != QS_DEFERRED))
+			continue;
+		if (!b->already_leased &&
+		    ((it->entry.next_attempt && it->entry.next_attempt > now) ||
+		     q_entry_leased_elsewhere(&it->entry, now)))
+			continue;
+		q_entry_copy(&e, &it->entry);
+		e.lease_until = now + b->lease_secs;
+		e.lease_pid = getpid();
+		if (queue_update(sp, txn, &it->entry, &e, err) != 0) {
+			q_entry_free(&e);
+			return -1;
+		}
+		q_entry_free(&it->entry);
+		it->entry = e;
+		it->claimed = 1;
+	}
+	return 0;
+}
+
+static int
+finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	struct batch *b = vctx;
+	int64_t now = spool_now();
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct q_entry old, e;
+		int r;
+
+		it->quarantine_id[0] = '\0';
+		it->lost_lease = 0;
+		if (!it->claimed)
+			continue;
+		if (queue_get(sp, txn, it->id, 1, &old, err) != 0) {
+			if (err->status != PB_ENOTFOUND)
+				return -1;
+			it->lost_lease = 1;	/* deleted by the operator */
+			continue;
+		}
+		if (old.lease_pid != getpid() ||
+		    (old.state != QS_READY && old.state != QS_DEFERRED)) {
+			/* Held or changed by the operator meanwhile: theirs
+			 * wins. */
+			it->lost_lease = 1;
+			q_entry_free(&old);
+			continue;
+		}
+		q_entry_copy(&e, &old);
+		it->final = it->outcome;
+		if (q_entry_attempted(&e, it->outcome == DELIVER_DONE ? QS_DONE :
+				      it->outcome == DELIVER_FAILED ? QS_FAILED :
+				      it->outcome == DELIVER_QUARANTINED ?
+				      QS_QUARANTINED : QS_DEFERRED,
+				      it->error, b->d->cfg, now) == QS_FAILED)
+			it->final = DELIVER_FAILED;
+		else if (e.state == QS_DEFERRED)
+			it->final = DELIVER_DEFERRED;
+		r = queue_update(sp, txn, &old, &e, err);
+		/* A failed entry must not make its keys look seen: a resend
+		 * within dedup_ttl would be taken for a duplicate and the
+		 * keys never delivered.  (Keys GnuPG rejected stay seen: a
+		 * resend would be rejected again.) */
+		for (size_t k = it->first; r == 0 && e.state == QS_FAILED &&
+		     k < it->first + it->nkeys; k++)
+			r = dedup_forget_key(sp, txn, &b->keys[k], old.origin,
+					     old.created, err);
+		if (r == 0 && it->rejected.nkeys) {
+			struct q_entry q;
+
+			q_entry_copy(&q, &it->rejected);
+			free(q.parent);
+			q.parent = xstrdup(it->id);
+			r = queue_insert(sp, txn, &q, it->rpayload.data,
+					 it->rpayload.len, err);
+			memcpy(it->quarantine_id, q.id, sizeof q.id);
+			q_entry_free(&q);
+		}
+		q_entry_free(&old);
+		q_entry_free(&e);
+		if (r != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static double
+elapsed(const struct timeval *t0)
+{
+	struct timeval t1;
+
+	gettimeofday(&t1, NULL);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	       (double)(t1.tv_usec - t0->tv_usec) / 1e6;
+}
+
+static const char *
+outcome_name(enum deliver_outcome o)
+{
+	switch (o) {
+	case DELIVER_SKIPPED: return "skipped";
+	case DELIVER_DONE: return "delivered";
+	case DELIVER_DEFERRED: return "deferred";
+	case DELIVER_FAILED: return "failed";
+	case DELIVER_QUARANTINED: return "quarantined";
+	}
+	return "?";
+}
+
+/* set_outcome - for every claimed item still undecided. */
+static void
+set_outcome(struct batch *b, enum deliver_outcome o, const char *error)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+
+		if (!it->claimed || it->outcome != DELIVER_SKIPPED)
+			continue;
+		it->outcome = o;
+		free(it->error);
+		it->error = error ? xstrdup(error) : NULL;
+	}
+}
+
+/* read_keys - every claimed item's keys into *keys_r (owned), dropping
+ * each payload as soon as it is parsed so a large batch is held once. */
+static int
+read_keys(struct batch *b, struct pgp_key **keys_r, size_t *nkeys_r,
+	  struct pb_err *err)
+{
+	struct pgp_key *keys = NULL;
+	size_t nkeys = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct buf payload = BUF_INIT;
+		const unsigned char *kp;
+		size_t off = 0, klen;
+		struct pb_err kerr;
+		int r;
+
+		if (!it->claimed)
+			continue;
+		if (queue_get_payload(b->d->sp, NULL, it->id, &payload, err) != 0) {
+			buf_free(&payload);
+			*keys_r = keys;
+			*nkeys_r = nkeys;
+			return -1;
+		}
+		it->first = nkeys;
+		pb_err_clear(&kerr);
+		while ((r = q_payload_next_key(payload.data, payload.len, &off,
+					       &kp, &klen)) == 1) {
+			keys = xreallocarray(keys, nkeys + 1, sizeof *keys);
+			if (pgp_parse_key_blob(kp, klen, &keys[nkeys], &kerr) != 0) {
+				r = -1;
+				break;
+			}
+			nkeys++;
+		}
+		it->nkeys = nkeys - it->first;
+		buf_free(&payload);
+		if (r < 0 || it->nkeys == 0) {
+			/* Our bug or disk damage: retrying cannot help. */
+			it->outcome = DELIVER_FAILED;
+			it->error = xasprintf("unreadable payload: %s",
+					      kerr.msg[0] ? kerr.msg : "no keys");
+		}
+	}
+	*keys_r = keys;
+	*nkeys_r = nkeys;
+	return 0;
+}
+
+/* split_rejected - per item, keys GnuPG refused become a quarantined
+ * entry; an item with none left is itself quarantined.  Fills good[]
+ * with shallow copies of the accepted keys of undecided items.  A key
+ * GnuPG parsed but found no self-signature for is a PKS delta, not a bad
+ * key, when the key database merges packets: it goes through (unless it
+ * is a primary key packet alone, which adds nothing to any key). */
+static size_t
+split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accepted,
+	       const char **reasons, struct pgp_key *good)
+{
+	size_t ngood = 0;
+	int merges = keydb_merges(b->d->cfg->keydb);
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct buf why = BUF_INIT;
+		size_t kept = 0;
+
+		if (!it->claimed || it->outcome != DELIVER_SKIPPED)
+			continue;
+		for (size_t k = it->first; k < it->first + it->nkeys; k++) {
+			struct q_entry *r = &it->rejected;
+
+			if (accepted[k] || (merges && keys[k].npackets > 1 &&
+					    keycheck_unbound(reasons[k]))) {
+				good[ngood++] = keys[k];
+				kept++;
+				continue;
+			}
+			if (r->nkeys == 0) {
+				r->dir = Q_INBOUND;
+				r->state = QS_QUARANTINED;
+				r->origin = it->entry.origin;
+				r->payload_kind = Q_PAYLOAD_KEYS;
+				r->size = it->entry.size;
+				r->message_id = it->entry.message_id ?
+						xstrdup(it->entry.message_id) : NULL;
+				r->sender = it->entry.sender ?
+					    xstrdup(it->entry.sender) : NULL;
+			}
+			q_entry_add_key(r, keys[k].fpr_hex, keys[k].uid);
+			q_payload_add_key(&it->rpayload, keys[k].data, keys[k].len);
+			buf_printf(&why, "%sGnuPG rejected key %s: %s",
+				   why.len ? "; " : "", keys[k].fpr_hex,
+				   reasons[k] ? reasons[k] : "unusable");
+		}
+		if (why.len) {
+			if (kept == 0) {
+				/* Nothing left: the entry itself is the
+				 * quarantine record. */
+				it->outcome = DELIVER_QUARANTINED;
+				it->error = (char *)buf_steal(&why, NULL);
+				q_entry_free(&it->rejected);
+				buf_free(&it->rpayload);
+			} else {
+				it->rejected.last_error = (char *)buf_steal(&why, NULL);
+			}
+		}
+		buf_free(&why);
+	}
+	return ngood;
+}
+
+static int
+keycheck_ready(struct deliverer *d, struct pb_err *err)
+{
+	char *home;
+	int r;
+
+	if (d->kc)
+		return 0;
+	home = xasprintf("%s/keycheck", d->sp->dir);
+	r = keycheck_open(home, &d->kc, err);
+	free(home);
+	return r;
+}
+
+int
+deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
+		      int already_leased, int timeout_ms,
+		      enum deliver_outcome *outcomes, struct pb_err *err)
+{
+	struct batch b;
+	struct pgp_key *keys = NULL, *good = NULL;
+	unsigned char *accepted = NULL;
+	const char **reasons = NULL;
+	size_t nkeys = 0, ngood = 0, nclaimed = 0;
+	struct pb_err derr;
+	struct timeval t0;
+	char *errtext = NULL;
+	int rc = -1;
+
+	memset(&b, 0, sizeof b);
+	b.d = d;
+	b.n = n;
+	b.lease_secs = deliver_lease_secs(timeout_ms);
+	b.already_leased = already_leased;
+	b.items = xcalloc(n + 1, sizeof *b.items);
+	for (size_t i = 0; i < n; i++) {
+		b.items[i].id = ids[i];
+		outcomes[i] = DELIVER_SKIPPED;
+	}
+	gettimeofday(&t0, NULL);
+
+	if (spool_txn(d->sp, SPOOL_NOSYNC, claim_fn, &b, err) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		nclaimed += b.items[i].claimed;
+	if (nclaimed == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (read_keys(&b, &keys, &nkeys, err) != 0)
+		goto out;
+
+	pb_err_clear(&derr);
+	accepted = xcalloc(nkeys + 1, 1);
+	reasons = xcalloc(nkeys + 1, sizeof *reasons);
+	good = xcalloc(nkeys + 1, sizeof *good);
+	if (keycheck_ready(d, &derr) != 0 ||
+	    keycheck_keys(d->kc, keys, nkeys, accepted, reasons, &derr) != 0) {
+		errtext = xasprintf("key check: %s", derr.msg);
+		set_outcome(&b, DELIVER_DEFERRED, errtext);
+	} else {
+		ngood = split_rejected(&b, keys, accepted, reasons, good);
+		if (ngood == 0) {
+			;	/* every item decided already */
+		} else if (!d->db && keydb_open(d->cfg->keydb, &d->db, &derr) != 0) {
+			errtext = xasprintf("key database: %s", derr.msg);
+			set_outcome(&b, DELIVER_DEFERRED, errtext);
+		} else if (d->db->put(d->db, ids[0], good, ngood, timeout_ms,
+				      &derr) != 0) {
+			errtext = xasprintf("%s: %s", d->db->name, derr.msg);
+			set_outcome(&b, derr.status == PB_EPERM ? DELIVER_FAILED
+								: DELIVER_DEFERRED,
+				    errtext);
+		} else {
+			set_outcome(&b, DELIVER_DONE, NULL);
+		}
+	}
+
+	b.keys = keys;
+	if (spool_txn(d->sp, SPOOL_NOSYNC, finish_fn, &b, err) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = &b.items[i];
+
+		if (!it->claimed)
+			continue;
+		if (it->lost_lease) {
+			log_warning(it->id, "status=%s not recorded (the entry "
+				    "was held or deleted during delivery)",
+				    outcome_name(it->outcome));
+			continue;
+		}
+		outcomes[i] = it->final;
+		log_msg(it->final == DELIVER_DONE ? LOG_INFO : LOG_WARNING, it->id,
+			"to=<%s>, keys=%zu, delay=%.2f, attempts=%u, status=%s%s%s%s",
+			d->db ? d->db->name : d->cfg->keydb,
+			it->final == DELIVER_DONE ? it->nkeys - it->rejected.nkeys : 0,
+			elapsed(&t0),
+			it->entry.attempts + 1, outcome_name(it->final),
+			it->error ? " (" : "", it->error ? it->error : "",
+			it->error ? ")" : "");
+		if (it->quarantine_id[0])
+			log_notice(it->quarantine_id, "parent=%s, status=quarantined (%s)",
+				   it->id, it->rejected.last_error);
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < nkeys; i++)
+		pgp_key_free_contents(&keys[i]);
+	free(keys);
+	free(good);
+	free(accepted);
+	free(reasons);
+	free(errtext);
+	for (size_t i = 0; i < n; i++) {
+		q_entry_free(&b.items[i].entry);
+		q_entry_free(&b.items[i].rejected);
+		buf_free(&b.items[i].rpayload);
+		free(b.items[i].error);
+	}
+	free(b.items);
+	return rc;
+}
+
+int
+deliver_inbound(struct deliverer *d, const char *id, int already_leased,
+		int timeout_ms, enum deliver_outcome *out, struct pb_err *err)
+{
+	return deliver_inbound_batch(d, &id, 1, already_leased, timeout_ms, out,
+				     err);
+}

@@ -1,0 +1,319 @@
+/*
+ * inbound.c - from one mail to queue entries (see inbound.h).
+ */
+#include "bridge/inbound.h"
+#include "spool/dedup.h"
+#include "mail/extract.h"
+#include "util/log.h"
+#include "transport/mailsync.h"
+#include "bridge/outbound.h"
+#include "util/xalloc.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+struct inbound {
+	const struct config *cfg;
+	struct inbound_opts opts;	/* sender copied */
+	struct extract x;
+	enum q_origin origin;
+	int loop;
+	struct mailsync peers;		/* for ADD mails */
+};
+
+static enum q_origin
+origin_from_subject(const char *subject)
+{
+	const char *s = subject ? subject : "";
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	/* PKS commands are case-insensitive words: "ADD", "incremental". */
+	if (strncasecmp(s, "add", 3) == 0 &&
+	    (s[3] == '\0' || isspace((unsigned char)s[3])))
+		return Q_ORIGIN_LOCAL;
+	return Q_ORIGIN_PKS;
+}
+
+struct inbound *
+inbound_analyse(const struct config *cfg, const char *mail, size_t len,
+		const struct inbound_opts *o)
+{
+	struct inbound *in = xcalloc(1, sizeof *in);
+
+	in->cfg = cfg;
+	in->opts = *o;
+	in->opts.sender = o->sender ? xstrdup(o->sender) : NULL;
+	extract_headers(&in->x, mail, len);
+	switch (o->origin) {
+	case INBOUND_ORIGIN_PKS: in->origin = Q_ORIGIN_PKS; break;
+	case INBOUND_ORIGIN_LOCAL: in->origin = Q_ORIGIN_LOCAL; break;
+	default: in->origin = origin_from_subject(in->x.h.subject); break;
+	}
+	for (size_t i = 0; i < in->x.h.n_keyserver_sent; i++)
+		if (strcasecmp(in->x.h.keyserver_sent[i], cfg->from_addr_bare) == 0)
+			in->loop = 1;
+	/* Our own mail coming back needs no parsing. */
+	if (!in->loop)
+		extract_body(&in->x, cfg, mail, len, o->total_size);
+	return in;
+}
+
+struct commit_ctx {
+	struct inbound *in;
+	struct inbound_result *res;
+	unsigned char *is_new;		/* per key */
+};
+
+static void
+base_entry(struct q_entry *e, const struct inbound *in)
+{
+	memset(e, 0, sizeof *e);
+	e->dir = Q_INBOUND;
+	e->origin = in->origin;
+	e->sender = in->opts.sender ? xstrdup(in->opts.sender) : NULL;
+	e->message_id = in->x.h.message_id ? xstrdup(in->x.h.message_id) : NULL;
+	e->size = in->opts.total_size;
+}
+
+/* insert_final - an entry recording a decision: duplicate, loop, or a
+ * quarantined piece (with its kept text). */
+static int
+insert_final(struct spool *sp, DB_TXN *txn, const struct inbound *in,
+	     enum q_state state, const char *reason, int with_keys,
+	     const struct buf *raw, const char *parent, char *id_out,
+	     struct pb_err *err)
+{
+	struct q_entry e;
+	int r;
+
+	base_entry(&e, in);
+	e.state = state;
+	e.last_error = xstrdup(reason);
+	e.parent = parent ? xstrdup(parent) : NULL;
+	if (with_keys)
+		for (size_t i = 0; i < in->x.keys.nkeys; i++)
+			q_entry_add_key(&e, in->x.keys.keys[i].fpr_hex,
+					in->x.keys.keys[i].uid);
+	e.payload_kind = raw && raw->len ? Q_PAYLOAD_RAW : Q_PAYLOAD_NONE;
+	r = queue_insert(sp, txn, &e, raw ? raw->data : NULL,
+			 raw ? raw->len : 0, err);
+	if (r == 0)
+		memcpy(id_out, e.id, QID_LEN + 1);
+	q_entry_free(&e);
+	return r;
+}
+
+/* insert_ready - the entry holding the keys with something new. */
+static int
+insert_ready(struct spool *sp, DB_TXN *txn, struct commit_ctx *c, int64_t now,
+	     struct pb_err *err)
+{
+	const struct inbound *in = c->in;
+	struct q_entry e;
+	struct buf subset = BUF_INIT;
+	const struct buf *payload = &in->x.payload;
+	int r = 0;
+
+	base_entry(&e, in);
+	e.state = QS_READY;
+	e.payload_kind = Q_PAYLOAD_KEYS;
+	/* The same instant as the dedup records: if this entry fails, the
+	 * delivery step forgets exactly the sightings it made. */
+	e.created = now;
+	if (in->opts.lease_secs > 0) {
+		e.lease_until = now + in->opts.lease_secs;
+		e.lease_pid = getpid();
+	}
+	for (size_t i = 0; i < in->x.keys.nkeys && r == 0; i++) {
+		const struct pgp_key *k = &in->x.keys.keys[i];
+
+		if (!c->is_new[i])
+			continue;
+		q_entry_add_key(&e, k->fpr_hex, k->uid);
+		r = dedup_record_key(sp, txn, k, in->origin, now, err);
+	}
+	if (c->res->nnew < in->x.keys.nkeys) {
+		extract_payload_subset(&in->x, c->is_new, &subset);
+		payload = &subset;
+	}
+	if (r == 0)
+		r = queue_insert(sp, txn, &e, payload->data, payload->len, err);
+	memcpy(c->res->id, e.id, sizeof c->res->id);
+	c->res->state = QS_READY;
+	q_entry_free(&e);
+	buf_free(&subset);
+	return r;
+}
+
+static int
+commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	struct commit_ctx *c = vctx;
+	struct inbound *in = c->in;
+	struct inbound_result *res = c->res;
+	const struct config *cfg = in->cfg;
+	int64_t now = spool_now();
+	char seen_qid[QID_LEN + 1];
+	int seen;
+
+	/* Re-runnable: start from a clean result every attempt. */
+	memset(res, 0, sizeof *res);
+	res->origin = in->origin;
+	res->nkeys = in->x.keys.nkeys;
+
+	if (in->loop) {
+		snprintf(res->reason, sizeof res->reason,
+			 "X-KeyServer-Sent lists our own address %s",
+			 cfg->from_addr_bare);
+		res->state = QS_LOOP;
+		return insert_final(sp, txn, in, QS_LOOP, res->reason, 0, NULL,
+				    NULL, res->id, err);
+	}
+	if (in->x.h.message_id) {
+		seen = dedup_msgid_seen(sp, txn, in->x.h.message_id, now,
+					cfg->dedup_ttl, seen_qid, err);
+		if (seen < 0)
+			return -1;
+		if (seen) {
+			snprintf(res->reason, sizeof res->reason,
+				 "Message-ID <%.200s> already accepted as %s",
+				 in->x.h.message_id, seen_qid);
+			res->state = QS_DUPLICATE;
+			return insert_final(sp, txn, in, QS_DUPLICATE, res->reason,
+					    1, NULL, NULL, res->id, err);
+		}
+	}
+	if (in->x.too_large) {
+		snprintf(res->reason, sizeof res->reason, "%s",
+			 buf_str(&in->x.reasons));
+		res->state = QS_QUARANTINED;
+		if (insert_final(sp, txn, in, QS_QUARANTINED, res->reason, 0,
+				 &in->x.raw, NULL, res->id, err) != 0)
+			return -1;
+		goto record_msgid;
+	}
+
+	for (size_t i = 0; i < in->x.keys.nkeys; i++) {
+		struct dedup_verdict v;
+
+		if (dedup_check_key(sp, txn, &in->x.keys.keys[i], now,
+				    cfg->dedup_ttl, &v, err) != 0)
+			return -1;
+		c->is_new[i] = v.n_new > 0;
+		res->nnew += c->is_new[i];
+	}
+
+	if (res->nnew > 0) {
+		if (insert_ready(sp, txn, c, now, err) != 0)
+			return -1;
+		/* A user's ADD is a local change: it goes to the PKS peers
+		 * too (after the keys are recorded as seen locally). */
+		if (in->origin == Q_ORIGIN_LOCAL) {
+			struct outbound_result ores;
+
+			if (outbound_enqueue(sp, txn, cfg, &in->x, c->is_new,
+					     in->peers.peers, in->peers.n,
+					     in->opts.sender, in->opts.total_size,
+					     res->id, now, &ores, err) != 0)
+				return -1;
+			res->noutbound = ores.nready;
+		}
+	} else if (in->x.keys.nkeys > 0) {
+		snprintf(res->reason, sizeof res->reason,
+			 "nothing new: all %zu key(s) seen within dedup_ttl",
+			 in->x.keys.nkeys);
+		res->state = QS_DUPLICATE;
+		if (insert_final(sp, txn, in, QS_DUPLICATE, res->reason, 1, NULL,
+				 NULL, res->id, err) != 0)
+			return -1;
+	}
+
+	if (in->x.nreasons > 0) {
+		const char *parent = res->id[0] ? res->id : NULL;
+		char qid[QID_LEN + 1];
+
+		if (insert_final(sp, txn, in, QS_QUARANTINED, buf_str(&in->x.reasons),
+				 0, &in->x.raw, parent, qid, err) != 0)
+			return -1;
+		if (parent) {
+			memcpy(res->quarantine_id, qid, sizeof qid);
+		} else {
+			memcpy(res->id, qid, sizeof qid);
+			res->state = QS_QUARANTINED;
+			snprintf(res->reason, sizeof res->reason, "%s",
+				 buf_str(&in->x.reasons));
+		}
+	}
+
+record_msgid:
+	if (in->x.h.message_id &&
+	    dedup_msgid_record(sp, txn, in->x.h.message_id, res->id, now, err) != 0)
+		return -1;
+	return 0;
+}
+
+int
+inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
+	       struct pb_err *err)
+{
+	const struct inbound_opts *o = &in->opts;
+	struct commit_ctx c;
+	int r;
+
+	if (in->origin == Q_ORIGIN_LOCAL && in->x.keys.nkeys > 0 &&
+	    mailsync_load(&in->peers, in->cfg->mailsync_file, err) != 0) {
+		/* The file is part of the configuration: a broken one
+		 * defers the mail until it is fixed. */
+		return -1;
+	}
+	c.in = in;
+	c.res = res;
+	c.is_new = xcalloc(in->x.keys.nkeys + 1, 1);
+	r = spool_txn(sp, SPOOL_SYNC, commit_fn, &c, err);
+	free(c.is_new);
+	if (r == 0) {
+		log_info(res->id, "from=<%s>, message-id=<%s>, size=%llu, "
+			 "origin=%s, keys=%zu, new=%zu, status=%s%s%s%s",
+			 o->sender ? o->sender : "",
+			 in->x.h.message_id ? in->x.h.message_id : "",
+			 (unsigned long long)o->total_size,
+			 q_origin_name(in->origin), res->nkeys, res->nnew,
+			 q_state_name(res->state),
+			 res->reason[0] ? " (" : "", res->reason,
+			 res->reason[0] ? ")" : "");
+		if (res->quarantine_id[0])
+			log_notice(res->quarantine_id, "parent=%s, status=quarantined (%s)",
+				   res->id, buf_str(&in->x.reasons));
+		if (res->noutbound)
+			log_info(res->id, "queued for %zu PKS peer(s)", res->noutbound);
+	}
+	return r;
+}
+
+void
+inbound_free(struct inbound *in)
+{
+	if (!in)
+		return;
+	free((char *)in->opts.sender);
+	extract_free(&in->x);
+	mailsync_free(&in->peers);
+	free(in);
+}
+
+int
+inbound_accept(struct spool *sp, const struct config *cfg, const char *mail,
+	       size_t len, const struct inbound_opts *o,
+	       struct inbound_result *res, struct pb_err *err)
+{
+	struct inbound *in = inbound_analyse(cfg, mail, len, o);
+	int r = inbound_commit(sp, in, res, err);
+
+	inbound_free(in);
+	return r;
+}

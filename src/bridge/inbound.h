@@ -1,0 +1,72 @@
+/*
+ * inbound.h - turn one inbound mail into queue entries.
+ *
+ * The mail is analysed outside any transaction (headers, MIME, armor,
+ * packets), then one transaction decides and records its fate: a ready
+ * entry holding the keys that carry something new, a duplicate (same
+ * Message-ID, or nothing new), a loop (our own X-KeyServer-Sent), or a
+ * quarantined entry for every piece that cannot be delivered (broken
+ * armor, secret keys, no key at all, too large) — next to, never instead
+ * of, the good keys of the same mail.
+ */
+#ifndef PB_INBOUND_H
+#define PB_INBOUND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "util/err.h"
+#include "spool/queue.h"
+#include "spool/spool.h"
+
+enum inbound_origin {
+	INBOUND_ORIGIN_AUTO,	/* from the Subject: incremental -> pks, ADD -> local */
+	INBOUND_ORIGIN_PKS,
+	INBOUND_ORIGIN_LOCAL,
+};
+
+struct inbound_opts {
+	enum inbound_origin origin;
+	const char *sender;	/* envelope sender from the MTA, or NULL */
+	uint64_t total_size;	/* bytes the MTA handed over (the mail may
+				 * have been cut at max_message_size + 1) */
+	int lease_secs;		/* > 0: lease the ready entry to this process
+				 * for its inline delivery attempt */
+};
+
+struct inbound_result {
+	char id[QID_LEN + 1];		/* the entry standing for the mail */
+	enum q_state state;		/* its state */
+	char quarantine_id[QID_LEN + 1]; /* "" or the quarantined piece */
+	enum q_origin origin;
+	size_t nkeys;			/* public keys found */
+	size_t nnew;			/* of which carry something new */
+	size_t noutbound;		/* outbound entries created (ADD) */
+	char reason[PB_ERR_MSGLEN];	/* why quarantined/duplicate/loop */
+};
+
+/* Two steps, so a caller can free the mail in between (a 16 MB mail is
+ * then never held next to its keys and their payload). */
+struct inbound;
+
+/* inbound_analyse - headers, MIME, armor and packets of mail[0..len);
+ * never fails (bad input becomes quarantine reasons).  The result does
+ * not refer to mail.  Free with inbound_free. */
+struct inbound *inbound_analyse(const struct config *cfg, const char *mail,
+				size_t len, const struct inbound_opts *o);
+
+/* inbound_commit - decide and commit (synchronously) the mail's entries.
+ * Returns 0 once they are durable, -1 if nothing was committed (the MTA
+ * must retry).  May be called again after a failure. */
+int inbound_commit(struct spool *sp, struct inbound *in,
+		   struct inbound_result *res, struct pb_err *err);
+
+void inbound_free(struct inbound *in);
+
+/* inbound_accept - analyse, commit and free in one call. */
+int inbound_accept(struct spool *sp, const struct config *cfg,
+		   const char *mail, size_t len, const struct inbound_opts *o,
+		   struct inbound_result *res, struct pb_err *err);
+
+#endif

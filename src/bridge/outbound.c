@@ -1,0 +1,155 @@
+/*
+ * outbound.c - outbound entries per PKS peer (see outbound.h).
+ */
+#include "bridge/outbound.h"
+#include "spool/dedup.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct origin {
+	const char *sender;
+	const char *message_id;
+	uint64_t size;
+	const char *parent;
+};
+
+/* insert - one outbound entry: ready with payload, or a decision record
+ * (suppressed) with a reason.  Keys listed are x's keys with want[i]. */
+static int
+insert(struct spool *sp, DB_TXN *txn, const struct extract *x,
+       const unsigned char *want, const char *peer, enum q_state state,
+       const char *reason, int64_t due, const struct origin *o,
+       struct outbound_result *res, struct pb_err *err)
+{
+	struct q_entry e;
+	struct buf payload = BUF_INIT;
+	int r;
+
+	memset(&e, 0, sizeof e);
+	e.dir = Q_OUTBOUND;
+	e.origin = Q_ORIGIN_LOCAL;
+	e.state = state;
+	e.peer = peer ? xstrdup(peer) : NULL;
+	e.sender = o->sender ? xstrdup(o->sender) : NULL;
+	e.message_id = o->message_id ? xstrdup(o->message_id) : NULL;
+	e.parent = o->parent ? xstrdup(o->parent) : NULL;
+	e.last_error = reason ? xstrdup(reason) : NULL;
+	e.size = o->size;
+	e.next_attempt = state == QS_READY ? due : 0;
+	for (size_t i = 0; i < x->keys.nkeys; i++)
+		if (want[i])
+			q_entry_add_key(&e, x->keys.keys[i].fpr_hex,
+					x->keys.keys[i].uid);
+	if (state == QS_READY) {
+		extract_payload_subset(x, want, &payload);
+		e.payload_kind = Q_PAYLOAD_KEYS;
+	}
+	r = queue_insert(sp, txn, &e, payload.data, payload.len, err);
+	if (r == 0 && !res->first_id[0])
+		memcpy(res->first_id, e.id, sizeof res->first_id);
+	if (r == 0 && state == QS_READY)
+		log_info(e.id, "to=<%s>, keys=%zu, origin=local, status=queued",
+			 peer, e.nkeys);
+	q_entry_free(&e);
+	buf_free(&payload);
+	return r;
+}
+
+int
+outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
+		 const struct extract *x, const unsigned char *take,
+		 char *const *peers, size_t npeers, const char *sender,
+		 uint64_t size, const char *parent, int64_t now,
+		 struct outbound_result *res, struct pb_err *err)
+{
+	size_t n = x->keys.nkeys, nlocal = 0, nconsidered = 0;
+	unsigned char *local = xcalloc(n + 1, 1);
+	unsigned char *send = xcalloc(n + 1, 1);
+	unsigned char *considered = xcalloc(n + 1, 1);
+	struct origin o = { sender, x->h.message_id, size, parent };
+	int r = -1;
+
+	memset(res, 0, sizeof *res);
+	for (size_t i = 0; i < n; i++) {
+		const struct pgp_key *k = &x->keys.keys[i];
+		struct dedup_verdict v;
+
+		if (take && !take[i])
+			continue;
+		considered[i] = 1;
+		nconsidered++;
+		if (dedup_check_key(sp, txn, k, now, cfg->dedup_ttl, &v, err) != 0)
+			goto out;
+		/* Every packet came from PKS recently: SKS is echoing what
+		 * we fed it, and PKS has it already. */
+		if (v.npackets > 0 && v.n_from_pks == v.npackets) {
+			res->nechoes++;
+			continue;
+		}
+		local[i] = 1;
+		nlocal++;
+		if (dedup_record_key(sp, txn, k, Q_ORIGIN_LOCAL, now, err) != 0)
+			goto out;
+	}
+	if (nconsidered == 0) {
+		r = 0;
+		goto out;
+	}
+	if (nlocal == 0) {
+		char why[160];
+
+		snprintf(why, sizeof why, "echo of PKS traffic: every packet of "
+			 "the %zu key(s) arrived from PKS within dedup_ttl",
+			 nconsidered);
+		r = insert(sp, txn, x, considered, NULL, QS_SUPPRESSED, why, 0, &o,
+			   res, err);
+		res->nsuppressed += r == 0;
+		goto out;
+	}
+	if (npeers == 0) {
+		r = insert(sp, txn, x, local, NULL, QS_SUPPRESSED,
+			   "no PKS peers: no recipients, or the mailsync file "
+			   "lists none", 0, &o, res, err);
+		res->nsuppressed += r == 0;
+		goto out;
+	}
+	for (size_t p = 0; p < npeers; p++) {
+		size_t nsend = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			size_t unsent;
+
+			send[i] = 0;
+			if (!local[i])
+				continue;
+			if (dedup_sent_check(sp, txn, peers[p], &x->keys.keys[i],
+					     now, cfg->dedup_ttl, &unsent, err) != 0)
+				goto out;
+			send[i] = unsent > 0;
+			nsend += send[i];
+		}
+		if (nsend == 0)
+			r = insert(sp, txn, x, local, peers[p], QS_SUPPRESSED,
+				   "this peer was already sent every packet "
+				   "within dedup_ttl", 0, &o, res, err);
+		else
+			r = insert(sp, txn, x, send, peers[p], QS_READY, NULL,
+				   now + cfg->batch_window, &o, res, err);
+		if (r != 0)
+			goto out;
+		if (nsend)
+			res->nready++;
+		else
+			res->nsuppressed++;
+	}
+	r = 0;
+out:
+	free(local);
+	free(send);
+	free(considered);
+	return r;
+}

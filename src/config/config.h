@@ -1,0 +1,86 @@
+/*
+ * config.h - pksbridge.conf: SKS sksconf-style "key: value" lines.
+ *
+ * Every key of the contract is parsed and validated here; an unknown key,
+ * a bad value or an unreadable file is an error naming file, line and key.
+ * The struct config is the process's configuration: filled once by main()
+ * (and again on SIGHUP by the runner), then read everywhere.
+ */
+#ifndef PB_CONFIG_H
+#define PB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/pksbridge.conf"
+#define CONFIG_MAX_RETRY 32
+
+struct config {
+	char *path;			/* file read, NULL = built-in defaults */
+	char *spool_dir;
+	char *keydb;			/* "sks:DIR", "hkp://H:P", "gnupg:DIR" */
+	char *from_addr;		/* as written, may be "Name <a@b>" */
+	char *from_addr_bare;		/* just a@b, lower-cased domain */
+	char *mailsync_file;
+	char *smtp_relay;		/* as written */
+	char *smtp_host;
+	unsigned smtp_port;
+	char *sendmail_cmd;		/* as written, NULL if unset */
+	char **sendmail_argv;		/* split on blanks, NULL-terminated */
+	uint64_t max_message_size;
+	uint64_t max_keys_per_message;
+	uint64_t max_key_size;
+	int64_t dedup_ttl;		/* seconds */
+	int64_t retry_schedule[CONFIG_MAX_RETRY]; /* seconds; last repeats */
+	size_t retry_count;
+	int64_t max_queue_lifetime;
+	int64_t batch_window;
+	uint64_t max_batch_keys;
+	uint64_t max_batch_bytes;
+	int log_dest;			/* LOG_DEST_SYSLOG or LOG_DEST_STDERR */
+	unsigned keydb_set : 1;		/* keydb given explicitly */
+};
+
+/* config_defaults - fill cfg with the built-in defaults (allocates;
+ * release with config_free). */
+void config_defaults(struct config *cfg);
+
+/* config_load - defaults, then the file at path on top.  A missing file
+ * is an error unless missing_ok (the implicit default path). */
+int config_load(struct config *cfg, const char *path, int missing_ok,
+		struct pb_err *err);
+
+/* config_parse_text - parse config text (for tests and fuzzing); name is
+ * used in error messages.  cfg must already hold defaults. */
+int config_parse_text(struct config *cfg, const char *name, const char *text,
+		      size_t len, struct pb_err *err);
+
+/* config_finish - derive dependent defaults (keydb from spool_dir) and
+ * check cross-key constraints; config_load calls it. */
+int config_finish(struct config *cfg, struct pb_err *err);
+
+/* config_path - the path to use: -c argument, else $PKSBRIDGE_CONF, else
+ * the built-in default; *explicit_r tells whether it was chosen. */
+const char *config_path(const char *cli_path, int *explicit_r);
+
+void config_free(struct config *cfg);
+
+/* Value parsers, exported for the CLI (--since, purge) and tests. */
+int config_parse_duration(const char *s, int64_t *out);
+int config_parse_size(const char *s, uint64_t *out);
+/* config_format_duration - "1h30m"-style; buf of at least 32 bytes. */
+const char *config_format_duration(int64_t secs, char *buf, size_t len);
+
+/* config_retry_delay - the delay before attempt number attempts+1. */
+int64_t config_retry_delay(const struct config *cfg, unsigned attempts);
+
+/* config_extract_addr - the bare address from "Name <a@b>" or "a@b";
+ * caller frees; NULL if there is no plausible address. */
+char *config_extract_addr(const char *s);
+
+#endif

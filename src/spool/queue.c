@@ -1,0 +1,757 @@
+/*
+ * queue.c - queue entries in the spool (see queue.h).
+ */
+#include "spool/queue.h"
+#include "config/config.h"
+#include "util/log.h"
+#include "spool/record.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+enum {
+	T_DIR = 1, T_STATE, T_ORIGIN, T_HELD_FROM, T_PEER, T_SENDER, T_MSGID,
+	T_PARENT, T_LAST_ERROR, T_CREATED, T_UPDATED, T_NEXT, T_LEASE_UNTIL,
+	T_LEASE_PID, T_ATTEMPTS, T_SIZE, T_PAYLOAD_KIND, T_PAYLOAD_LEN, T_KEY,
+};
+
+static const char *const state_names[QS__COUNT] = {
+	"ready", "deferred", "held", "done", "failed", "quarantined",
+	"duplicate", "suppressed", "loop",
+};
+
+const char *
+q_state_name(enum q_state s)
+{
+	return (unsigned)s < QS__COUNT ? state_names[s] : "unknown";
+}
+
+int
+q_state_from_name(const char *name, enum q_state *s)
+{
+	for (int i = 0; i < QS__COUNT; i++) {
+		if (strcmp(name, state_names[i]) == 0) {
+			*s = (enum q_state)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+q_dir_name(enum q_dir d)
+{
+	return d == Q_OUTBOUND ? "outbound" : "inbound";
+}
+
+const char *
+q_origin_name(enum q_origin o)
+{
+	return o == Q_ORIGIN_LOCAL ? "local" : "pks";
+}
+
+int
+q_state_pending(enum q_state s)
+{
+	return s == QS_READY || s == QS_DEFERRED || s == QS_HELD;
+}
+
+/* Only these sit in the due index: held entries wait for the operator. */
+static int
+indexed(const struct q_entry *e)
+{
+	return e->state == QS_READY || e->state == QS_DEFERRED;
+}
+
+static int64_t
+due_time(const struct q_entry *e)
+{
+	return e->next_attempt ? e->next_attempt : e->created;
+}
+
+void
+q_entry_add_key(struct q_entry *e, const char *fpr, const char *uid)
+{
+	struct q_keyref *k;
+
+	e->keys = xreallocarray(e->keys, e->nkeys + 1, sizeof *e->keys);
+	k = &e->keys[e->nkeys++];
+	snprintf(k->fpr, sizeof k->fpr, "%s", fpr);
+	k->uid = uid ? xstrdup(uid) : NULL;
+}
+
+void
+q_entry_free(struct q_entry *e)
+{
+	free(e->peer);
+	free(e->sender);
+	free(e->message_id);
+	free(e->parent);
+	free(e->last_error);
+	for (size_t i = 0; i < e->nkeys; i++)
+		free(e->keys[i].uid);
+	free(e->keys);
+	memset(e, 0, sizeof *e);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void
+q_entry_copy(struct q_entry *dst, const struct q_entry *src)
+{
+	*dst = *src;
+	dst->peer = dup_or_null(src->peer);
+	dst->sender = dup_or_null(src->sender);
+	dst->message_id = dup_or_null(src->message_id);
+	dst->parent = dup_or_null(src->parent);
+	dst->last_error = dup_or_null(src->last_error);
+	dst->keys = NULL;
+	dst->nkeys = 0;
+	for (size_t i = 0; i < src->nkeys; i++)
+		q_entry_add_key(dst, src->keys[i].fpr, src->keys[i].uid);
+}
+
+enum q_state
+q_entry_attempted(struct q_entry *e, enum q_state state, const char *error,
+		  const struct config *cfg, int64_t now)
+{
+	e->lease_until = 0;
+	e->lease_pid = 0;
+	e->attempts++;
+	free(e->last_error);
+	e->last_error = error ? xstrdup(error) : NULL;
+	e->state = state;
+	e->next_attempt = 0;
+	if (state != QS_DEFERRED)
+		return state;
+	if (now - e->created >= cfg->max_queue_lifetime) {
+		free(e->last_error);
+		e->last_error = xasprintf("expired after %lld s in the queue: %s",
+					  (long long)(now - e->created),
+					  error ? error : "");
+		e->state = QS_FAILED;
+	} else {
+		e->next_attempt = now + config_retry_delay(cfg, e->attempts);
+	}
+	return e->state;
+}
+
+int
+q_entry_leased_elsewhere(const struct q_entry *e, int64_t now)
+{
+	if (e->lease_until <= now || e->lease_pid == getpid())
+		return 0;
+	if (e->lease_pid > 0 && kill((pid_t)e->lease_pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	return 1;
+}
+
+void
+q_payload_add_key(struct buf *payload, const unsigned char *key, size_t len)
+{
+	unsigned char hdr[4];
+
+	be32_put(hdr, (uint32_t)len);
+	buf_append(payload, hdr, 4);
+	buf_append(payload, key, len);
+}
+
+int
+q_payload_next_key(const unsigned char *payload, size_t len, size_t *off,
+		   const unsigned char **key_r, size_t *key_len_r)
+{
+	uint32_t n;
+
+	if (*off == len)
+		return 0;
+	if (*off > len || len - *off < 4)
+		return -1;
+	n = be32_get(payload + *off);
+	if (n == 0 || n > len - *off - 4)
+		return -1;
+	*key_r = payload + *off + 4;
+	*key_len_r = n;
+	*off += 4 + (size_t)n;
+	return 1;
+}
+
+static void
+encode_entry(const struct q_entry *e, struct buf *b)
+{
+	rec_begin(b);
+	rec_put_u64(b, T_DIR, (uint64_t)e->dir);
+	rec_put_u64(b, T_STATE, (uint64_t)e->state);
+	rec_put_u64(b, T_ORIGIN, (uint64_t)e->origin);
+	rec_put_u64(b, T_HELD_FROM, (uint64_t)e->held_from);
+	rec_put_str(b, T_PEER, e->peer);
+	rec_put_str(b, T_SENDER, e->sender);
+	rec_put_str(b, T_MSGID, e->message_id);
+	rec_put_str(b, T_PARENT, e->parent);
+	rec_put_str(b, T_LAST_ERROR, e->last_error);
+	rec_put_i64(b, T_CREATED, e->created);
+	rec_put_i64(b, T_UPDATED, e->updated);
+	rec_put_i64(b, T_NEXT, e->next_attempt);
+	rec_put_i64(b, T_LEASE_UNTIL, e->lease_until);
+	rec_put_i64(b, T_LEASE_PID, e->lease_pid);
+	rec_put_u64(b, T_ATTEMPTS, e->attempts);
+	rec_put_u64(b, T_SIZE, e->size);
+	rec_put_u64(b, T_PAYLOAD_KIND, (uint64_t)e->payload_kind);
+	rec_put_u64(b, T_PAYLOAD_LEN, e->payload_len);
+	for (size_t i = 0; i < e->nkeys; i++) {
+		size_t flen = strlen(e->keys[i].fpr);
+		size_t ulen = e->keys[i].uid ? strlen(e->keys[i].uid) : 0;
+		unsigned char *v = xmalloc(flen + 1 + ulen);
+
+		/* "FPR" or "FPR\0UID": a uid is never empty when present. */
+		memcpy(v, e->keys[i].fpr, flen);
+		v[flen] = '\0';
+		if (ulen)
+			memcpy(v + flen + 1, e->keys[i].uid, ulen);
+		rec_put_bytes(b, T_KEY, v, ulen ? flen + 1 + ulen : flen);
+		free(v);
+	}
+}
+
+static int
+decode_entry(const char *id, const void *data, size_t len, struct q_entry *e,
+	     struct pb_err *err)
+{
+	struct rec_reader r;
+	const unsigned char *v;
+	uint32_t vlen;
+	uint8_t tag;
+	uint64_t u;
+	int rc;
+
+	memset(e, 0, sizeof *e);
+	snprintf(e->id, sizeof e->id, "%s", id);
+	if (rec_open(&r, data, len) != 0)
+		goto corrupt;
+	while ((rc = rec_next(&r, &tag, &v, &vlen)) == 1) {
+		char **str = NULL;
+
+		switch (tag) {
+		case T_DIR:
+			if (rec_get_u64(v, vlen, &u) || u > Q_OUTBOUND)
+				goto corrupt;
+			e->dir = (enum q_dir)u;
+			break;
+		case T_STATE:
+		case T_HELD_FROM:
+			if (rec_get_u64(v, vlen, &u) || u >= QS__COUNT)
+				goto corrupt;
+			if (tag == T_STATE)
+				e->state = (enum q_state)u;
+			else
+				e->held_from = (enum q_state)u;
+			break;
+		case T_ORIGIN:
+			if (rec_get_u64(v, vlen, &u) || u > Q_ORIGIN_LOCAL)
+				goto corrupt;
+			e->origin = (enum q_origin)u;
+			break;
+		case T_PEER: str = &e->peer; break;
+		case T_SENDER: str = &e->sender; break;
+		case T_MSGID: str = &e->message_id; break;
+		case T_PARENT: str = &e->parent; break;
+		case T_LAST_ERROR: str = &e->last_error; break;
+		case T_CREATED:
+			if (rec_get_i64(v, vlen, &e->created))
+				goto corrupt;
+			break;
+		case T_UPDATED:
+			if (rec_get_i64(v, vlen, &e->updated))
+				goto corrupt;
+			break;
+		case T_NEXT:
+			if (rec_get_i64(v, vlen, &e->next_attempt))
+				goto corrupt;
+			break;
+		case T_LEASE_UNTIL:
+			if (rec_get_i64(v, vlen, &e->lease_until))
+				goto corrupt;
+			break;
+		case T_LEASE_PID:
+			if (rec_get_i64(v, vlen, &e->lease_pid))
+				goto corrupt;
+			break;
+		case T_ATTEMPTS:
+			if (rec_get_u64(v, vlen, &u) || u > UINT32_MAX)
+				goto corrupt;
+			e->attempts = (uint32_t)u;
+			break;
+		case T_SIZE:
+			if (rec_get_u64(v, vlen, &e->size))
+				goto corrupt;
+			break;
+		case T_PAYLOAD_KIND:
+			if (rec_get_u64(v, vlen, &u) || u > Q_PAYLOAD_RAW)
+				goto corrupt;
+			e->payload_kind = (enum q_payload)u;
+			break;
+		case T_PAYLOAD_LEN:
+			if (rec_get_u64(v, vlen, &e->payload_len))
+				goto corrupt;
+			break;
+		case T_KEY: {
+			const unsigned char *nul = memchr(v, '\0', vlen);
+			size_t flen = nul ? (size_t)(nul - v) : vlen;
+			char fpr[65];
+			char *uid = NULL;
+
+			if (flen == 0 || flen >= sizeof fpr)
+				goto corrupt;
+			memcpy(fpr, v, flen);
+			fpr[flen] = '\0';
+			if (nul) {
+				uid = rec_get_str(nul + 1, (uint32_t)(vlen - flen - 1));
+				if (!uid)
+					goto corrupt;
+			}
+			q_entry_add_key(e, fpr, uid);
+			free(uid);
+			break;
+		}
+		default:
+			break;	/* a field from a newer version */
+		}
+		if (str) {
+			free(*str);
+			*str = rec_get_str(v, vlen);
+			if (!*str)
+				goto corrupt;
+		}
+	}
+	if (rc < 0)
+		goto corrupt;
+	return 0;
+corrupt:
+	q_entry_free(e);
+	snprintf(e->id, sizeof e->id, "%s", id);
+	return pb_err_set(err, PB_EDATA, "queue entry %s: corrupt record", id);
+}
+
+static void
+due_key(const struct q_entry *e, unsigned char out[8 + QID_LEN])
+{
+	be64_put(out, (uint64_t)due_time(e));
+	memcpy(out + 8, e->id, QID_LEN);
+}
+
+static int
+due_put(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
+	struct pb_err *err)
+{
+	unsigned char k[8 + QID_LEN];
+	DBT key, data;
+	int ret;
+
+	due_key(e, k);
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	key.data = k;
+	key.size = sizeof k;
+	data.data = (void *)"";
+	data.size = 0;
+	if ((ret = sp->due->put(sp->due, txn, &key, &data, 0)) != 0)
+		return spool_dberr(sp, ret, err, "indexing %s", e->id);
+	return 0;
+}
+
+static int
+due_del(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
+	struct pb_err *err)
+{
+	unsigned char k[8 + QID_LEN];
+	DBT key;
+	int ret;
+
+	due_key(e, k);
+	memset(&key, 0, sizeof key);
+	key.data = k;
+	key.size = sizeof k;
+	ret = sp->due->del(sp->due, txn, &key, 0);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return spool_dberr(sp, ret, err, "unindexing %s", e->id);
+	return 0;
+}
+
+/* The per-peer index: pending outbound entries only. */
+static int
+peer_indexed(const struct q_entry *e)
+{
+	return e->dir == Q_OUTBOUND && e->peer && q_state_pending(e->state);
+}
+
+static size_t
+peer_key(const struct q_entry *e, unsigned char **k_r)
+{
+	size_t plen = strlen(e->peer);
+	unsigned char *k = xmalloc(plen + 1 + QID_LEN);
+
+	memcpy(k, e->peer, plen);
+	k[plen] = '\0';
+	memcpy(k + plen + 1, e->id, QID_LEN);
+	*k_r = k;
+	return plen + 1 + QID_LEN;
+}
+
+static int
+peer_put(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
+	 struct pb_err *err)
+{
+	unsigned char *k;
+	DBT key, data;
+	int ret;
+
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	key.size = (u_int32_t)peer_key(e, &k);
+	key.data = k;
+	data.data = (void *)"";
+	ret = sp->peers->put(sp->peers, txn, &key, &data, 0);
+	free(k);
+	if (ret != 0)
+		return spool_dberr(sp, ret, err, "indexing %s by peer", e->id);
+	return 0;
+}
+
+static int
+peer_del(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
+	 struct pb_err *err)
+{
+	unsigned char *k;
+	DBT key;
+	int ret;
+
+	memset(&key, 0, sizeof key);
+	key.size = (u_int32_t)peer_key(e, &k);
+	key.data = k;
+	ret = sp->peers->del(sp->peers, txn, &key, 0);
+	free(k);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return spool_dberr(sp, ret, err, "unindexing %s by peer", e->id);
+	return 0;
+}
+
+static void
+new_id(char *id, uint64_t bump)
+{
+	struct timeval tv;
+	uint64_t us;
+
+	gettimeofday(&tv, NULL);
+	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec + bump;
+	snprintf(id, QID_LEN + 1, "%014llX", (unsigned long long)us);
+}
+
+int
+queue_insert(struct spool *sp, DB_TXN *txn, struct q_entry *e,
+	     const void *payload, size_t payload_len, struct pb_err *err)
+{
+	struct buf rec = BUF_INIT;
+	DBT key, data;
+	int ret = 0;
+
+	if (e->created == 0)
+		e->created = spool_now();
+	e->updated = spool_now();
+	e->payload_len = payload_len;
+	if (payload_len == 0)
+		e->payload_kind = Q_PAYLOAD_NONE;
+	/* Ids are the creation time in microseconds: unique with
+	 * DB_NOOVERWRITE, bumped on the rare collision between processes,
+	 * and sorted by age in the btree for free. */
+	for (uint64_t bump = 0; bump < 1000; bump++) {
+		new_id(e->id, bump);
+		encode_entry(e, &rec);
+		memset(&key, 0, sizeof key);
+		memset(&data, 0, sizeof data);
+		key.data = e->id;
+		key.size = QID_LEN;
+		data.data = rec.data;
+		data.size = (u_int32_t)rec.len;
+		ret = sp->queue->put(sp->queue, txn, &key, &data, DB_NOOVERWRITE);
+		if (ret != DB_KEYEXIST)
+			break;
+	}
+	buf_free(&rec);
+	if (ret != 0)
+		return spool_dberr(sp, ret, err, "queueing entry");
+	if (payload_len) {
+		memset(&data, 0, sizeof data);
+		data.data = (void *)payload;
+		data.size = (u_int32_t)payload_len;
+		ret = sp->payload->put(sp->payload, txn, &key, &data, 0);
+		if (ret != 0)
+			return spool_dberr(sp, ret, err, "storing payload of %s",
+					   e->id);
+	}
+	if (indexed(e) && due_put(sp, txn, e, err) != 0)
+		return -1;
+	if (peer_indexed(e) && peer_put(sp, txn, e, err) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+valid_id(const char *id)
+{
+	if (strlen(id) != QID_LEN)
+		return 0;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'F')))
+			return 0;
+	return 1;
+}
+
+int
+queue_get(struct spool *sp, DB_TXN *txn, const char *id, int for_update,
+	  struct q_entry *e, struct pb_err *err)
+{
+	DBT key, data;
+	int ret;
+
+	memset(e, 0, sizeof *e);
+	if (!valid_id(id))
+		return pb_err_set(err, PB_ENOTFOUND, "%s: no such queue entry "
+				  "(ids are %d hex digits)", id, QID_LEN);
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	key.data = (void *)id;
+	key.size = QID_LEN;
+	ret = sp->queue->get(sp->queue, txn, &key, &data,
+			     (for_update && txn ? DB_RMW : 0) | spool_rflags(txn));
+	if (ret == DB_NOTFOUND)
+		return pb_err_set(err, PB_ENOTFOUND, "%s: no such queue entry", id);
+	if (ret != 0)
+		return spool_dberr(sp, ret, err, "reading %s", id);
+	return decode_entry(id, data.data, data.size, e, err);
+}
+
+int
+queue_get_payload(struct spool *sp, DB_TXN *txn, const char *id,
+		  struct buf *out, struct pb_err *err)
+{
+	DBT key, data;
+	int ret;
+
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	key.data = (void *)id;
+	key.size = (u_int32_t)strlen(id);
+	data.flags = DB_DBT_MALLOC;
+	ret = sp->payload->get(sp->payload, txn, &key, &data, spool_rflags(txn));
+	if (ret == DB_NOTFOUND)
+		return 0;
+	if (ret != 0)
+		return spool_dberr(sp, ret, err, "reading payload of %s", id);
+	buf_append(out, data.data, data.size);
+	free(data.data);
+	return 0;
+}
+
+int
+queue_update(struct spool *sp, DB_TXN *txn, const struct q_entry *old,
+	     const struct q_entry *e, struct pb_err *err)
+{
+	struct buf rec = BUF_INIT;
+	struct q_entry copy = *e;
+	DBT key, data;
+	int ret;
+
+	copy.updated = spool_now();
+	if (indexed(old) && (!indexed(&copy) || due_time(old) != due_time(&copy))) {
+		if (due_del(sp, txn, old, err) != 0)
+			return -1;
+	}
+	if (indexed(&copy) && (!indexed(old) || due_time(old) != due_time(&copy))) {
+		if (due_put(sp, txn, &copy, err) != 0)
+			return -1;
+	}
+	if (peer_indexed(old) && !peer_indexed(&copy) && peer_del(sp, txn, old, err) != 0)
+		return -1;
+	if (peer_indexed(&copy) && !peer_indexed(old) && peer_put(sp, txn, &copy, err) != 0)
+		return -1;
+	encode_entry(&copy, &rec);
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	key.data = (void *)e->id;
+	key.size = QID_LEN;
+	data.data = rec.data;
+	data.size = (u_int32_t)rec.len;
+	ret = sp->queue->put(sp->queue, txn, &key, &data, 0);
+	buf_free(&rec);
+	if (ret != 0)
+		return spool_dberr(sp, ret, err, "updating %s", e->id);
+	return 0;
+}
+
+int
+queue_delete(struct spool *sp, DB_TXN *txn, const char *id, struct pb_err *err)
+{
+	struct q_entry e;
+	DBT key;
+	int ret;
+
+	if (queue_get(sp, txn, id, 1, &e, err) != 0)
+		return -1;
+	if ((indexed(&e) && due_del(sp, txn, &e, err) != 0) ||
+	    (peer_indexed(&e) && peer_del(sp, txn, &e, err) != 0)) {
+		q_entry_free(&e);
+		return -1;
+	}
+	q_entry_free(&e);
+	memset(&key, 0, sizeof key);
+	key.data = (void *)id;
+	key.size = QID_LEN;
+	ret = sp->payload->del(sp->payload, txn, &key, 0);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return spool_dberr(sp, ret, err, "deleting payload of %s", id);
+	ret = sp->queue->del(sp->queue, txn, &key, 0);
+	if (ret != 0)
+		return spool_dberr(sp, ret, err, "deleting %s", id);
+	return 0;
+}
+
+int
+queue_scan(struct spool *sp, DB_TXN *txn, queue_cb cb, void *ctx,
+	   struct pb_err *err)
+{
+	DBC *cur;
+	DBT key, data;
+	int ret, stop = 0;
+
+	if ((ret = sp->queue->cursor(sp->queue, txn, &cur, spool_cflags(txn))) != 0)
+		return spool_dberr(sp, ret, err, "opening queue cursor");
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	while (!stop && (ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
+		char id[QID_LEN + 1];
+		struct q_entry e;
+
+		if (key.size != QID_LEN)
+			continue;
+		memcpy(id, key.data, QID_LEN);
+		id[QID_LEN] = '\0';
+		if (decode_entry(id, data.data, data.size, &e, err) != 0) {
+			/* One corrupt record must not hide the others. */
+			log_warning(id, "%s", err->msg);
+			continue;
+		}
+		stop = cb(ctx, &e);
+		q_entry_free(&e);
+	}
+	cur->close(cur);
+	if (ret != 0 && ret != DB_NOTFOUND && !stop)
+		return spool_dberr(sp, ret, err, "scanning queue");
+	return 0;
+}
+
+int
+queue_due_ids(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
+	      char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err)
+{
+	char (*ids)[QID_LEN + 1] = NULL;
+	size_t n = 0;
+	DBC *cur;
+	DBT key, data;
+	int ret;
+
+	*ids_r = NULL;
+	*n_r = 0;
+	if ((ret = sp->due->cursor(sp->due, txn, &cur, spool_cflags(txn))) != 0)
+		return spool_dberr(sp, ret, err, "opening due cursor");
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	while (n < max && (ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
+		if (key.size != 8 + QID_LEN)
+			continue;
+		if ((int64_t)be64_get(key.data) > now)
+			break;
+		ids = xreallocarray(ids, n + 1, sizeof *ids);
+		memcpy(ids[n], (char *)key.data + 8, QID_LEN);
+		ids[n][QID_LEN] = '\0';
+		n++;
+	}
+	cur->close(cur);
+	if (ret != 0 && ret != DB_NOTFOUND) {
+		free(ids);
+		return spool_dberr(sp, ret, err, "scanning due index");
+	}
+	*ids_r = ids;
+	*n_r = n;
+	return 0;
+}
+
+int
+queue_peer_ids(struct spool *sp, DB_TXN *txn, const char *peer, size_t max,
+	       char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err)
+{
+	char (*ids)[QID_LEN + 1] = NULL;
+	size_t n = 0, plen = strlen(peer);
+	DBC *cur;
+	DBT key, data;
+	int ret;
+
+	*ids_r = NULL;
+	*n_r = 0;
+	if ((ret = sp->peers->cursor(sp->peers, txn, &cur, spool_cflags(txn))) != 0)
+		return spool_dberr(sp, ret, err, "opening peer cursor");
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	/* Keys are "peer NUL id": DB_SET_RANGE on "peer NUL" lands on the
+	 * first of this peer's entries, in id (= age) order. */
+	key.data = (void *)peer;
+	key.size = (u_int32_t)plen + 1;
+	for (ret = cur->get(cur, &key, &data, DB_SET_RANGE); ret == 0 && n < max;
+	     ret = cur->get(cur, &key, &data, DB_NEXT)) {
+		if (key.size != plen + 1 + QID_LEN ||
+		    memcmp(key.data, peer, plen + 1) != 0)
+			break;
+		ids = xreallocarray(ids, n + 1, sizeof *ids);
+		memcpy(ids[n], (char *)key.data + plen + 1, QID_LEN);
+		ids[n][QID_LEN] = '\0';
+		n++;
+	}
+	cur->close(cur);
+	if (ret != 0 && ret != DB_NOTFOUND && n < max) {
+		free(ids);
+		return spool_dberr(sp, ret, err, "scanning peer index");
+	}
+	*ids_r = ids;
+	*n_r = n;
+	return 0;
+}
+
+int
+queue_next_due(struct spool *sp, DB_TXN *txn, int64_t *when_r,
+	       struct pb_err *err)
+{
+	DBC *cur;
+	DBT key, data;
+	int ret;
+
+	*when_r = 0;
+	if ((ret = sp->due->cursor(sp->due, txn, &cur, spool_cflags(txn))) != 0)
+		return spool_dberr(sp, ret, err, "opening due cursor");
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	ret = cur->get(cur, &key, &data, DB_FIRST);
+	if (ret == 0 && key.size == 8 + QID_LEN)
+		*when_r = (int64_t)be64_get(key.data);
+	cur->close(cur);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return spool_dberr(sp, ret, err, "reading due index");
+	return 0;
+}

@@ -1,0 +1,162 @@
+/*
+ * queue.h - queue entries: what is in flight, in both directions.
+ *
+ * One entry per inbound mail (or per quarantined piece of one), and one
+ * per outbound mail per PKS peer.  Entries live in the spool's queue
+ * database keyed by their id; their payload (keys, or the raw text kept
+ * for a quarantined piece) lives in a separate database so listing never
+ * reads payloads.  Pending entries (ready, deferred) are also indexed by
+ * the time of their next attempt, which is all the runner scans, and
+ * pending outbound entries by peer, so that everything waiting for one
+ * peer can go out in one mail.
+ *
+ * A process working on an entry takes a lease (lease_until, lease_pid)
+ * in the entry itself, committed like any other change; a lease that
+ * outlives its process simply expires, so a crash mid-delivery leaves the
+ * entry to the runner instead of losing it.
+ */
+#ifndef PB_QUEUE_H
+#define PB_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+#include "spool/spool.h"
+
+#define QID_LEN 14	/* hex digits of the creation time in microseconds */
+
+enum q_dir { Q_INBOUND, Q_OUTBOUND };
+
+enum q_state {
+	QS_READY,	/* pending: due now or at next_attempt */
+	QS_DEFERRED,	/* pending: failed temporarily, retry at next_attempt */
+	QS_HELD,	/* pending: held by the operator */
+	QS_DONE,	/* finished: delivered */
+	QS_FAILED,	/* finished: failed permanently or expired */
+	QS_QUARANTINED,	/* finished: bad input, kept for inspection */
+	QS_DUPLICATE,	/* finished: nothing new (Message-ID or packets) */
+	QS_SUPPRESSED,	/* finished: outbound echo of PKS traffic */
+	QS_LOOP,	/* finished: our own mail came back */
+	QS__COUNT
+};
+
+enum q_origin { Q_ORIGIN_PKS, Q_ORIGIN_LOCAL };
+
+enum q_payload { Q_PAYLOAD_NONE, Q_PAYLOAD_KEYS, Q_PAYLOAD_RAW };
+
+struct q_keyref {
+	char fpr[65];		/* upper-case hex, 40 or 64 digits */
+	char *uid;		/* primary user ID or NULL */
+};
+
+struct q_entry {
+	char id[QID_LEN + 1];
+	enum q_dir dir;
+	enum q_state state;
+	enum q_origin origin;
+	enum q_state held_from;	/* state to return to on release */
+	char *peer;		/* outbound recipient, else NULL */
+	char *sender;		/* envelope sender from the MTA, or NULL */
+	char *message_id;	/* of the mail, or NULL */
+	char *parent;		/* id of the entry this piece was split from */
+	char *last_error;	/* last delivery error, or why finished */
+	int64_t created;
+	int64_t updated;
+	int64_t next_attempt;	/* 0 = none */
+	int64_t lease_until;	/* 0 = not leased */
+	int64_t lease_pid;
+	uint32_t attempts;
+	uint64_t size;		/* bytes of the mail this came from */
+	enum q_payload payload_kind;
+	uint64_t payload_len;
+	struct q_keyref *keys;
+	size_t nkeys;
+};
+
+/* Names as they appear in JSON and on the command line. */
+const char *q_state_name(enum q_state s);
+int q_state_from_name(const char *name, enum q_state *s);
+const char *q_dir_name(enum q_dir d);
+const char *q_origin_name(enum q_origin o);
+int q_state_pending(enum q_state s);	/* ready, deferred, held */
+
+/* q_entry_add_key - append a key reference (copies uid). */
+void q_entry_add_key(struct q_entry *e, const char *fpr, const char *uid);
+/* q_entry_free - release what the entry owns (not e itself). */
+void q_entry_free(struct q_entry *e);
+/* q_entry_copy - deep copy. */
+void q_entry_copy(struct q_entry *dst, const struct q_entry *src);
+/* q_entry_attempted - turn e (a copy of the entry this process leased)
+ * into the entry after one more attempt that ended in state: lease
+ * dropped, attempt counted, last_error = error (copied; NULL for none).
+ * QS_DEFERRED, a temporary failure, gets its next attempt from cfg's
+ * retry_schedule, or fails once the entry is max_queue_lifetime old.
+ * Returns the state e ends in. */
+struct config;
+enum q_state q_entry_attempted(struct q_entry *e, enum q_state state,
+			       const char *error, const struct config *cfg,
+			       int64_t now);
+
+/* q_entry_leased_elsewhere - another live process holds a lease on e at
+ * time now.  A lease whose process is gone (killed mid-delivery) is over
+ * at once rather than at lease_until: the spool is local, so the pid
+ * means something here. */
+int q_entry_leased_elsewhere(const struct q_entry *e, int64_t now);
+
+/* Payload of Q_PAYLOAD_KEYS entries: a sequence of keys, each prefixed
+ * with its length (4 bytes, big-endian). */
+void q_payload_add_key(struct buf *payload, const unsigned char *key,
+		       size_t len);
+/* q_payload_next_key - iterate: *off starts at 0; returns 1 with the key,
+ * 0 at the end, -1 if the payload is corrupt. */
+int q_payload_next_key(const unsigned char *payload, size_t len, size_t *off,
+		       const unsigned char **key_r, size_t *key_len_r);
+
+/* queue_insert - store a new entry (its id is assigned here, unique and
+ * increasing with time) with its payload, and index it if pending. */
+int queue_insert(struct spool *sp, DB_TXN *txn, struct q_entry *e,
+		 const void *payload, size_t payload_len, struct pb_err *err);
+
+/* queue_get - read an entry; with for_update, write-lock it (use before
+ * queue_update in the same txn).  PB_ENOTFOUND if there is none. */
+int queue_get(struct spool *sp, DB_TXN *txn, const char *id, int for_update,
+	      struct q_entry *e, struct pb_err *err);
+
+/* queue_get_payload - the entry's payload appended to out. */
+int queue_get_payload(struct spool *sp, DB_TXN *txn, const char *id,
+		      struct buf *out, struct pb_err *err);
+
+/* queue_update - write e back (same id); old is the entry as read in
+ * this txn, so the due index can be kept in step. */
+int queue_update(struct spool *sp, DB_TXN *txn, const struct q_entry *old,
+		 const struct q_entry *e, struct pb_err *err);
+
+/* queue_delete - remove an entry and its payload. */
+int queue_delete(struct spool *sp, DB_TXN *txn, const char *id,
+		 struct pb_err *err);
+
+/* Iteration: cb gets each entry (owned by the iterator, valid during the
+ * call); returning non-zero stops the scan. */
+typedef int (*queue_cb)(void *ctx, const struct q_entry *e);
+
+/* queue_scan - every entry in id (= creation) order. */
+int queue_scan(struct spool *sp, DB_TXN *txn, queue_cb cb, void *ctx,
+	       struct pb_err *err);
+
+/* queue_due_ids - ids of pending entries whose next attempt is at or
+ * before now, oldest first, at most max; caller frees *ids_r. */
+int queue_due_ids(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
+		  char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err);
+
+/* queue_peer_ids - ids of the pending (ready, deferred, held) outbound
+ * entries for peer, oldest first, at most max; caller frees *ids_r. */
+int queue_peer_ids(struct spool *sp, DB_TXN *txn, const char *peer, size_t max,
+		   char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err);
+
+/* queue_next_due - the earliest next_attempt of any pending entry, or 0. */
+int queue_next_due(struct spool *sp, DB_TXN *txn, int64_t *when_r,
+		   struct pb_err *err);
+
+#endif

@@ -1,0 +1,710 @@
+/*
+ * spool.c - the Berkeley DB environment (see spool.h).
+ */
+#include "spool/spool.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long spool_txn and spool_open keep trying against busy locks or a
+ * recovering environment before reporting a temporary failure. */
+#define BUSY_BUDGET_MS 20000
+#define MAX_REOPENS 8
+#define THREAD_SLOTS 1024	/* processes in the environment at once */
+#define WAKE_FIFO "wakeup"
+/* Creating the databases takes exclusive handle locks that a process
+ * waiting for them can never time out of; if the creator is killed,
+ * everyone else waits for ever.  So creation happens once, under an
+ * flock the kernel releases when its holder dies, and READY_MARK records
+ * that it completed. */
+#define CREATE_LOCK "spool.lock"
+#define OPEN_LOCK_BUDGET_MS 30000
+#define OPENER_FILE "spool.opener"
+#define READY_MARK "spool.ready"
+
+/* dead - is_alive's answer for a dead pid.  Berkeley DB 5.3 asks again
+ * and again while it spins on a mutex that process died holding, which
+ * nothing will ever release (a SIGKILL at the wrong microsecond): say
+ * so, once, and what to do; the watchdogs end the spinning process. */
+static int
+dead(struct spool *sp, pid_t pid)
+{
+	if (!sp)
+		return 0;
+	if (sp->dead_pid != (long)pid) {
+		sp->dead_pid = (long)pid;
+		sp->dead_asks = 0;
+	}
+	/* Asked about the same dead process over and over is the spin:
+	 * do it at a walk, not with a whole core, until a watchdog ends
+	 * it.  failchk asks once per dead thread, and is not slowed. */
+	if (sp->dead_asks >= 1000) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (++sp->dead_asks == 3000)
+		log_error(NULL, "spool %s: waiting for a Berkeley DB mutex that "
+			  "process %ld died holding; nothing will release it: "
+			  "stop the runner, then run db5.3_recover -h %s (see "
+			  "pksbridge(8) SPOOL RECOVERY)", sp->dir, (long)pid,
+			  sp->dir);
+	return 0;
+}
+
+/* is_alive - for failchk: does the process that registered still run?
+ * The spool is local, so a pid is meaningful.  A zombie is dead: a
+ * SIGKILLed filter stays one until the MTA reaps it, and if failchk took
+ * it for alive it would go on to wait for the mutex that process died
+ * holding, for ever, instead of asking for recovery (seen in
+ * crash_runner.sh: an ingest blocked in failchk at open). */
+static int
+is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	struct spool *sp = env ? env->app_private : NULL;
+	char path[64], buf[512], *rp;
+	ssize_t n;
+	int fd;
+
+	(void)tid;
+	(void)flags;
+	if (pid == getpid())
+		return 1;
+	if (kill(pid, 0) != 0 && errno != EPERM)
+		return dead(sp, pid);
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1;	/* no /proc: trust kill() */
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((rp = strrchr(buf, ')')) == NULL || rp[1] != ' ')
+		return 1;
+	if (rp[2] == 'Z' || rp[2] == 'X')
+		return dead(sp, pid);
+	return 1;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* backoff - sleep a little, more with each attempt, randomly, so the
+ * same processes do not collide again in lockstep. */
+static void
+backoff(int attempt)
+{
+	long max_us = 100L << (attempt < 9 ? attempt : 9);	/* up to 51 ms */
+	struct timespec ts;
+	long us = 50 + (long)((unsigned)rand() % (unsigned)max_us);
+
+	ts.tv_sec = 0;
+	ts.tv_nsec = us * 1000;
+	nanosleep(&ts, NULL);
+}
+
+static void
+errcall(const DB_ENV *env, const char *prefix, const char *msg)
+{
+	struct spool *sp = env->app_private;
+
+	(void)prefix;
+	if (sp)
+		snprintf(sp->errbuf, sizeof sp->errbuf, "%s", msg);
+}
+
+/* msgcall - Berkeley DB's informational messages (failchk cleaning up
+ * after a dead process: "Freeing read locks for locker ...") go to the
+ * log.  Left alone they go to stdout, in the middle of whatever the
+ * command prints there: queue list --json would no longer be JSON. */
+static void
+msgcall(const DB_ENV *env, const char *msg)
+{
+	(void)env;
+	log_info(NULL, "Berkeley DB: %s", msg);
+}
+
+int64_t
+spool_now(void)
+{
+	/* Test-only: PKSBRIDGE_NOW (Unix seconds) fixes the clock so that
+	 * golden tests of ages and times are stable.  Read here and nowhere
+	 * else; queue ids still come from the real clock (queue.c), so
+	 * entries stay unique.  Never set it in production. */
+	const char *fixed = getenv("PKSBRIDGE_NOW");
+
+	if (fixed && *fixed) {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(fixed, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0)
+			return (int64_t)v;
+	}
+	return (int64_t)time(NULL);
+}
+
+int
+spool_dberr(struct spool *sp, int ret, struct pb_err *err, const char *fmt, ...)
+{
+	char ctx[256];
+	va_list ap;
+	enum pb_status st;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof ctx, fmt, ap);
+	va_end(ap);
+	switch (ret) {
+	case DB_LOCK_DEADLOCK:
+	case DB_LOCK_NOTGRANTED:
+		sp->retry = 1;
+		st = PB_ETEMP;
+		break;
+	case DB_RUNRECOVERY:
+		sp->panic = 1;
+		st = PB_ETEMP;
+		break;
+	case ENOSPC:
+	case EIO:
+	case EDQUOT:
+		st = PB_EIO;
+		break;
+	default:
+		st = PB_ETEMP;
+		break;
+	}
+	if (sp->errbuf[0] && ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED)
+		return pb_err_set(err, st, "%s: %s (%s)", ctx, db_strerror(ret),
+				  sp->errbuf);
+	return pb_err_set(err, st, "%s: %s", ctx, db_strerror(ret));
+}
+
+static int
+open_db(struct spool *sp, DB **dbp, const char *file, struct pb_err *err)
+{
+	DB *db;
+	int ret;
+
+	if ((ret = db_create(&db, sp->env, 0)) != 0)
+		return spool_dberr(sp, ret, err, "db_create %s", file);
+	/* DB_READ_UNCOMMITTED lets listings read without waiting for a
+	 * writer (see spool.h); transactions still read committed data. */
+	ret = db->open(db, NULL, file, NULL, DB_BTREE,
+		       DB_CREATE | DB_AUTO_COMMIT | DB_READ_UNCOMMITTED,
+		       sp->file_mode);
+	if (ret != 0) {
+		db->close(db, 0);
+		return spool_dberr(sp, ret, err, "opening %s/%s", sp->dir, file);
+	}
+	*dbp = db;
+	return 0;
+}
+
+static void
+close_all(struct spool *sp)
+{
+	DB **dbs[] = { &sp->queue, &sp->payload, &sp->due, &sp->dedup,
+		       &sp->dedupkey, &sp->msgid, &sp->sent, &sp->peers };
+
+	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+		if (*dbs[i]) {
+			/* DB_NOSYNC: what is committed is already in the synced
+			 * log; flushing each file here cost two fsyncs per
+			 * database on every exit.  Checkpoints write the pages. */
+			(*dbs[i])->close(*dbs[i], DB_NOSYNC);
+			*dbs[i] = NULL;
+		}
+	}
+	if (sp->env) {
+		sp->env->close(sp->env, 0);
+		sp->env = NULL;
+	}
+}
+
+/* back_regions - make the file system hold the space of every region
+ * file we map, up to the size of the mapping.  Berkeley DB maps each
+ * region at its maximum size but grows the file only as it allocates
+ * (the buffer cache, above all), and the first touch of a page that the
+ * file system cannot back, because the disk is full, is SIGBUS, inside
+ * an allocation holding the environment's region mutex: the process
+ * dies and every later open spins on that mutex for ever (found by
+ * tests/integration/fault_fullfs.sh).  fallocate(FALLOC_FL_KEEP_SIZE)
+ * reserves the blocks without changing the file's size, which Berkeley
+ * DB reads; a full disk is then an error here (ENOSPC: the open fails,
+ * the filter exits 75) instead of a signal later.  A file system that
+ * cannot fallocate is left as it is. */
+static int
+back_regions(struct spool *sp, struct pb_err *err)
+{
+	char dir[PATH_MAX], line[PATH_MAX + 128];
+	size_t dl;
+	FILE *maps;
+	int r = 0;
+
+	if (!realpath(sp->dir, dir))
+		return 0;
+	dl = strlen(dir);
+	if (!(maps = fopen("/proc/self/maps", "re")))
+		return 0;
+	while (r == 0 && fgets(line, sizeof line, maps)) {
+		unsigned long lo, hi;
+		char *path = strchr(line, '/');
+		size_t pl;
+		int fd;
+
+		if (!path || sscanf(line, "%lx-%lx", &lo, &hi) != 2 || hi <= lo)
+			continue;
+		pl = strcspn(path, "\n");
+		path[pl] = '\0';
+		if (strncmp(path, dir, dl) != 0 || strncmp(path + dl, "/__db.", 6) != 0 ||
+		    strcmp(path + dl, "/__db.register") == 0)
+			continue;
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			continue;
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)(hi - lo)) != 0 &&
+		    (errno == ENOSPC || errno == EDQUOT))
+			r = pb_err_set(err, PB_EIO, "%s: no space for the Berkeley DB "
+				       "region (%lu KB): %s", path, (hi - lo) / 1024,
+				       strerror(errno));
+		close(fd);
+	}
+	fclose(maps);
+	return r;
+}
+
+static int
+open_env(struct spool *sp, struct pb_err *err)
+{
+	static const struct { size_t off; const char *file; } dbs[] = {
+		{ offsetof(struct spool, queue), "queue.db" },
+		{ offsetof(struct spool, payload), "payload.db" },
+		{ offsetof(struct spool, due), "due.db" },
+		{ offsetof(struct spool, dedup), "dedup.db" },
+		{ offsetof(struct spool, dedupkey), "dedupkey.db" },
+		{ offsetof(struct spool, msgid), "msgid.db" },
+		{ offsetof(struct spool, sent), "sent.db" },
+		{ offsetof(struct spool, peers), "peers.db" },
+	};
+	DB_ENV *env;
+	int ret;
+
+	if ((ret = db_env_create(&env, 0)) != 0)
+		return spool_dberr(sp, ret, err, "db_env_create");
+	sp->env = env;
+	env->app_private = sp;
+	env->set_errcall(env, errcall);
+	env->set_msgcall(env, msgcall);
+	/* No process ever waits inside Berkeley DB for a lock: a waiter
+	 * blocks on a mutex only the holder releases, and a holder killed
+	 * by SIGKILL (an MTA timeout, the OOM killer) never does.  Instead a
+	 * conflict fails at once (DB_TXN_NOWAIT) and spool_txn retries,
+	 * running failchk, which aborts a dead process's transaction and
+	 * frees its locks. */
+	env->set_flags(env, DB_TXN_NOWAIT, 1);
+	/* And so no deadlock detector either: with nobody waiting there is
+	 * no cycle to break, and Berkeley DB 5.3's detector, which then ran
+	 * on lock releases, corrupted the heap of the process running it
+	 * after another process had been SIGKILLed (tests/integration/
+	 * crash_runner.sh: ingests died of SIGSEGV and "double free" inside
+	 * __lock_detect, called from opening a database). */
+	env->set_thread_count(env, THREAD_SLOTS);
+	env->set_isalive(env, is_alive);
+	env->set_cachesize(env, 0, 2u << 20, 1);
+	env->set_lg_bsize(env, 1u << 20);
+	env->set_lg_max(env, 16u << 20);
+	env->set_lk_max_locks(env, 20000);
+	env->set_lk_max_objects(env, 20000);
+	env->set_lk_max_lockers(env, 2000);
+	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
+	/* Write the region files out when creating them (and see
+	 * back_regions for what they grow into): a full disk must be ENOSPC
+	 * from a write, which fails the commit (exit 75, the MTA retries),
+	 * never SIGBUS from a page of a mapped region. */
+	env->set_flags(env, DB_REGION_INIT, 1);
+	ret = env->open(env, sp->dir,
+			DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+			DB_INIT_TXN | DB_REGISTER | DB_RECOVER | DB_FAILCHK,
+			sp->file_mode);
+	if (ret != 0) {
+		spool_dberr(sp, ret, err, "opening Berkeley DB environment %s",
+			    sp->dir);
+		close_all(sp);
+		return -1;
+	}
+	if (back_regions(sp, err) != 0) {
+		close_all(sp);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+		DB **slot = (DB **)((char *)sp + dbs[i].off);
+
+		if (open_db(sp, slot, dbs[i].file, err) != 0) {
+			close_all(sp);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* note_opener - under the spool.lock flock: record that this process
+ * is opening the environment (start), or that it is done (!start).  An
+ * opener that finds the record of another one, dead, knows that process
+ * died inside the open: killed at a bad moment, or ended by its watchdog
+ * because the open blocked on a mutex a killed process held, which
+ * nothing releases; then the open here may block the same way, and the
+ * operator must run recovery (pksbridge(8) SPOOL RECOVERY).  Say so. */
+static void
+note_opener(struct spool *sp, int start)
+{
+	char path[4096], buf[32];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", sp->dir, OPENER_FILE);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, sp->file_mode)) < 0)
+		return;
+	if (start && (n = pread(fd, buf, sizeof buf - 1, 0)) > 0) {
+		buf[n] = '\0';
+		pid = strtol(buf, NULL, 10);
+		if (pid > 0 && pid != (long)getpid() &&
+		    !is_alive(NULL, (pid_t)pid, 0, 0))
+			log_warning(NULL, "spool %s: process %ld died while "
+				    "opening it; if opening now blocks (filters "
+				    "exit 75 after waiting), a process killed "
+				    "inside Berkeley DB left a mutex held: stop "
+				    "the runner, then run db5.3_recover -h %s "
+				    "(see pksbridge(8) SPOOL RECOVERY)", sp->dir,
+				    pid, sp->dir);
+	}
+	if (ftruncate(fd, 0) == 0 && start) {
+		n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+		if (pwrite(fd, buf, (size_t)n, 0) != n)
+			log_debug(NULL, "%s: %s", path, strerror(errno));
+	}
+	close(fd);
+}
+
+/* open_locked - open the environment (creating it and its databases the
+ * first time) under an exclusive flock on CREATE_LOCK.  Creation needs
+ * it (see above), and so does every open: an open that runs recovery
+ * (DB_REGISTER found a dead process) removes and rebuilds the region
+ * files, and another process attaching to them at that moment could be
+ * handed a half-built region and unmap what was never its own (seen in
+ * crash_runner.sh: SIGSEGV in munmap under __env_attach_regions).  An
+ * open takes milliseconds; the wait for the lock is bounded, because its
+ * holder may itself be blocked on a dead process's mutex until its own
+ * watchdog ends it. */
+static int
+open_locked(struct spool *sp, struct pb_err *err)
+{
+	char lock_path[4096], mark_path[4096];
+	int64_t deadline = now_ms() + OPEN_LOCK_BUDGET_MS;
+	int fd, r, mfd;
+
+	snprintf(lock_path, sizeof lock_path, "%s/%s", sp->dir, CREATE_LOCK);
+	snprintf(mark_path, sizeof mark_path, "%s/%s", sp->dir, READY_MARK);
+	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, sp->file_mode);
+	if (fd < 0)
+		return pb_err_set(err, errno == EACCES ? PB_EIO : PB_ETEMP,
+				  "%s: %s%s", lock_path, strerror(errno),
+				  errno == EACCES ? " (run as the spool's owner or a "
+				  "member of its group; see pksbridge(8) SPOOL "
+				  "PERMISSIONS)" : "");
+	for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; attempt++) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			r = pb_err_set(err, PB_ETEMP, "flock %s: %s", lock_path,
+				       strerror(errno));
+			close(fd);
+			return r;
+		}
+		if (now_ms() > deadline) {
+			close(fd);
+			return pb_err_set(err, PB_ETEMP, "%s: another process has "
+					  "been opening (or recovering) the spool "
+					  "for %d s", lock_path,
+					  OPEN_LOCK_BUDGET_MS / 1000);
+		}
+		backoff(attempt < 6 ? attempt : 6);
+	}
+	note_opener(sp, 1);
+	r = open_env(sp, err);
+	note_opener(sp, 0);
+	if (r == 0 && access(mark_path, F_OK) != 0) {
+		/* Durable before anyone relies on it: opens are committed
+		 * (DB_AUTO_COMMIT); flush the log, then the mark. */
+		sp->env->log_flush(sp->env, NULL);
+		mfd = open(mark_path, O_WRONLY | O_CREAT | O_CLOEXEC, sp->file_mode);
+		if (mfd < 0 || fsync(mfd) != 0) {
+			r = pb_err_set(err, PB_EIO, "%s: %s", mark_path,
+				       strerror(errno));
+			close_all(sp);
+		}
+		if (mfd >= 0)
+			close(mfd);
+	}
+	close(fd);	/* releases the flock */
+	return r;
+}
+
+int
+spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
+{
+	struct spool *sp;
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		int e = errno;
+
+		return pb_err_set(err, e == ENOENT ? PB_ECONFIG : PB_EIO,
+				  "spool_dir %s: %s (%s; see pksbridge(8) SPOOL "
+				  "PERMISSIONS)", dir, strerror(e),
+				  e == ENOENT ? "create it, e.g. install -d -m 2770 "
+				  "-o pksbridge -g pksbridge DIR, or set spool_dir"
+				  : e == EACCES ? "run as the spool's owner or a "
+				  "member of its group" : "check the path");
+	}
+	if (!S_ISDIR(st.st_mode))
+		return pb_err_set(err, PB_ECONFIG, "spool_dir %s: not a directory",
+				  dir);
+	if (st.st_mode & S_IWOTH)
+		return pb_err_set(err, PB_ECONFIG,
+				  "spool_dir %s: refusing a world-writable spool "
+				  "(chmod o-w; see pksbridge(8) SPOOL PERMISSIONS)",
+				  dir);
+	sp = xcalloc(1, sizeof *sp);
+	sp->dir = xstrdup(dir);
+	sp->file_mode = (st.st_mode & S_IWGRP) ? 0660 : 0600;
+	/* The MTA's umask (Exim: 022) must not narrow the group bits. */
+	umask((st.st_mode & S_IWGRP) ? 007 : 077);
+	for (int attempt = 0;; attempt++) {
+		sp->retry = sp->panic = 0;
+		if (open_locked(sp, err) == 0)
+			break;
+		/* Busy (another process is creating a database or running
+		 * recovery) or panicked (someone died inside it): the next
+		 * open recovers through DB_REGISTER. */
+		if ((!sp->retry && !sp->panic) || attempt >= 200) {
+			free(sp->dir);
+			free(sp);
+			return -1;
+		}
+		backoff(attempt);
+	}
+	*sp_r = sp;
+	return 0;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (!sp)
+		return;
+	close_all(sp);
+	free(sp->dir);
+	free(sp);
+}
+
+/* reopen - close and open the environment again (recovery runs if a
+ * registered process died).  0 or -1 with err. */
+static int
+reopen(struct spool *sp, struct pb_err *err)
+{
+	close_all(sp);
+	for (int attempt = 0; attempt < 200; attempt++) {
+		sp->retry = sp->panic = 0;
+		if (open_locked(sp, err) == 0)
+			return 0;
+		if (!sp->retry && !sp->panic)
+			return -1;
+		backoff(attempt);
+	}
+	return -1;
+}
+
+int
+spool_recover(struct spool *sp, struct pb_err *err)
+{
+	if (sp->env && !sp->panic)
+		return 0;
+	log_warning(NULL, "%s: the Berkeley DB environment needs recovery "
+		    "(a process died inside it, or another one recovered it): "
+		    "opening it again", sp->dir);
+	return reopen(sp, err);
+}
+
+int
+spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
+	  struct pb_err *err)
+{
+	int64_t deadline = now_ms() + BUSY_BUDGET_MS;
+	int reopens = 0;
+
+	for (int attempt = 0;; attempt++) {
+		DB_TXN *txn = NULL;
+		int ret;
+
+		if (!sp->env && reopen(sp, err) != 0)
+			return -1;
+		sp->retry = 0;
+		sp->panic = 0;
+		sp->errbuf[0] = '\0';
+		ret = sp->env->txn_begin(sp->env, NULL, &txn, 0);
+		if (ret != 0) {
+			spool_dberr(sp, ret, err, "starting a transaction");
+		} else if (fn(sp, txn, ctx, err) != 0) {
+			txn->abort(txn);
+		} else {
+			ret = txn->commit(txn, (flags & SPOOL_NOSYNC) ?
+					  DB_TXN_NOSYNC : DB_TXN_SYNC);
+			if (ret == 0)
+				return 0;
+			spool_dberr(sp, ret, err, "committing");
+		}
+		if (!sp->panic && sp->retry && attempt % 8 == 7) {
+			/* Still busy: maybe the holder is dead.  failchk aborts
+			 * its transaction (freeing its locks), or says the
+			 * environment needs recovery. */
+			ret = sp->env->failchk(sp->env, 0);
+			if (ret == DB_RUNRECOVERY)
+				sp->panic = 1;
+			else if (ret != 0)
+				log_warning(NULL, "failchk: %s", db_strerror(ret));
+		}
+		if (sp->panic) {
+			struct pb_err e2;
+
+			if (++reopens > MAX_REOPENS) {
+				return pb_err_set(err, PB_ETEMP, "%s: Berkeley DB "
+						  "environment keeps needing recovery: %s",
+						  sp->dir, err->msg);
+			}
+			if (reopen(sp, &e2) != 0) {
+				*err = e2;
+				return -1;
+			}
+			continue;
+		}
+		if (!sp->retry)
+			return -1;
+		if (now_ms() > deadline)
+			return pb_err_prefix(err, "spool busy for %d s: ",
+					     BUSY_BUDGET_MS / 1000);
+		backoff(attempt);
+	}
+}
+
+void
+spool_checkpoint(struct spool *sp, int force)
+{
+	int ret;
+
+	if (!sp->env)
+		return;		/* a reopen failed: nothing to checkpoint */
+	ret = sp->env->txn_checkpoint(sp->env, force ? 0 : 4096, 0,
+				      force ? DB_FORCE : 0);
+	if (ret != 0)
+		log_warning(NULL, "checkpoint of %s failed: %s", sp->dir,
+			    db_strerror(ret));
+}
+
+static void
+fifo_path(const struct spool *sp, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s", sp->dir, WAKE_FIFO);
+}
+
+int
+spool_runner_open(const struct spool *sp)
+{
+	char path[4096];
+
+	fifo_path(sp, path, sizeof path);
+	/* ENXIO: no reader, no runner. */
+	return open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+}
+
+int
+spool_runner_nudge(int fd)
+{
+	/* EAGAIN: the FIFO is already full of wakeups, so the runner has
+	 * plenty to wake up for. */
+	if (write(fd, "w", 1) < 0 && errno != EAGAIN) {
+		log_debug(NULL, "wakeup write: %s", strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+int
+spool_wake_runner(const struct spool *sp)
+{
+	int fd = spool_runner_open(sp), heard;
+
+	if (fd < 0)
+		return 0;
+	heard = spool_runner_nudge(fd);
+	close(fd);
+	return heard;
+}
+
+int
+spool_inline_slot(const struct spool *sp)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/inline.lock", sp->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)sp->file_mode);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+spool_wake_fd(const struct spool *sp, struct pb_err *err)
+{
+	char path[4096];
+	struct stat st;
+	int fd;
+
+	fifo_path(sp, path, sizeof path);
+	if (mkfifo(path, (mode_t)sp->file_mode) != 0 && errno != EEXIST)
+		return pb_err_set(err, PB_EIO, "mkfifo %s: %s", path,
+				  strerror(errno));
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return pb_err_set(err, PB_EIO, "open %s: %s", path,
+				  strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+		close(fd);
+		return pb_err_set(err, PB_EIO, "%s: not a FIFO", path);
+	}
+	return fd;
+}

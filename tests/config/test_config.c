@@ -1,0 +1,227 @@
+/*
+ * test_config.c - config parsing: every key, units, and errors that name
+ * file, line and key.
+ */
+#include "config/config.h"
+#include "util/log.h"
+#include "lib/unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int
+parse(struct config *cfg, const char *text, struct pb_err *err)
+{
+	config_defaults(cfg);
+	if (config_parse_text(cfg, "test.conf", text, strlen(text), err) != 0)
+		return -1;
+	return config_finish(cfg, err);
+}
+
+static void
+test_defaults(void)
+{
+	struct config cfg;
+	struct pb_err err;
+
+	CHECK_OK(parse(&cfg, "", &err), &err);
+	CHECK_STR(cfg.spool_dir, "/var/spool/pksbridge");
+	CHECK_STR(cfg.keydb, "gnupg:/var/spool/pksbridge/gnupg");
+	CHECK(strncmp(cfg.from_addr, "pgp-public-keys@", 16) == 0);
+	CHECK_STR(cfg.mailsync_file, "/etc/sks/mailsync");
+	CHECK_STR(cfg.smtp_host, "127.0.0.1");
+	CHECK_INT(cfg.smtp_port, 25);
+	CHECK(cfg.sendmail_argv == NULL);
+	CHECK_INT(cfg.max_message_size, 16 << 20);
+	CHECK_INT(cfg.max_keys_per_message, 1000);
+	CHECK_INT(cfg.max_key_size, 4 << 20);
+	CHECK_INT(cfg.dedup_ttl, 7 * 86400);
+	CHECK_INT(cfg.retry_count, 5);
+	CHECK_INT(config_retry_delay(&cfg, 1), 60);
+	CHECK_INT(config_retry_delay(&cfg, 5), 4 * 3600);
+	CHECK_INT(config_retry_delay(&cfg, 50), 4 * 3600);
+	CHECK_INT(cfg.max_queue_lifetime, 5 * 86400);
+	CHECK_INT(cfg.batch_window, 30);
+	CHECK_INT(cfg.max_batch_keys, 100);
+	CHECK_INT(cfg.max_batch_bytes, 1 << 20);
+	CHECK_INT(cfg.log_dest, LOG_DEST_SYSLOG);
+	config_free(&cfg);
+}
+
+static void
+test_every_key(void)
+{
+	struct config cfg;
+	struct pb_err err;
+	const char *text =
+		"# a comment\n"
+		"spool_dir: /tmp/spool   # trailing comment\n"
+		"keydb: hkp://127.0.0.1:11371\n"
+		"from_addr: \"PGP Key Server <PGP-Public-Keys@Example.ORG>\"\n"
+		"mailsync_file: /etc/sks/mailsync\r\n"
+		"smtp_relay: [::1]:2525\n"
+		"sendmail_cmd: /usr/sbin/sendmail -t -oi\n"
+		"max_message_size: 2M\n"
+		"max_keys_per_message: 10\n"
+		"max_key_size: 64K\n"
+		"dedup_ttl: 1d12h\n"
+		"retry_schedule: 10s, 1m,1h\n"
+		"max_queue_lifetime: 2d\n"
+		"batch_window: 5s\n"
+		"max_batch_keys: 7\n"
+		"max_batch_bytes: 512K\n"
+		"\n"
+		"log: stderr\n";
+
+	CHECK_OK(parse(&cfg, text, &err), &err);
+	CHECK_STR(cfg.spool_dir, "/tmp/spool");
+	CHECK_STR(cfg.keydb, "hkp://127.0.0.1:11371");
+	CHECK_STR(cfg.from_addr_bare, "pgp-public-keys@example.org");
+	CHECK_STR(cfg.smtp_host, "::1");
+	CHECK_INT(cfg.smtp_port, 2525);
+	CHECK_STR(cfg.sendmail_argv[0], "/usr/sbin/sendmail");
+	CHECK_STR(cfg.sendmail_argv[2], "-oi");
+	CHECK(cfg.sendmail_argv[3] == NULL);
+	CHECK_INT(cfg.max_message_size, 2 << 20);
+	CHECK_INT(cfg.max_keys_per_message, 10);
+	CHECK_INT(cfg.max_key_size, 64 << 10);
+	CHECK_INT(cfg.dedup_ttl, 36 * 3600);
+	CHECK_INT(cfg.retry_count, 3);
+	CHECK_INT(config_retry_delay(&cfg, 1), 10);
+	CHECK_INT(config_retry_delay(&cfg, 3), 3600);
+	CHECK_INT(config_retry_delay(&cfg, 9), 3600);
+	CHECK_INT(cfg.max_queue_lifetime, 2 * 86400);
+	CHECK_INT(cfg.batch_window, 5);
+	CHECK_INT(cfg.max_batch_keys, 7);
+	CHECK_INT(cfg.max_batch_bytes, 512 << 10);
+	CHECK_INT(cfg.log_dest, LOG_DEST_STDERR);
+	config_free(&cfg);
+}
+
+static void
+test_errors_name_file_line_key(void)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "bogus_key: 1\n", "test.conf, line 1: unknown key \"bogus_key\"" },
+		{ "\n\nmax_key_size: lots\n", "test.conf, line 3: max_key_size:" },
+		{ "dedup_ttl: 7x\n", "test.conf, line 1: dedup_ttl:" },
+		{ "keydb: mysql:foo\n", "test.conf, line 1: keydb:" },
+		{ "smtp_relay: host:0\n", "test.conf, line 1: smtp_relay:" },
+		{ "smtp_relay: host:99999\n", "test.conf, line 1: smtp_relay:" },
+		{ "from_addr: nobody\n", "test.conf, line 1: from_addr:" },
+		{ "log: file\n", "test.conf, line 1: log:" },
+		{ "retry_schedule: 1m,,x\n", "test.conf, line 1: retry_schedule:" },
+		{ "spool_dir: relative/path\n", "test.conf, line 1: spool_dir:" },
+		{ "sendmail_cmd: sendmail -t\n", "test.conf, line 1: sendmail_cmd:" },
+		{ "spool_dir\n", "test.conf, line 1: expected \"key: value\"" },
+		{ "log:\n", "test.conf, line 1: log: missing value" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config cfg;
+		struct pb_err err;
+
+		pb_err_clear(&err);
+		CHECK_MSG(parse(&cfg, cases[i].text, &err) == -1,
+			  "case %zu accepted", i);
+		CHECK_INT(err.status, PB_ECONFIG);
+		CHECK_MSG(strncmp(err.msg, cases[i].want, strlen(cases[i].want)) == 0,
+			  "case %zu: got \"%s\", want prefix \"%s\"", i, err.msg,
+			  cases[i].want);
+		config_free(&cfg);
+	}
+}
+
+static void
+test_units(void)
+{
+	int64_t d;
+	uint64_t s;
+	char buf[32];
+
+	CHECK(config_parse_duration("90", &d) == 0 && d == 90);
+	CHECK(config_parse_duration("1h30m", &d) == 0 && d == 5400);
+	CHECK(config_parse_duration("", &d) == -1);
+	CHECK(config_parse_duration("-5s", &d) == -1);
+	CHECK(config_parse_duration("99999999999999999999d", &d) == -1);
+	CHECK(config_parse_size("16M", &s) == 0 && s == 16u << 20);
+	CHECK(config_parse_size("4k", &s) == 0 && s == 4096);
+	CHECK(config_parse_size("1MB", &s) == 0 && s == 1u << 20);
+	CHECK(config_parse_size("1T", &s) == -1);
+	CHECK(config_parse_size("M", &s) == -1);
+	CHECK_STR(config_format_duration(5400, buf, sizeof buf), "1h30m");
+	CHECK_STR(config_format_duration(0, buf, sizeof buf), "0s");
+}
+
+static void
+test_files(void)
+{
+	const char *dir = unit_tmpdir();
+	char path[512];
+	struct config cfg;
+	struct pb_err err;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/missing.conf", dir);
+	CHECK(config_load(&cfg, path, 0, &err) == -1);
+	CHECK(strstr(err.msg, "missing.conf: cannot open") != NULL);
+	config_free(&cfg);
+	CHECK_OK(config_load(&cfg, path, 1, &err), &err);
+	CHECK(cfg.path == NULL);
+	config_free(&cfg);
+
+	snprintf(path, sizeof path, "%s/ok.conf", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fprintf(f, "spool_dir: %s/spool\n", dir);
+	fclose(f);
+	chmod(path, 0644);
+	CHECK_OK(config_load(&cfg, path, 0, &err), &err);
+	CHECK_STR(cfg.path, path);
+	config_free(&cfg);
+
+	chmod(path, 0666);
+	CHECK(config_load(&cfg, path, 0, &err) == -1);
+	CHECK(strstr(err.msg, "world-writable") != NULL);
+	config_free(&cfg);
+}
+
+static void
+test_extract_addr(void)
+{
+	char *a;
+
+	a = config_extract_addr("PGP Key Server <pgp-public-keys@Host.Example>");
+	CHECK_STR(a, "pgp-public-keys@host.example");
+	free(a);
+	a = config_extract_addr(" keys@x.org ");
+	CHECK_STR(a, "keys@x.org");
+	free(a);
+	CHECK(config_extract_addr("no address") == NULL);
+	CHECK(config_extract_addr("<broken@x") == NULL);
+	CHECK(config_extract_addr("a@b\r\nBcc: x@y") == NULL);
+	/* Found by fuzz_sendmail (tests/data/fuzz-regress/sendmail/
+	 * rcpt-with-control-char): a recipient argument with a control
+	 * character became an outbound peer. */
+	CHECK(config_extract_addr("a@b.example\001X") == NULL);
+	CHECK(config_extract_addr("a\177@b.example") == NULL);
+	CHECK(config_extract_addr("Name <a@b\tc>") == NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct unit_test tests[] = {
+		{ "defaults", test_defaults },
+		{ "every key", test_every_key },
+		{ "errors name file, line and key", test_errors_name_file_line_key },
+		{ "units", test_units },
+		{ "files", test_files },
+		{ "extract address", test_extract_addr },
+		{ NULL, NULL },
+	};
+
+	return unit_run(argc, argv, "config", tests);
+}

@@ -1,0 +1,1258 @@
+/*
+ * test_keydb.c - the key database backends against the real things:
+ *
+ *  gnupg:  keys imported into a GnuPG home, checked with gpg's own
+ *          --list-keys; a locked keyring times out as PB_ETEMP without
+ *          leaving gpg behind; an unwritable home fails; nobody can use it
+ *          without HOME.
+ *  sks:    the spool file's name and content, durability details, a
+ *          missing or unwritable messages/ directory, and a real SKS
+ *          (tests/lib/sks.sh) picking the file up and serving the keys.
+ *  hkp:    POST /pks/add to the same real SKS, which then serves the keys;
+ *          SKS's "200 but Add failed" for keys it refuses; a dead port
+ *          and a server that never answers (timeout); 4xx/5xx and batch
+ *          splitting against a small fake HTTP responder written here.
+ *          The fake is a mock, and it is needed: SKS never answers 4xx
+ *          (garbage keytext gets a 500, a refused key a 200 with "Add
+ *          failed" in the page) and cannot be made to hang on demand.
+ */
+#include "openpgp/armor.h"
+#include "keydb/keydb.h"
+#include "openpgp/pgp.h"
+#include "lib/unit.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct pgp_limits limits = { 4u << 20, 100000 };
+
+/* The throwaway SKS shared by the sks: and hkp:// tests, started on
+ * first use and stopped at the end of main(). */
+static char sks_base[128];
+static int sks_port;
+static int sks_up;
+
+/* ---- helpers ---- */
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+add_block(void *ctx, const struct armor_block *blk)
+{
+	if (blk->ok && blk->kind == ARMOR_PUBLIC_KEY)
+		pgp_split_keys(blk->data, blk->len, &limits, ctx);
+	return 0;
+}
+
+static int
+load_asc(const char *name, struct pgp_keylist *list)
+{
+	size_t len, before = list->nkeys;
+	char *text = unit_read_file(unit_data_path(name), &len);
+
+	if (!text)
+		return -1;
+	armor_scan(text, len, 16u << 20, add_block, list);
+	free(text);
+	return list->nkeys > before ? 0 : -1;
+}
+
+/* collect_blocks - append each public key block's bytes to a buf; a bad
+ * block leaves a marker so comparisons fail. */
+static int
+collect_blocks(void *ctx, const struct armor_block *blk)
+{
+	struct buf *out = ctx;
+
+	if (blk->ok && blk->kind == ARMOR_PUBLIC_KEY)
+		buf_append(out, blk->data, blk->len);
+	else
+		buf_puts(out, "<BAD BLOCK>");
+	return 0;
+}
+
+static int
+count_blocks(void *ctx, const struct armor_block *blk)
+{
+	(void)blk;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* run - fork+exec argv (no shell), stdout into out (if not NULL);
+ * returns the exit status or -1. */
+static int
+run(char *const argv[], struct buf *out)
+{
+	int fds[2], status;
+	pid_t pid;
+
+	if (pipe(fds) != 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	for (;;) {
+		char chunk[4096];
+		ssize_t r = read(fds[0], chunk, sizeof chunk);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (out)
+			buf_append(out, chunk, (size_t)r);
+	}
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* sks_lib - call a function of tests/lib/sks.sh with fixed arguments. */
+static int
+sks_lib(const char *fn, const char *a1, const char *a2, const char *a3)
+{
+	static char lib[600];
+	const char *top = getenv("TOP");
+	char script[200];
+
+	snprintf(lib, sizeof lib, "%s/tests/lib/sks.sh", top && *top ? top : ".");
+	snprintf(script, sizeof script, ". \"$0\" && %s \"$@\"", fn);
+	char *argv[] = { "/bin/sh", "-c", script, lib, (char *)a1, (char *)a2,
+			 (char *)a3, NULL };
+	if (!a2)
+		argv[5] = NULL;
+	else if (!a3)
+		argv[6] = NULL;
+	return run(argv, NULL);
+}
+
+/* free_port - a loopback port nothing listens on right now. */
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static int
+ensure_sks(void)
+{
+	char port[16];
+
+	if (sks_up)
+		return 0;
+	/* SKS takes PORT for HKP and PORT+1 for recon (unused by "sks db"). */
+	for (int tries = 0; tries < 5; tries++) {
+		sks_port = free_port();
+		if (sks_port > 0 && sks_port < 65535)
+			break;
+	}
+	snprintf(sks_base, sizeof sks_base, "%s/sks", unit_tmpdir());
+	snprintf(port, sizeof port, "%d", sks_port);
+	if (sks_lib("sks_start", sks_base, port, NULL) != 0)
+		return -1;
+	sks_up = 1;
+	return 0;
+}
+
+static int
+sks_has_key(const char *fpr, int timeout_s)
+{
+	char port[16], to[16];
+
+	snprintf(port, sizeof port, "%d", sks_port);
+	snprintf(to, sizeof to, "%d", timeout_s);
+	return sks_lib("sks_wait_key", port, fpr, to) == 0;
+}
+
+static int
+count_procs(const char *prog, const char *needle)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char path[300], buf[4096], st[512];
+		size_t len;
+		FILE *f;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		len = fread(st, 1, sizeof st - 1, f);
+		fclose(f);
+		st[len] = '\0';
+		char *rp = strrchr(st, ')');
+		if (rp && rp[1] == ' ' && rp[2] == 'Z')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		len = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		for (size_t i = 0; i < len; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[len] = '\0';
+		if (strstr(buf, needle) && (!prog || strstr(buf, prog)))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* as_nobody - run fn(arg) in a child that is nobody (when we are root),
+ * with an empty environment; returns its exit code. */
+static int
+as_nobody(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (geteuid() == 0) {
+			struct passwd *pw = getpwnam("nobody");
+
+			if (!pw || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+			    setuid(pw->pw_uid) != 0)
+				_exit(90);
+		}
+		clearenv();
+		setenv("PATH", "/usr/bin:/bin", 1);
+		_exit(fn(arg));
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* nobody_dir - a fresh directory nobody can reach (the unit tmpdir is
+ * 0700), owned by owner_nobody ? nobody : us. */
+static int
+nobody_dir(char *path, size_t size, int owner_nobody)
+{
+	struct passwd *pw = getpwnam("nobody");
+
+	snprintf(path, size, "/tmp/pbkdb.XXXXXX");
+	if (!mkdtemp(path) || chmod(path, 0755) != 0)
+		return -1;
+	if (owner_nobody && geteuid() == 0 &&
+	    (!pw || chown(path, pw->pw_uid, pw->pw_gid) != 0))
+		return -1;
+	return 0;
+}
+
+static void
+rm_rf(const char *path)
+{
+	char *argv[] = { "/bin/rm", "-rf", (char *)path, NULL };
+
+	run(argv, NULL);
+}
+
+/* gpg_list - fingerprints of the primary keys in a GnuPG home, as gpg
+ * itself lists them, "FPR\n" each. */
+static int
+gpg_list(const char *home, struct buf *fprs)
+{
+	struct buf out = BUF_INIT;
+	char *argv[] = { "/usr/bin/gpg", "--homedir", (char *)home, "--batch",
+			 "--no-autostart", "--with-colons", "--list-keys", NULL };
+	int rc = run(argv, &out), want_fpr = 0;
+	char *save = NULL;
+
+	buf_reset(fprs);
+	buf_putc(&out, '\0');
+	for (char *l = strtok_r((char *)out.data, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(l, "pub:", 4) == 0) {
+			want_fpr = 1;
+		} else if (strncmp(l, "fpr:", 4) == 0 && want_fpr) {
+			/* fpr:::::::::FINGERPRINT: */
+			char *p = l;
+
+			for (int i = 0; i < 9 && p; i++)
+				p = strchr(p + 1, ':');
+			if (p) {
+				buf_append(fprs, p + 1, strcspn(p + 1, ":"));
+				buf_putc(fprs, '\n');
+			}
+			want_fpr = 0;
+		}
+	}
+	buf_free(&out);
+	return rc;
+}
+
+static int
+has_line(const struct buf *b, const char *line)
+{
+	const char *s = buf_str(b);
+	size_t n = strlen(line);
+
+	for (const char *p = s; (p = strstr(p, line)); p++)
+		if ((p == s || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* ---- a fake HTTP responder (mock, see the head comment) ---- */
+
+struct fake {
+	pid_t pid;
+	int port;
+	char dir[200];		/* body-N and head-N files, one per request */
+};
+
+static int
+read_request(int c, struct buf *head, struct buf *body)
+{
+	char chunk[65536];
+	size_t need = (size_t)-1, hend = 0;
+
+	for (;;) {
+		ssize_t r = read(c, chunk, sizeof chunk);
+
+		if (r <= 0)
+			return -1;
+		buf_append(head, chunk, (size_t)r);
+		char *e = strstr((char *)head->data, "\r\n\r\n");
+		if (e) {
+			hend = (size_t)(e - (char *)head->data) + 4;
+			break;
+		}
+		if (head->len > 65536)
+			return -1;
+	}
+	for (char *p = (char *)head->data; p < (char *)head->data + hend; p++)
+		if (strncasecmp(p, "\nContent-Length:", 16) == 0)
+			need = strtoul(p + 16, NULL, 10);
+	if (need == (size_t)-1)
+		return -1;
+	buf_append(body, head->data + hend, head->len - hend);
+	head->len = hend;
+	head->data[hend] = '\0';
+	while (body->len < need) {
+		ssize_t r = read(c, chunk, sizeof chunk);
+
+		if (r <= 0)
+			return -1;
+		buf_append(body, chunk, (size_t)r);
+	}
+	return 0;
+}
+
+static void
+save(const char *dir, const char *what, int n, const struct buf *b)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s-%d", dir, what, n);
+	if ((f = fopen(path, "w"))) {
+		fwrite(b->data, 1, b->len, f);
+		fclose(f);
+	}
+}
+
+/* fake_start - answer every request with status and page (after reading
+ * it), or never answer if status is 0. */
+static int
+fake_start(struct fake *f, const char *name, int status, const char *page)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sa;
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(f->dir, sizeof f->dir, "%s/%s", unit_tmpdir(), name);
+	if (mkdir(f->dir, 0700) != 0 && errno != EEXIST)
+		return -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    listen(ls, 16) != 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl) != 0)
+		return -1;
+	f->port = ntohs(sa.sin_port);
+	f->pid = fork();
+	if (f->pid < 0)
+		return -1;
+	if (f->pid > 0) {
+		close(ls);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!page)
+		page = "<html><body><h1>fake</h1>says\r\nno</body></html>";
+	for (int n = 1;; n++) {
+		struct buf head = BUF_INIT, body = BUF_INIT;
+		int c = accept(ls, NULL, NULL);
+		char resp[600];
+
+		if (c < 0)
+			continue;
+		if (read_request(c, &head, &body) == 0) {
+			save(f->dir, "head", n, &head);
+			save(f->dir, "body", n, &body);
+			if (status == 0) {
+				sleep(60);	/* the client must give up first */
+				_exit(0);
+			}
+			int len = snprintf(resp, sizeof resp,
+					   "HTTP/1.1 %d Fake\r\nContent-Type: text/html\r\n"
+					   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+					   status, strlen(page), page);
+			if (write(c, resp, (size_t)len) != len)
+				_exit(1);
+		}
+		close(c);
+		buf_free(&head);
+		buf_free(&body);
+	}
+}
+
+static void
+fake_stop(struct fake *f)
+{
+	if (f->pid > 0) {
+		kill(f->pid, SIGKILL);
+		waitpid(f->pid, NULL, 0);
+		f->pid = 0;
+	}
+}
+
+/* fake_requests - how many requests the fake has saved. */
+static int
+fake_requests(const struct fake *f)
+{
+	char path[300];
+	int n = 0;
+
+	for (;; n++) {
+		snprintf(path, sizeof path, "%s/body-%d", f->dir, n + 1);
+		if (access(path, F_OK) != 0)
+			return n;
+	}
+}
+
+static char *
+fake_file(const struct fake *f, const char *what, int n, size_t *len)
+{
+	char path[300];
+
+	snprintf(path, sizeof path, "%s/%s-%d", f->dir, what, n);
+	return unit_read_file(path, len);
+}
+
+/* pct_decode - undo keytext's percent-encoding in place; -1 if a byte
+ * other than a letter or digit appears unencoded. */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int
+pct_decode(char *s, size_t len, size_t *out_len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			if (i + 2 >= len || hexval(s[i + 1]) < 0 ||
+			    hexval(s[i + 2]) < 0)
+				return -1;
+			s[o++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+			i += 2;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9')) {
+			s[o++] = c;
+		} else {
+			return -1;
+		}
+	}
+	*out_len = o;
+	return 0;
+}
+
+/* ---- keydb_open ---- */
+
+/* Which backends merge packets into the key they hold, so that a PKS
+ * delta is worth handing them (deliver.c). */
+static void
+test_merges(void)
+{
+	static const struct {
+		const char *spec;
+		int merges;
+	} cases[] = {
+		{ "sks:/var/spool/sks", 1 },
+		{ "hkp://127.0.0.1:11371", 1 },
+		{ "http://127.0.0.1:8080/sks", 1 },
+		{ "gnupg:/var/lib/x", 0 },
+		{ "", 0 },
+		{ "ldap://host", 0 },
+		{ NULL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		CHECK_MSG(keydb_merges(cases[i].spec) == cases[i].merges, "%s",
+			  cases[i].spec ? cases[i].spec : "(null)");
+}
+
+static void
+test_open_dispatch(void)
+{
+	static const struct {
+		const char *spec;
+		int ok;
+		const char *name;
+	} cases[] = {
+		{ "gnupg:/var/lib/x", 1, "gnupg:/var/lib/x" },
+		{ "sks:/var/spool/sks", 1, "sks:/var/spool/sks" },
+		{ "sks:/var/spool/sks/", 1, "sks:/var/spool/sks" },
+		{ "hkp://127.0.0.1:11371", 1, "hkp://127.0.0.1:11371" },
+		{ "hkp://keys.example.org", 1, "hkp://keys.example.org" },
+		{ "hkp://[::1]:11371/", 1, "hkp://[::1]:11371/" },
+		{ "http://127.0.0.1:8080/sks", 1, "http://127.0.0.1:8080/sks" },
+		{ "", 0, NULL },
+		{ "gnupg:", 0, NULL },
+		{ "gnupg:relative/dir", 0, NULL },
+		{ "sks:", 0, NULL },
+		{ "hkp://", 0, NULL },
+		{ "hkp://host:0", 0, NULL },
+		{ "hkp://host:99999", 0, NULL },
+		{ "hkp://host:12x", 0, NULL },
+		{ "hkp://ho st:1", 0, NULL },
+		{ "hkp://[::1:1", 0, NULL },
+		{ "hkp://host/a b", 0, NULL },
+		{ "hkps://host", 0, NULL },
+		{ "ldap://host", 0, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct keydb *db = (struct keydb *)1;
+		struct pb_err err;
+		int rc = keydb_open(cases[i].spec, &db, &err);
+
+		if (cases[i].ok) {
+			CHECK_MSG(rc == 0, "%s: %s", cases[i].spec, err.msg);
+			CHECK_STR(db->name, cases[i].name);
+			CHECK(db->put != NULL && db->close != NULL);
+			db->close(db);
+		} else {
+			CHECK_MSG(rc == -1, "%s accepted", cases[i].spec);
+			CHECK_INT(err.status, PB_ECONFIG);
+			CHECK(db == NULL);
+		}
+	}
+}
+
+/* ---- gnupg: ---- */
+
+static void
+test_gnupg_import(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	struct buf fprs = BUF_INIT;
+	char spec[300], home[256], conf[300];
+	struct stat st;
+	size_t len;
+	char *text;
+
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	CHECK(load_asc("keys/erin-revoked.asc", &list) == 0);
+	snprintf(home, sizeof home, "%s/gnupg-home", unit_tmpdir());
+	snprintf(spec, sizeof spec, "gnupg:%s", home);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK(stat(home, &st) != 0);		/* open touches nothing */
+	CHECK_OK(db->put(db, "Q1", list.keys, list.nkeys, 20000, &err), &err);
+	CHECK(stat(home, &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK_INT(st.st_mode & 0777, 0700);
+	snprintf(conf, sizeof conf, "%s/gpg.conf", home);
+	text = unit_read_file(conf, &len);
+	CHECK(text != NULL && strstr(text, "\nno-autostart\n") != NULL);
+	free(text);
+
+	CHECK_INT(gpg_list(home, &fprs), 0);
+	for (size_t i = 0; i < list.nkeys; i++)
+		CHECK_MSG(has_line(&fprs, list.keys[i].fpr_hex), "%s not in %s",
+			  list.keys[i].fpr_hex, buf_str(&fprs));
+	/* The same keys again: unchanged is success too. */
+	CHECK_OK(db->put(db, "Q2", list.keys, list.nkeys, 20000, &err), &err);
+	CHECK_OK(db->put(db, "Q3", list.keys, 0, 20000, &err), &err);
+	CHECK_INT(count_procs("gpg-agent", home), 0);
+	CHECK_INT(count_procs(NULL, home), 0);
+	db->close(db);
+	buf_free(&fprs);
+	pgp_keylist_free(&list);
+}
+
+static void
+test_gnupg_refused_key(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	char spec[300];
+	struct pgp_key nouid;
+
+	/* keycheck keeps such keys away; the backend must still notice. */
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(load_asc("keys/dave.asc", &list) == 0);
+	CHECK(pgp_parse_key_blob(list.keys[1].data, 2 + list.keys[1].data[1],
+				 &nouid, &err) == 0);
+	snprintf(spec, sizeof spec, "gnupg:%s/gnupg-refused", unit_tmpdir());
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	struct pgp_key set[2] = { list.keys[0], nouid };
+	CHECK(db->put(db, "Q4", set, 2, 20000, &err) == -1);
+	CHECK_INT(err.status, PB_EPERM);
+	CHECK_MSG(strstr(err.msg, nouid.fpr_hex) != NULL, "%s", err.msg);
+	db->close(db);
+	pgp_key_free_contents(&nouid);
+	pgp_keylist_free(&list);
+}
+
+static void
+test_gnupg_locked_keyring(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	char spec[300], home[256], lock[300], host[256];
+	long long t0, dt;
+	FILE *f;
+
+	CHECK(load_asc("keys/carol.asc", &list) == 0);
+	snprintf(home, sizeof home, "%s/gnupg-locked", unit_tmpdir());
+	snprintf(spec, sizeof spec, "gnupg:%s", home);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	/* A first import creates the keybox; then someone holds its lock:
+	 * GnuPG's dotlock names a live pid on this host (ours). */
+	CHECK_OK(db->put(db, "Q5", list.keys, list.nkeys, 20000, &err), &err);
+	snprintf(lock, sizeof lock, "%s/pubring.kbx.lock", home);
+	CHECK(gethostname(host, sizeof host) == 0);
+	CHECK((f = fopen(lock, "w")) != NULL);
+	fprintf(f, "%10ld\n%s\n", (long)getpid(), host);
+	fclose(f);
+	t0 = now_ms();
+	CHECK(db->put(db, "Q6", list.keys, list.nkeys, 1500, &err) == -1);
+	dt = now_ms() - t0;
+	CHECK_INT(err.status, PB_ETEMP);
+	CHECK_MSG(strstr(err.msg, "did not finish") != NULL, "%s", err.msg);
+	CHECK_MSG(dt >= 1400 && dt < 4000, "took %lld ms", dt);
+	/* The gpg waiting for the lock went with the child. */
+	usleep(100000);
+	CHECK_INT(count_procs(NULL, home), 0);
+	/* Lock gone: works again. */
+	CHECK(unlink(lock) == 0);
+	CHECK_OK(db->put(db, "Q7", list.keys, list.nkeys, 20000, &err), &err);
+	db->close(db);
+	pgp_keylist_free(&list);
+}
+
+struct nobody_put {
+	const char *spec;
+	struct pgp_keylist *list;
+};
+
+/* In the child: 0 on success, 10+status on failure.  Frees the child's
+ * copy of the key list, so that valgrind sees no leak in the child. */
+static int
+nobody_put(void *arg)
+{
+	struct nobody_put *np = arg;
+	struct keydb *db;
+	struct pb_err err;
+	int rc = 0;
+
+	if (keydb_open(np->spec, &db, &err) != 0) {
+		rc = 9;
+	} else {
+		if (db->put(db, "QN", np->list->keys, np->list->nkeys, 20000,
+			    &err) != 0) {
+			fprintf(stderr, "# as nobody: %s\n", err.msg);
+			rc = 10 + (int)err.status;
+		}
+		db->close(db);
+	}
+	pgp_keylist_free(np->list);
+	return rc;
+}
+
+static void
+test_gnupg_unprivileged_and_unwritable(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	struct buf fprs = BUF_INIT;
+	char base[64], spec[400], home[200], file[300];
+	struct nobody_put np;
+	FILE *f;
+
+	CHECK(load_asc("keys/dave.asc", &list) == 0);
+	CHECK(nobody_dir(base, sizeof base, 1) == 0);
+	/* nobody, no HOME: creates and fills its own home. */
+	snprintf(home, sizeof home, "%s/own", base);
+	snprintf(spec, sizeof spec, "gnupg:%s", home);
+	np.spec = spec;
+	np.list = &list;
+	CHECK_INT(as_nobody(nobody_put, &np), 0);
+	CHECK_INT(gpg_list(home, &fprs), 0);
+	CHECK(has_line(&fprs, list.keys[0].fpr_hex));
+	CHECK_INT(count_procs(NULL, home), 0);
+
+	if (geteuid() == 0) {
+		/* A home nobody cannot write: an error, not a hang. */
+		snprintf(home, sizeof home, "%s/rootonly", base);
+		snprintf(spec, sizeof spec, "gnupg:%s", home);
+		CHECK(mkdir(home, 0700) == 0);
+		CHECK_INT(as_nobody(nobody_put, &np), 10 + PB_ETEMP);
+	}
+	/* A home that cannot exist (its parent is a file). */
+	snprintf(file, sizeof file, "%s/a-file", base);
+	CHECK((f = fopen(file, "w")) != NULL);
+	fclose(f);
+	snprintf(spec, sizeof spec, "gnupg:%s/home", file);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK(db->put(db, "Q8", list.keys, list.nkeys, 5000, &err) == -1);
+	CHECK_INT(err.status, PB_ETEMP);
+	db->close(db);
+	rm_rf(base);
+	buf_free(&fprs);
+	pgp_keylist_free(&list);
+}
+
+/* ---- sks: ---- */
+
+/* spool_files - names in dir, sorted by nothing, "name\n" each. */
+static int
+spool_files(const char *dir, struct buf *names)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	buf_reset(names);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		buf_printf(names, "%s\n", de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+test_sks_spool_file(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	struct buf names = BUF_INIT, bin = BUF_INIT, want = BUF_INIT;
+	char base[256], msgs[300], spec[300], path[400];
+	int nblocks = 0;
+	size_t len;
+	char *text;
+
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	CHECK(load_asc("keys/carol.asc", &list) == 0);
+	snprintf(base, sizeof base, "%s/spool", unit_tmpdir());
+	snprintf(msgs, sizeof msgs, "%s/messages", base);
+	CHECK(mkdir(base, 0755) == 0 && mkdir(msgs, 0755) == 0);
+	snprintf(spec, sizeof spec, "sks:%s", base);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	/* A queue id with characters a file name must not get. */
+	CHECK_OK(db->put(db, "../Q 9", list.keys, list.nkeys, 1000, &err), &err);
+	CHECK_INT(spool_files(msgs, &names), 1);
+	CHECK_STR(buf_str(&names), "pksbridge-_._Q_9-1.ready\n");
+
+	/* One armor block (SKS reads only the first) holding every key. */
+	snprintf(path, sizeof path, "%s/pksbridge-_._Q_9-1.ready", msgs);
+	text = unit_read_file(path, &len);
+	CHECK(text != NULL);
+	CHECK(strncmp(text, "X-Pksbridge-Queue-Id: _._Q_9\n", 29) == 0);
+	armor_scan(text, len, 1u << 20, count_blocks, &nblocks);
+	CHECK_INT(nblocks, 1);
+	armor_scan(text, len, 1u << 20, collect_blocks, &bin);
+	for (size_t i = 0; i < list.nkeys; i++)
+		buf_append(&want, list.keys[i].data, list.keys[i].len);
+	CHECK_INT(bin.len, want.len);
+	CHECK(memcmp(bin.data, want.data, want.len) == 0);
+	free(text);
+
+	/* The same entry again gets the next free name, never replacing;
+	 * and under the umask spool_open() sets (077) the file is still
+	 * readable by SKS, which may run as another user. */
+	mode_t old_mask = umask(077);
+	int put_rc = db->put(db, "../Q 9", list.keys, 1, 1000, &err);
+	struct stat st;
+
+	umask(old_mask);
+	CHECK_OK(put_rc, &err);
+	CHECK_INT(spool_files(msgs, &names), 2);
+	CHECK(strstr(buf_str(&names), "pksbridge-_._Q_9-2.ready\n") != NULL);
+	snprintf(path, sizeof path, "%s/pksbridge-_._Q_9-2.ready", msgs);
+	CHECK(stat(path, &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0644);
+	/* No temp file left, and a stale one of ours is taken over. */
+	snprintf(path, sizeof path, "%s/.pksbridge-Q10-%ld.tmp", msgs, (long)getpid());
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs("stale", f);
+	fclose(f);
+	CHECK_OK(db->put(db, "Q10", list.keys, 1, 1000, &err), &err);
+	CHECK_INT(spool_files(msgs, &names), 3);
+	CHECK(strstr(buf_str(&names), ".tmp") == NULL);
+	db->close(db);
+	buf_free(&names);
+	buf_free(&bin);
+	buf_free(&want);
+	pgp_keylist_free(&list);
+}
+
+static void
+test_sks_missing_spool(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	char base[256], spec[300], msgs[300];
+	struct stat st;
+
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	snprintf(base, sizeof base, "%s/no-sks-here", unit_tmpdir());
+	CHECK(mkdir(base, 0755) == 0);
+	snprintf(spec, sizeof spec, "sks:%s", base);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK(db->put(db, "Q11", list.keys, 1, 1000, &err) == -1);
+	CHECK_INT(err.status, PB_ETEMP);
+	CHECK(strstr(err.msg, "/messages") != NULL);
+	/* Not created: SKS would never read a spool it does not know. */
+	snprintf(msgs, sizeof msgs, "%s/messages", base);
+	CHECK(stat(msgs, &st) != 0);
+	db->close(db);
+	pgp_keylist_free(&list);
+}
+
+static void
+test_sks_unwritable_spool(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct buf names = BUF_INIT;
+	char base[64], msgs[100], spec[200];
+	struct nobody_put np;
+
+	/* Ours, so nobody cannot write it; without root, not even we can. */
+	CHECK(nobody_dir(base, sizeof base, 0) == 0);
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	snprintf(msgs, sizeof msgs, "%s/messages", base);
+	CHECK(mkdir(msgs, 0755) == 0);
+	if (geteuid() != 0)
+		CHECK(chmod(msgs, 0555) == 0);
+	snprintf(spec, sizeof spec, "sks:%s", base);
+	np.spec = spec;
+	np.list = &list;
+	CHECK_INT(as_nobody(nobody_put, &np), 10 + PB_ETEMP);
+	CHECK_INT(spool_files(msgs, &names), 0);
+	rm_rf(base);
+	buf_free(&names);
+	pgp_keylist_free(&list);
+}
+
+static void
+test_sks_real_spool(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	struct buf names = BUF_INIT;
+	char spec[300], msgs[300], failed[300];
+	long long t0;
+
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	CHECK_MSG(ensure_sks() == 0, "could not start SKS (see output above)");
+	snprintf(spec, sizeof spec, "sks:%s/var/spool/sks", sks_base);
+	snprintf(msgs, sizeof msgs, "%s/var/spool/sks/messages", sks_base);
+	snprintf(failed, sizeof failed, "%s/var/spool/sks/failed_messages", sks_base);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK_OK(db->put(db, "Q12", list.keys, list.nkeys, 1000, &err), &err);
+	/* SKS scans messages/ every 10 s. */
+	t0 = now_ms();
+	CHECK_MSG(sks_has_key(list.keys[0].fpr_hex, 30), "SKS never served alice");
+	CHECK_MSG(sks_has_key(list.keys[1].fpr_hex, 5), "SKS never served bob");
+	printf("# sks: spool to served: %lld ms\n", now_ms() - t0);
+	CHECK_INT(spool_files(msgs, &names), 0);	/* SKS took the file */
+	CHECK_INT(spool_files(failed, &names), 0);
+	db->close(db);
+	buf_free(&names);
+	pgp_keylist_free(&list);
+}
+
+/* ---- hkp:// ---- */
+
+static void
+test_hkp_real_sks(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	char spec[100];
+	struct pgp_key junk = { 0 };
+
+	CHECK(load_asc("keys/carol-signed.asc", &list) == 0);
+	CHECK(load_asc("keys/dave.asc", &list) == 0);
+	CHECK_MSG(ensure_sks() == 0, "could not start SKS (see output above)");
+	snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d", sks_port);
+	CHECK_INT(list.nkeys, 2);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK_OK(db->put(db, "Q13", list.keys, list.nkeys, 10000, &err), &err);
+	/* /pks/add merges before it answers: served at once. */
+	CHECK_MSG(sks_has_key(list.keys[0].fpr_hex, 3), "SKS does not serve carol");
+	CHECK_MSG(sks_has_key(list.keys[1].fpr_hex, 3), "SKS does not serve dave");
+	/* The same again is still success. */
+	CHECK_OK(db->put(db, "Q14", list.keys, list.nkeys, 10000, &err), &err);
+
+	/* SKS refuses keys with HTTP 200 and "Add failed" in the page: a
+	 * packet it cannot parse (its generic failure: maybe transient)... */
+	junk.data = (unsigned char *)"\x99\x00\x03" "abc";
+	junk.len = 6;
+	strcpy(junk.fpr_hex, "00");
+	CHECK(db->put(db, "Q15", &junk, 1, 10000, &err) == -1);
+	CHECK_INT(err.status, PB_ETEMP);
+	CHECK_MSG(strstr(err.msg, "HTTP 200 but keys refused") != NULL, "%s", err.msg);
+	/* ... and alice's key claiming to be v3, which it calls malformed:
+	 * permanent. */
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	unsigned char *v3 = malloc(list.keys[2].len);
+	CHECK(list.keys[2].data[0] == 0x98);	/* old format, 1-byte length */
+	memcpy(v3, list.keys[2].data, list.keys[2].len);
+	v3[2] = 3;
+	junk.data = v3;
+	junk.len = list.keys[2].len;
+	CHECK(db->put(db, "Q15b", &junk, 1, 10000, &err) == -1);
+	CHECK_INT(err.status, PB_EPERM);
+	CHECK_MSG(strstr(err.msg, "Malformed") != NULL, "%s", err.msg);
+	free(v3);
+	db->close(db);
+	pgp_keylist_free(&list);
+}
+
+static void
+test_hkp_down_and_timeout(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	struct fake f = { 0 };
+	char spec[100];
+	long long t0, dt;
+
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	/* Nothing listening: fast PB_ETEMP. */
+	snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d", free_port());
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	t0 = now_ms();
+	CHECK(db->put(db, "Q16", list.keys, 1, 5000, &err) == -1);
+	dt = now_ms() - t0;
+	CHECK_INT(err.status, PB_ETEMP);
+	CHECK_MSG(dt < 1000, "refused connection took %lld ms", dt);
+	db->close(db);
+
+	/* Accepts, reads, never answers: the timeout holds. */
+	CHECK(fake_start(&f, "fake-hang", 0, NULL) == 0);
+	snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d", f.port);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	t0 = now_ms();
+	CHECK(db->put(db, "Q17", list.keys, 1, 800, &err) == -1);
+	dt = now_ms() - t0;
+	fake_stop(&f);
+	CHECK_INT(err.status, PB_ETEMP);
+	CHECK_MSG(dt >= 700 && dt < 2500, "timeout of 800 ms took %lld ms", dt);
+	CHECK_MSG(strstr(err.msg, "imed out") != NULL, "%s", err.msg);
+	db->close(db);
+	pgp_keylist_free(&list);
+}
+
+static void
+test_hkp_status_codes(void)
+{
+	/* SKS's pages for keys it refuses, from its dbserver.ml. */
+#define ADDED "Key block added to key server database.\n  New public keys " \
+	"added: <br>1 key(s) added successfully.<br></html></body>"
+	static const struct {
+		int code;
+		const char *page;
+		int ok;
+		enum pb_status status;
+		const char *says;
+	} cases[] = {
+		{ 200, NULL, 1, PB_OK, NULL },
+		{ 202, NULL, 1, PB_OK, NULL },
+		{ 400, NULL, 0, PB_EPERM, "fake says no" },
+		{ 403, NULL, 0, PB_EPERM, "fake says no" },
+		{ 413, NULL, 0, PB_EPERM, "fake says no" },
+		{ 408, NULL, 0, PB_ETEMP, "fake says no" },
+		{ 429, NULL, 0, PB_ETEMP, "fake says no" },
+		{ 500, NULL, 0, PB_ETEMP, "fake says no" },
+		{ 503, NULL, 0, PB_ETEMP, "fake says no" },
+		{ 302, NULL, 0, PB_ETEMP, "fake says no" },
+		{ 200, "<html><body>Add failed: identical key already exists in "
+		  "database<br></html></body>", 1, PB_OK, NULL },
+		{ 200, "<html><body>Add failed: Malformed Key --- unexpected packet "
+		  "type and/or order of packets<br>" ADDED, 0, PB_EPERM,
+		  "Add failed: Malformed Key" },
+		{ 200, "<html><body>Add failed: This is a stand-alone revocation "
+		  "certificate.</html></body>", 0, PB_EPERM, "stand-alone" },
+		{ 200, "<html><body>Add failed<br>" ADDED, 0, PB_ETEMP,
+		  "Add failed" },
+	};
+	struct pgp_keylist list = { 0 };
+
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct fake f = { 0 };
+		struct keydb *db;
+		struct pb_err err;
+		char spec[100], name[32];
+		size_t len;
+		char *head;
+
+		snprintf(name, sizeof name, "fake-%zu", i);
+		CHECK(fake_start(&f, name, cases[i].code, cases[i].page) == 0);
+		snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d", f.port);
+		CHECK_OK(keydb_open(spec, &db, &err), &err);
+		int rc = db->put(db, "Q18", list.keys, 1, 5000, &err);
+		fake_stop(&f);
+		db->close(db);
+		if (cases[i].ok) {
+			CHECK_MSG(rc == 0, "HTTP %d: %s", cases[i].code, err.msg);
+		} else {
+			CHECK_MSG(rc == -1, "HTTP %d taken as success", cases[i].code);
+			CHECK_MSG(err.status == cases[i].status, "HTTP %d: status %d: %s",
+				  cases[i].code, err.status, err.msg);
+			/* The server's page, tags stripped, for the log. */
+			CHECK_MSG(strstr(err.msg, cases[i].says) != NULL, "%s", err.msg);
+		}
+		CHECK_INT(fake_requests(&f), 1);
+		head = fake_file(&f, "head", 1, &len);
+		CHECK(head != NULL);
+		CHECK(strncmp(head, "POST /pks/add HTTP/1.1\r\n", 24) == 0);
+		CHECK(strcasestr(head, "\nExpect:") == NULL);
+		CHECK(strcasestr(head, "application/x-www-form-urlencoded") != NULL);
+		free(head);
+	}
+	pgp_keylist_free(&list);
+}
+
+static void
+test_hkp_body_and_batches(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct fake f = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	struct buf got = BUF_INIT, want = BUF_INIT;
+	char spec[100];
+	size_t len, dlen, total_raw = 0;
+	char *data;
+	int n;
+
+	/* Enough of Debian's keyring for several 4 MB bodies. */
+	data = unit_read_file("/usr/share/keyrings/debian-keyring.gpg", &len);
+	CHECK(data != NULL);
+	struct pgp_limits lim = { 4u << 20, 400 };
+	pgp_split_keys((unsigned char *)data, len, &lim, &list);
+	free(data);
+	CHECK_INT(list.nkeys, 400);
+	for (size_t i = 0; i < list.nkeys; i++) {
+		buf_append(&want, list.keys[i].data, list.keys[i].len);
+		total_raw += list.keys[i].len;
+	}
+	CHECK(total_raw > 8u << 20);
+
+	CHECK(fake_start(&f, "fake-batches", 200, NULL) == 0);
+	snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d/", f.port);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK_OK(db->put(db, "Q19", list.keys, list.nkeys, 60000, &err), &err);
+	fake_stop(&f);
+	db->close(db);
+
+	n = fake_requests(&f);
+	CHECK_MSG(n >= 3, "%d requests for %zu bytes", n, total_raw);
+	for (int i = 1; i <= n; i++) {
+		char *body = fake_file(&f, "body", i, &len);
+
+		CHECK(body != NULL);
+		CHECK_MSG(len <= 4u << 20, "body %d: %zu bytes", i, len);
+		/* Not much under it either: batches are filled. */
+		if (i < n)
+			CHECK_MSG(len > 3u << 20, "body %d: only %zu bytes", i, len);
+		CHECK(strncmp(body, "keytext=", 8) == 0);
+		CHECK_MSG(pct_decode(body + 8, len - 8, &dlen) == 0,
+			  "body %d: unencoded byte", i);
+		body[8 + dlen] = '\0';
+		int blocks = 0;
+		armor_scan(body + 8, dlen, 16u << 20, count_blocks, &blocks);
+		CHECK_INT(blocks, 1);
+		armor_scan(body + 8, dlen, 16u << 20, collect_blocks, &got);
+		free(body);
+	}
+	/* Every key once, in order. */
+	CHECK_INT(got.len, want.len);
+	CHECK(memcmp(got.data, want.data, want.len) == 0);
+	buf_free(&got);
+	buf_free(&want);
+	pgp_keylist_free(&list);
+}
+
+static void
+test_hkp_key_too_big(void)
+{
+	struct pgp_keylist list = { 0 };
+	struct fake f = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	struct pgp_key set[3], big = { 0 };
+	struct buf got = BUF_INIT, want = BUF_INIT;
+	char spec[100];
+	size_t len, dlen;
+	char *body;
+
+	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	big.len = 3u << 20;	/* about 4.4 MB once armored and encoded */
+	big.data = calloc(1, big.len);
+	strcpy(big.fpr_hex, "B16B16B16B16B16B16B16B16B16B16B16B16B16B");
+	set[0] = list.keys[0];
+	set[1] = big;
+	set[2] = list.keys[1];
+	CHECK(fake_start(&f, "fake-big", 200, NULL) == 0);
+	snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d", f.port);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK(db->put(db, "Q20", set, 3, 20000, &err) == -1);
+	fake_stop(&f);
+	db->close(db);
+	CHECK_INT(err.status, PB_EPERM);
+	CHECK_MSG(strstr(err.msg, big.fpr_hex) != NULL, "%s", err.msg);
+	/* The others still went out. */
+	CHECK_INT(fake_requests(&f), 2);
+	for (int i = 1; i <= 2; i++) {
+		body = fake_file(&f, "body", i, &len);
+		CHECK(body != NULL && pct_decode(body + 8, len - 8, &dlen) == 0);
+		armor_scan(body + 8, dlen, 16u << 20, collect_blocks, &got);
+		free(body);
+	}
+	buf_append(&want, list.keys[0].data, list.keys[0].len);
+	buf_append(&want, list.keys[1].data, list.keys[1].len);
+	CHECK_INT(got.len, want.len);
+	CHECK(memcmp(got.data, want.data, want.len) == 0);
+	free(big.data);
+	buf_free(&got);
+	buf_free(&want);
+	pgp_keylist_free(&list);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct unit_test tests[] = {
+		{ "keydb_open dispatch and specs", test_open_dispatch },
+		{ "keydb_merges: sks and hkp, not gnupg", test_merges },
+		{ "gnupg: import, listed by gpg", test_gnupg_import },
+		{ "gnupg: refused key is PB_EPERM", test_gnupg_refused_key },
+		{ "gnupg: locked keyring times out", test_gnupg_locked_keyring },
+		{ "gnupg: as nobody; unwritable home", test_gnupg_unprivileged_and_unwritable },
+		{ "sks: one durable file, one armor block", test_sks_spool_file },
+		{ "sks: missing messages/ is PB_ETEMP", test_sks_missing_spool },
+		{ "sks: unwritable messages/ is PB_ETEMP", test_sks_unwritable_spool },
+		{ "sks: real SKS merges the spool file", test_sks_real_spool },
+		{ "hkp: real SKS serves posted keys", test_hkp_real_sks },
+		{ "hkp: server down, server silent", test_hkp_down_and_timeout },
+		{ "hkp: HTTP status mapping", test_hkp_status_codes },
+		{ "hkp: encoding and 4 MB batches", test_hkp_body_and_batches },
+		{ "hkp: key too big for one request", test_hkp_key_too_big },
+		{ NULL, NULL },
+	};
+	int rc;
+
+	/* SKS is started by a shell that exits at once: be the one its db
+	 * process (and gpg, which GPGME detaches) reports to, so that they
+	 * are reaped here instead of lingering as zombies of a PID 1 that
+	 * may never reap them. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	rc = unit_run(argc, argv, "keydb", tests);
+	if (sks_up)
+		sks_lib("sks_stop", sks_base, NULL, NULL);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	return rc;
+}

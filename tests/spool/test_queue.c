@@ -1,0 +1,362 @@
+/*
+ * test_queue.c - the spool environment and queue entries: round trips,
+ * the due index, concurrency between processes, permissions, corruption.
+ */
+#include "spool/queue.h"
+#include "spool/record.h"
+#include "spool/spool.h"
+#include "lib/unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *
+fresh_dir(const char *name, mode_t mode)
+{
+	static char path[512];
+
+	snprintf(path, sizeof path, "%s/%s", unit_tmpdir(), name);
+	mkdir(path, mode);
+	chmod(path, mode);
+	return path;
+}
+
+struct insert_ctx {
+	struct q_entry *e;
+	const char *payload;
+};
+
+static int
+do_insert(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	struct insert_ctx *c = vctx;
+
+	return queue_insert(sp, txn, c->e, c->payload,
+			    c->payload ? strlen(c->payload) : 0, err);
+}
+
+static int
+insert(struct spool *sp, struct q_entry *e, const char *payload,
+       struct pb_err *err)
+{
+	struct insert_ctx c = { e, payload };
+
+	return spool_txn(sp, SPOOL_SYNC, do_insert, &c, err);
+}
+
+static void
+test_roundtrip(void)
+{
+	struct spool *sp;
+	struct pb_err err;
+	struct q_entry e = { 0 }, got;
+	struct buf payload = BUF_INIT;
+
+	CHECK_OK(spool_open(fresh_dir("rt", 0700), &sp, &err), &err);
+	e.dir = Q_OUTBOUND;
+	e.state = QS_READY;
+	e.origin = Q_ORIGIN_LOCAL;
+	e.peer = strdup("pgp-public-keys@peer.example");
+	e.message_id = strdup("abc@example");
+	e.size = 1234;
+	e.payload_kind = Q_PAYLOAD_RAW;
+	q_entry_add_key(&e, "FE144C003EC2F056976C38BA3268C6A75E3A732B",
+			"Alice <alice@example.org>");
+	q_entry_add_key(&e, "CB5E676296A30F057AC88C6E45398AB92CB795F3", NULL);
+	CHECK_OK(insert(sp, &e, "payload bytes", &err), &err);
+	CHECK_INT(strlen(e.id), QID_LEN);
+
+	CHECK_OK(queue_get(sp, NULL, e.id, 0, &got, &err), &err);
+	CHECK_STR(got.id, e.id);
+	CHECK_INT(got.dir, Q_OUTBOUND);
+	CHECK_INT(got.state, QS_READY);
+	CHECK_INT(got.origin, Q_ORIGIN_LOCAL);
+	CHECK_STR(got.peer, "pgp-public-keys@peer.example");
+	CHECK_STR(got.message_id, "abc@example");
+	CHECK(got.sender == NULL && got.last_error == NULL);
+	CHECK_INT(got.size, 1234);
+	CHECK_INT(got.payload_len, 13);
+	CHECK_INT(got.nkeys, 2);
+	CHECK_STR(got.keys[0].uid, "Alice <alice@example.org>");
+	CHECK(got.keys[1].uid == NULL);
+	CHECK_STR(got.keys[1].fpr, "CB5E676296A30F057AC88C6E45398AB92CB795F3");
+	CHECK_OK(queue_get_payload(sp, NULL, e.id, &payload, &err), &err);
+	CHECK_STR(buf_str(&payload), "payload bytes");
+	q_entry_free(&got);
+
+	CHECK(queue_get(sp, NULL, "00000000000000", 0, &got, &err) == -1);
+	CHECK_INT(err.status, PB_ENOTFOUND);
+	CHECK(queue_get(sp, NULL, "../etc", 0, &got, &err) == -1);
+	CHECK_INT(err.status, PB_ENOTFOUND);
+	q_entry_free(&e);
+	buf_free(&payload);
+	spool_close(sp);
+}
+
+struct update_ctx {
+	const char *id;
+	enum q_state state;
+	int64_t next;
+};
+
+static int
+do_update(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	struct update_ctx *c = vctx;
+	struct q_entry old, e;
+	int r;
+
+	if (queue_get(sp, txn, c->id, 1, &old, err) != 0)
+		return -1;
+	q_entry_copy(&e, &old);
+	e.state = c->state;
+	e.next_attempt = c->next;
+	r = queue_update(sp, txn, &old, &e, err);
+	q_entry_free(&old);
+	q_entry_free(&e);
+	return r;
+}
+
+static void
+test_due_index(void)
+{
+	struct spool *sp;
+	struct pb_err err;
+	struct q_entry a = { 0 }, b = { 0 }, c = { 0 };
+	char (*ids)[QID_LEN + 1];
+	size_t n;
+	int64_t now = spool_now(), when;
+	struct update_ctx u;
+
+	CHECK_OK(spool_open(fresh_dir("due", 0700), &sp, &err), &err);
+	a.state = QS_READY;
+	b.state = QS_DEFERRED;
+	b.next_attempt = now + 600;
+	c.state = QS_QUARANTINED;
+	CHECK_OK(insert(sp, &a, NULL, &err), &err);
+	CHECK_OK(insert(sp, &b, NULL, &err), &err);
+	CHECK_OK(insert(sp, &c, NULL, &err), &err);
+
+	/* a is due from its creation, which may be a second after now. */
+	CHECK_OK(queue_due_ids(sp, NULL, now + 1, 100, &ids, &n, &err), &err);
+	CHECK_INT(n, 1);
+	CHECK_STR(ids[0], a.id);
+	free(ids);
+	CHECK_OK(queue_due_ids(sp, NULL, now + 601, 100, &ids, &n, &err), &err);
+	CHECK_INT(n, 2);
+	CHECK_STR(ids[1], b.id);
+	free(ids);
+
+	/* a finishes: it leaves the index; b is rescheduled earlier. */
+	u = (struct update_ctx){ a.id, QS_DONE, 0 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_update, &u, &err), &err);
+	u = (struct update_ctx){ b.id, QS_DEFERRED, now - 5 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_update, &u, &err), &err);
+	CHECK_OK(queue_due_ids(sp, NULL, now, 100, &ids, &n, &err), &err);
+	CHECK_INT(n, 1);
+	CHECK_STR(ids[0], b.id);
+	free(ids);
+	CHECK_OK(queue_next_due(sp, NULL, &when, &err), &err);
+	CHECK_INT(when, now - 5);
+
+	/* Held entries wait for the operator, not the clock. */
+	u = (struct update_ctx){ b.id, QS_HELD, now - 5 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_update, &u, &err), &err);
+	CHECK_OK(queue_due_ids(sp, NULL, now + 10000, 100, &ids, &n, &err), &err);
+	CHECK_INT(n, 0);
+	free(ids);
+	CHECK_OK(queue_next_due(sp, NULL, &when, &err), &err);
+	CHECK_INT(when, 0);
+	spool_close(sp);
+}
+
+static int
+count_cb(void *ctx, const struct q_entry *e)
+{
+	(void)e;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static int
+do_delete(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	return queue_delete(sp, txn, vctx, err);
+}
+
+static void
+test_delete_and_scan(void)
+{
+	struct spool *sp;
+	struct pb_err err;
+	struct q_entry e[5];
+	size_t n = 0;
+	char (*ids)[QID_LEN + 1];
+	size_t nd;
+
+	CHECK_OK(spool_open(fresh_dir("del", 0700), &sp, &err), &err);
+	for (int i = 0; i < 5; i++) {
+		memset(&e[i], 0, sizeof e[i]);
+		e[i].state = QS_READY;
+		CHECK_OK(insert(sp, &e[i], "x", &err), &err);
+	}
+	for (int i = 1; i < 5; i++)
+		CHECK(strcmp(e[i - 1].id, e[i].id) < 0);
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_delete, e[2].id, &err), &err);
+	CHECK_OK(queue_scan(sp, NULL, count_cb, &n, &err), &err);
+	CHECK_INT(n, 4);
+	CHECK_OK(queue_due_ids(sp, NULL, spool_now(), 100, &ids, &nd, &err), &err);
+	CHECK_INT(nd, 4);
+	free(ids);
+	CHECK(spool_txn(sp, SPOOL_SYNC, do_delete, e[2].id, &err) == -1);
+	CHECK_INT(err.status, PB_ENOTFOUND);
+	spool_close(sp);
+}
+
+/* Several processes inserting at once: every insert commits, every id is
+ * unique, nothing is lost. */
+static void
+test_concurrent_processes(void)
+{
+	const char *dir = fresh_dir("conc", 0700);
+	enum { PROCS = 4, EACH = 60 };
+	struct spool *sp;
+	struct pb_err err;
+	size_t n = 0;
+	pid_t pids[PROCS];
+
+	CHECK_OK(spool_open(dir, &sp, &err), &err);
+	spool_close(sp);
+	for (int p = 0; p < PROCS; p++) {
+		pids[p] = fork();
+		CHECK(pids[p] >= 0);
+		if (pids[p] == 0) {
+			struct spool *csp;
+			int bad = 0;
+
+			if (spool_open(dir, &csp, &err) != 0)
+				_exit(2);
+			for (int i = 0; i < EACH; i++) {
+				struct q_entry ce = { 0 };
+
+				ce.state = QS_READY;
+				if (insert(csp, &ce, "payload", &err) != 0)
+					bad++;
+			}
+			spool_close(csp);
+			_exit(bad ? 1 : 0);
+		}
+	}
+	for (int p = 0; p < PROCS; p++) {
+		int status;
+
+		CHECK(waitpid(pids[p], &status, 0) == pids[p]);
+		CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "child %d status %d", p, status);
+	}
+	CHECK_OK(spool_open(dir, &sp, &err), &err);
+	CHECK_OK(queue_scan(sp, NULL, count_cb, &n, &err), &err);
+	CHECK_INT(n, PROCS * EACH);
+	spool_close(sp);
+}
+
+static void
+test_permissions(void)
+{
+	struct spool *sp;
+	struct pb_err err;
+	struct stat st;
+	char path[600];
+	const char *dir;
+
+	dir = fresh_dir("grp", 02770);
+	CHECK_OK(spool_open(dir, &sp, &err), &err);
+	spool_close(sp);
+	snprintf(path, sizeof path, "%s/queue.db", dir);
+	CHECK(stat(path, &st) == 0);
+	CHECK_INT(st.st_mode & 0777, 0660);
+
+	dir = fresh_dir("priv", 0700);
+	CHECK_OK(spool_open(dir, &sp, &err), &err);
+	spool_close(sp);
+	snprintf(path, sizeof path, "%s/queue.db", dir);
+	CHECK(stat(path, &st) == 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
+
+	dir = fresh_dir("world", 0777);
+	CHECK(spool_open(dir, &sp, &err) == -1);
+	CHECK(strstr(err.msg, "world-writable") != NULL);
+
+	snprintf(path, sizeof path, "%s/does-not-exist", unit_tmpdir());
+	CHECK(spool_open(path, &sp, &err) == -1);
+	CHECK(strstr(err.msg, "does-not-exist") != NULL);
+}
+
+static void
+test_corrupt_record(void)
+{
+	struct spool *sp;
+	struct pb_err err;
+	struct q_entry e = { 0 }, got;
+	DBT k, d;
+	unsigned char bad[] = { RECORD_VERSION, 2, 0, 0, 0, 200, 1 };
+	size_t n = 0;
+
+	CHECK_OK(spool_open(fresh_dir("corrupt", 0700), &sp, &err), &err);
+	e.state = QS_DONE;
+	CHECK_OK(insert(sp, &e, NULL, &err), &err);
+	memset(&k, 0, sizeof k);
+	memset(&d, 0, sizeof d);
+	k.data = (void *)"0000000000000A";
+	k.size = QID_LEN;
+	d.data = bad;
+	d.size = sizeof bad;
+	CHECK(sp->queue->put(sp->queue, NULL, &k, &d, DB_AUTO_COMMIT) == 0);
+	CHECK(queue_get(sp, NULL, "0000000000000A", 0, &got, &err) == -1);
+	CHECK_INT(err.status, PB_EDATA);
+	/* The corrupt record is skipped, the good one still listed. */
+	CHECK_OK(queue_scan(sp, NULL, count_cb, &n, &err), &err);
+	CHECK_INT(n, 1);
+	spool_close(sp);
+}
+
+static void
+test_payload_keys(void)
+{
+	struct buf p = BUF_INIT;
+	const unsigned char *k;
+	size_t off = 0, klen;
+	unsigned char bogus[] = { 0, 0, 0, 9, 'x' };
+
+	q_payload_add_key(&p, (const unsigned char *)"abc", 3);
+	q_payload_add_key(&p, (const unsigned char *)"defg", 4);
+	CHECK_INT(q_payload_next_key(p.data, p.len, &off, &k, &klen), 1);
+	CHECK(klen == 3 && memcmp(k, "abc", 3) == 0);
+	CHECK_INT(q_payload_next_key(p.data, p.len, &off, &k, &klen), 1);
+	CHECK(klen == 4 && memcmp(k, "defg", 4) == 0);
+	CHECK_INT(q_payload_next_key(p.data, p.len, &off, &k, &klen), 0);
+	off = 0;
+	CHECK_INT(q_payload_next_key(bogus, sizeof bogus, &off, &k, &klen), -1);
+	buf_free(&p);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct unit_test tests[] = {
+		{ "round trip", test_roundtrip },
+		{ "due index", test_due_index },
+		{ "delete and scan", test_delete_and_scan },
+		{ "concurrent processes", test_concurrent_processes },
+		{ "permissions", test_permissions },
+		{ "corrupt record", test_corrupt_record },
+		{ "payload keys", test_payload_keys },
+		{ NULL, NULL },
+	};
+
+	return unit_run(argc, argv, "queue", tests);
+}
