@@ -35,7 +35,7 @@ check_payload(const struct extract *x)
 	size_t off = 0, klen, n = 0;
 	int r;
 
-	while ((r = q_payload_next_key(x->payload.data, x->payload.len, &off,
+	while ((r = pgp_keyseq_next(x->payload.data, x->payload.len, &off,
 				       &kp, &klen)) == 1) {
 		struct pgp_key back;
 		struct pb_err err;

@@ -254,7 +254,7 @@ read_keys(struct batch *b, struct pgp_key **keys_r, size_t *nkeys_r,
 		}
 		it->first = nkeys;
 		pb_err_clear(&kerr);
-		while ((r = q_payload_next_key(payload.data, payload.len, &off,
+		while ((r = pgp_keyseq_next(payload.data, payload.len, &off,
 					       &kp, &klen)) == 1) {
 			keys = xreallocarray(keys, nkeys + 1, sizeof *keys);
 			if (pgp_parse_key_blob(kp, klen, &keys[nkeys], &kerr) != 0) {
@@ -318,7 +318,7 @@ split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accep
 					    xstrdup(it->entry.sender) : NULL;
 			}
 			q_entry_add_key(r, keys[k].fpr_hex, keys[k].uid);
-			q_payload_add_key(&it->rpayload, keys[k].data, keys[k].len);
+			pgp_keyseq_add(&it->rpayload, keys[k].data, keys[k].len);
 			buf_printf(&why, "%sGnuPG rejected key %s: %s",
 				   why.len ? "; " : "", keys[k].fpr_hex,
 				   reasons[k] ? reasons[k] : "unusable");

@@ -196,7 +196,7 @@ gather(struct spool *sp, struct ob_batch *b, int64_t now, struct pgp_key **keys_
 			buf_free(&payload);
 			goto fail;
 		}
-		while (q_payload_next_key(payload.data, payload.len, &off, &kp,
+		while (pgp_keyseq_next(payload.data, payload.len, &off, &kp,
 					  &klen) == 1) {
 			struct pgp_key k;
 			struct pb_err kerr;

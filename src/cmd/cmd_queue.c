@@ -344,7 +344,7 @@ payload_text(const struct q_entry *e, const struct buf *payload, struct buf *out
 		size_t off = 0, klen;
 
 		armor_writer_begin(&w, armor_out_buf, out);
-		while (q_payload_next_key(payload->data, payload->len, &off, &k,
+		while (pgp_keyseq_next(payload->data, payload->len, &off, &k,
 					  &klen) == 1)
 			armor_writer_add(&w, k, klen);
 		armor_writer_end(&w);

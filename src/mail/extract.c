@@ -3,7 +3,6 @@
  */
 #include "mail/extract.h"
 #include "openpgp/armor.h"
-#include "spool/queue.h"
 #include "util/xalloc.h"
 
 #include <stdarg.h>
@@ -191,7 +190,7 @@ pack_keys(struct extract *x)
 		struct pgp_key *k = &x->keys.keys[i];
 
 		x->key_off[i] = x->payload.len;
-		q_payload_add_key(&x->payload, k->data, k->len);
+		pgp_keyseq_add(&x->payload, k->data, k->len);
 		free(k->data);
 		k->data = NULL;
 	}

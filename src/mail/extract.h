@@ -7,8 +7,8 @@
  * every MIME part (armor.h), split into keys (pgp.h).  Secret keys, broken
  * blocks, oversized keys and mails become reasons, and a bounded copy of
  * the offending text (never of secret material) is kept for quarantine.
- * The keys' bytes are packed once into a queue payload, so a large mail
- * is held once.
+ * The keys' bytes are packed once into a key sequence (pgp_keyseq_add),
+ * the form the queue stores, so a large mail is held once.
  */
 #ifndef PB_EXTRACT_H
 #define PB_EXTRACT_H
@@ -25,7 +25,7 @@ struct extract {
 	struct mail_headers h;
 	struct pgp_keylist keys;	/* fingerprints, uids, digests; the
 					 * bytes live in payload */
-	struct buf payload;		/* every key, queue payload format */
+	struct buf payload;		/* every key, as a key sequence */
 	size_t *key_off;		/* key i is payload[key_off[i] ..
 					 * key_off[i+1]) */
 	struct buf reasons;		/* "; "-separated problems */

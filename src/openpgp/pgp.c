@@ -10,6 +10,7 @@
  * keys costs no memory.
  */
 #include "openpgp/pgp.h"
+#include "util/bytes.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -29,19 +30,6 @@ struct pkt {
 	size_t blen;
 	unsigned tag;
 };
-
-static uint32_t
-be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-		(uint32_t)p[2] << 8 | p[3];
-}
-
-static uint32_t
-be16(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
 
 /* read_packet - frame the packet at data[pos] (pos < len); -1 with a
  * reason in why when the header is malformed or the body does not fit. */
@@ -77,7 +65,7 @@ read_packet(const unsigned char *data, size_t len, size_t pos, struct pkt *p,
 			if (rem < 6)
 				goto truncated;
 			p->hlen = 6;
-			p->blen = be32(h + 2);
+			p->blen = be32_get(h + 2);
 		} else {
 			snprintf(why, why_len, "partial body length in a tag %u "
 				 "packet (not allowed in keys)", p->tag);
@@ -102,8 +90,8 @@ read_packet(const unsigned char *data, size_t len, size_t pos, struct pkt *p,
 		}
 		if (rem < p->hlen)
 			goto truncated;
-		p->blen = p->hlen == 2 ? h[1] : p->hlen == 3 ? be16(h + 1) :
-			be32(h + 1);
+		p->blen = p->hlen == 2 ? h[1] : p->hlen == 3 ? be16_get(h + 1) :
+			be32_get(h + 1);
 	}
 	if (p->tag == 0) {
 		snprintf(why, why_len, "packet tag 0 is reserved");
@@ -180,7 +168,7 @@ mpi_skip(const unsigned char *body, size_t blen, size_t *pos,
 
 	if (blen - *pos < 2)
 		return -1;
-	n = (be16(body + *pos) + 7) / 8;
+	n = (be16_get(body + *pos) + 7) / 8;
 	if (n > blen - *pos - 2)
 		return -1;
 	if (val) {
@@ -220,9 +208,9 @@ public_part_len(const unsigned char *body, size_t blen, size_t *publen)
 		return -1;
 	if (body[0] == 5 || body[0] == 6) {
 		/* v5/v6 carry the length of the public material. */
-		if (blen < 10 || be32(body + 6) > blen - 10)
+		if (blen < 10 || be32_get(body + 6) > blen - 10)
 			return -1;
-		*publen = 10 + be32(body + 6);
+		*publen = 10 + be32_get(body + 6);
 		return 0;
 	}
 	if (body[0] == 2 || body[0] == 3) {
@@ -447,7 +435,7 @@ scan_subpackets(const unsigned char *p, size_t n, int hashed,
 			if (n < 5)
 				return;
 			hl = 5;
-			l = be32(p + 1);
+			l = be32_get(p + 1);
 		}
 		if (l == 0 || l > n - hl)
 			return;
@@ -456,7 +444,7 @@ scan_subpackets(const unsigned char *p, size_t n, int hashed,
 		switch (type) {
 		case 2:		/* signature creation time */
 			if (hashed && l - 1 == 4)
-				si->created = be32(v);
+				si->created = be32_get(v);
 			break;
 		case 16:	/* issuer key ID */
 			if (l - 1 == 8 && memcmp(v, keyid, 8) == 0)
@@ -492,7 +480,7 @@ parse_sig(const unsigned char *b, size_t n, const struct pgp_key *k,
 	if (n < 4 + lw || ((b[1] < 0x10 || b[1] > 0x13) && b[1] != 0x30))
 		return;
 	si->type = b[1];
-	hlen = lw == 4 ? be32(b + 4) : be16(b + 4);
+	hlen = lw == 4 ? be32_get(b + 4) : be16_get(b + 4);
 	pos = 4 + lw;
 	if (hlen > n - pos)
 		return;
@@ -500,7 +488,7 @@ parse_sig(const unsigned char *b, size_t n, const struct pgp_key *k,
 	pos += hlen;
 	if (n - pos < lw)
 		goto out;
-	ulen = lw == 4 ? be32(b + pos) : be16(b + pos);
+	ulen = lw == 4 ? be32_get(b + pos) : be16_get(b + pos);
 	pos += lw;
 	if (ulen <= n - pos)
 		scan_subpackets(b + pos, ulen, 0, k, si);
@@ -873,6 +861,35 @@ pgp_keylist_free(struct pgp_keylist *list)
 	free(list->keys);
 	free(list->problems);
 	memset(list, 0, sizeof *list);
+}
+
+void
+pgp_keyseq_add(struct buf *seq, const unsigned char *key, size_t len)
+{
+	unsigned char hdr[4];
+
+	be32_put(hdr, (uint32_t)len);
+	buf_append(seq, hdr, 4);
+	buf_append(seq, key, len);
+}
+
+int
+pgp_keyseq_next(const unsigned char *seq, size_t len, size_t *off,
+		   const unsigned char **key_r, size_t *key_len_r)
+{
+	uint32_t n;
+
+	if (*off == len)
+		return 0;
+	if (*off > len || len - *off < 4)
+		return -1;
+	n = be32_get(seq + *off);
+	if (n == 0 || n > len - *off - 4)
+		return -1;
+	*key_r = seq + *off + 4;
+	*key_len_r = n;
+	*off += 4 + (size_t)n;
+	return 1;
 }
 
 void

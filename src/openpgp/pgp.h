@@ -124,6 +124,18 @@ void pgp_key_copy(struct pgp_key *dst, const struct pgp_key *src);
 int pgp_parse_key_blob(const unsigned char *data, size_t len,
 		       struct pgp_key *key, struct pb_err *err);
 
+/* A key sequence: stored keys one after the other, each prefixed with
+ * its length (4 bytes, big-endian).  The queue keeps an entry's keys in
+ * this form, and extract packs a mail's keys into it once, so that a
+ * large mail's keys are never held twice.  pgp_keyseq_add appends one
+ * key to seq. */
+void pgp_keyseq_add(struct buf *seq, const unsigned char *key, size_t len);
+/* pgp_keyseq_next - iterate: *off starts at 0; returns 1 with the key,
+ * 0 at the end, -1 if the sequence is corrupt (a length runs past the
+ * end, or is 0). */
+int pgp_keyseq_next(const unsigned char *seq, size_t len, size_t *off,
+		    const unsigned char **key_r, size_t *key_len_r);
+
 /* pgp_fpr_from_hex - parse 32/40/64 hex digits (optional 0x, spaces)
  * into fpr (PGP_FPR_MAX bytes); 0, or -1 if malformed. */
 int pgp_fpr_from_hex(const char *hex, unsigned char *fpr, size_t *len_r);

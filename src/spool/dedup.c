@@ -11,6 +11,7 @@
 #include "spool/dedup.h"
 #include "util/log.h"
 #include "spool/record.h"
+#include "util/bytes.h"
 #include "util/xalloc.h"
 
 #include <stdlib.h>

@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "util/log.h"
 #include "spool/record.h"
+#include "util/bytes.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -153,35 +154,6 @@ q_entry_leased_elsewhere(const struct q_entry *e, int64_t now)
 		return 0;
 	if (e->lease_pid > 0 && kill((pid_t)e->lease_pid, 0) != 0 && errno == ESRCH)
 		return 0;
-	return 1;
-}
-
-void
-q_payload_add_key(struct buf *payload, const unsigned char *key, size_t len)
-{
-	unsigned char hdr[4];
-
-	be32_put(hdr, (uint32_t)len);
-	buf_append(payload, hdr, 4);
-	buf_append(payload, key, len);
-}
-
-int
-q_payload_next_key(const unsigned char *payload, size_t len, size_t *off,
-		   const unsigned char **key_r, size_t *key_len_r)
-{
-	uint32_t n;
-
-	if (*off == len)
-		return 0;
-	if (*off > len || len - *off < 4)
-		return -1;
-	n = be32_get(payload + *off);
-	if (n == 0 || n > len - *off - 4)
-		return -1;
-	*key_r = payload + *off + 4;
-	*key_len_r = n;
-	*off += 4 + (size_t)n;
 	return 1;
 }
 

@@ -44,6 +44,8 @@ enum q_state {
 
 enum q_origin { Q_ORIGIN_PKS, Q_ORIGIN_LOCAL };
 
+/* What an entry's payload holds: nothing, its keys as a key sequence
+ * (pgp_keyseq_add), or the raw text kept of a quarantined piece. */
 enum q_payload { Q_PAYLOAD_NONE, Q_PAYLOAD_KEYS, Q_PAYLOAD_RAW };
 
 struct q_keyref {
@@ -104,15 +106,6 @@ enum q_state q_entry_attempted(struct q_entry *e, enum q_state state,
  * at once rather than at lease_until: the spool is local, so the pid
  * means something here. */
 int q_entry_leased_elsewhere(const struct q_entry *e, int64_t now);
-
-/* Payload of Q_PAYLOAD_KEYS entries: a sequence of keys, each prefixed
- * with its length (4 bytes, big-endian). */
-void q_payload_add_key(struct buf *payload, const unsigned char *key,
-		       size_t len);
-/* q_payload_next_key - iterate: *off starts at 0; returns 1 with the key,
- * 0 at the end, -1 if the payload is corrupt. */
-int q_payload_next_key(const unsigned char *payload, size_t len, size_t *off,
-		       const unsigned char **key_r, size_t *key_len_r);
 
 /* queue_insert - store a new entry (its id is assigned here, unique and
  * increasing with time) with its payload, and index it if pending. */

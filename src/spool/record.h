@@ -43,10 +43,4 @@ int rec_get_i64(const unsigned char *val, uint32_t len, int64_t *out);
  * NULL if the value holds a NUL byte. */
 char *rec_get_str(const unsigned char *val, uint32_t len);
 
-/* Big-endian helpers shared by the key layouts of the databases. */
-void be64_put(unsigned char *p, uint64_t v);
-uint64_t be64_get(const unsigned char *p);
-void be32_put(unsigned char *p, uint32_t v);
-uint32_t be32_get(const unsigned char *p);
-
 #endif

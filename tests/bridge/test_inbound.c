@@ -340,7 +340,7 @@ test_secret_key_never_stored(void)
 		const unsigned char *kp;
 		size_t off = 0, klen, nk = 0;
 
-		while (q_payload_next_key(p1.data, p1.len, &off, &kp, &klen) == 1) {
+		while (pgp_keyseq_next(p1.data, p1.len, &off, &kp, &klen) == 1) {
 			struct pgp_key k;
 
 			CHECK_OK(pgp_parse_key_blob(kp, klen, &k, &err), &err);

@@ -1135,6 +1135,26 @@ test_debian_keyring(void)
 	free(data);
 }
 
+static void
+test_keyseq(void)
+{
+	struct buf p = BUF_INIT;
+	const unsigned char *k;
+	size_t off = 0, klen;
+	unsigned char bogus[] = { 0, 0, 0, 9, 'x' };
+
+	pgp_keyseq_add(&p, (const unsigned char *)"abc", 3);
+	pgp_keyseq_add(&p, (const unsigned char *)"defg", 4);
+	CHECK_INT(pgp_keyseq_next(p.data, p.len, &off, &k, &klen), 1);
+	CHECK(klen == 3 && memcmp(k, "abc", 3) == 0);
+	CHECK_INT(pgp_keyseq_next(p.data, p.len, &off, &k, &klen), 1);
+	CHECK(klen == 4 && memcmp(k, "defg", 4) == 0);
+	CHECK_INT(pgp_keyseq_next(p.data, p.len, &off, &k, &klen), 0);
+	off = 0;
+	CHECK_INT(pgp_keyseq_next(bogus, sizeof bogus, &off, &k, &klen), -1);
+	buf_free(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1158,6 +1178,7 @@ main(int argc, char **argv)
 		{ "uid sanitizing", test_uid_sanitizing },
 		{ "parse blob and copy", test_parse_blob_and_copy },
 		{ "hex", test_hex },
+		{ "key sequence", test_keyseq },
 		{ "debian keyring", test_debian_keyring },
 		{ NULL, NULL },
 	};

@@ -324,26 +324,6 @@ test_corrupt_record(void)
 	spool_close(sp);
 }
 
-static void
-test_payload_keys(void)
-{
-	struct buf p = BUF_INIT;
-	const unsigned char *k;
-	size_t off = 0, klen;
-	unsigned char bogus[] = { 0, 0, 0, 9, 'x' };
-
-	q_payload_add_key(&p, (const unsigned char *)"abc", 3);
-	q_payload_add_key(&p, (const unsigned char *)"defg", 4);
-	CHECK_INT(q_payload_next_key(p.data, p.len, &off, &k, &klen), 1);
-	CHECK(klen == 3 && memcmp(k, "abc", 3) == 0);
-	CHECK_INT(q_payload_next_key(p.data, p.len, &off, &k, &klen), 1);
-	CHECK(klen == 4 && memcmp(k, "defg", 4) == 0);
-	CHECK_INT(q_payload_next_key(p.data, p.len, &off, &k, &klen), 0);
-	off = 0;
-	CHECK_INT(q_payload_next_key(bogus, sizeof bogus, &off, &k, &klen), -1);
-	buf_free(&p);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -354,7 +334,6 @@ main(int argc, char **argv)
 		{ "concurrent processes", test_concurrent_processes },
 		{ "permissions", test_permissions },
 		{ "corrupt record", test_corrupt_record },
-		{ "payload keys", test_payload_keys },
 		{ NULL, NULL },
 	};
 
