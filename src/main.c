@@ -13,16 +13,6 @@
 #include <string.h>
 #include <sysexits.h>
 
-int
-cmd_load_config(const struct cmd_ctx *ctx, struct config *cfg,
-		struct pb_err *err)
-{
-	int explicit_path;
-	const char *path = config_path(ctx->config_path, &explicit_path);
-
-	return config_load(cfg, path, !explicit_path, err);
-}
-
 static void
 usage(FILE *f)
 {

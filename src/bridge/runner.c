@@ -300,7 +300,7 @@ reload(struct config *cfg, const struct runner_opts *o)
 	struct config fresh;
 	struct pb_err err;
 
-	if (cmd_load_config(o->ctx, &fresh, &err) != 0) {
+	if (config_load(&fresh, o->config_path, o->config_missing_ok, &err) != 0) {
 		log_error(NULL, "reload failed, keeping the old configuration: %s",
 			  err.msg);
 		config_free(&fresh);

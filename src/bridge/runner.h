@@ -9,13 +9,14 @@
 #ifndef PB_RUNNER_H
 #define PB_RUNNER_H
 
-#include "cmd/commands.h"
 #include "config/config.h"
 #include "util/err.h"
 
 struct runner_opts {
 	int once;
-	const struct cmd_ctx *ctx;	/* for reloading the config */
+	/* Where SIGHUP reloads the configuration from (config_load). */
+	const char *config_path;
+	int config_missing_ok;
 };
 
 /* runner_run - cfg is the loaded configuration (replaced on SIGHUP, so

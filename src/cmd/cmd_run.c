@@ -26,11 +26,14 @@ run_usage(FILE *f)
 int
 cmd_run(const struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct runner_opts o = { 0, ctx };
+	struct runner_opts o;
 	struct config cfg;
 	struct pb_err err;
-	int rc;
+	int rc, explicit_path;
 
+	memset(&o, 0, sizeof o);
+	o.config_path = config_path(ctx->config_path, &explicit_path);
+	o.config_missing_ok = !explicit_path;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--once") == 0) {
 			o.once = 1;
