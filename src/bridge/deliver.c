@@ -8,6 +8,7 @@
  * delivery cheap: gpg starts once per batch instead of once per mail.
  */
 #include "bridge/deliver.h"
+#include "util/clock.h"
 #include "spool/dedup.h"
 #include "openpgp/keycheck.h"
 #include "keydb/keydb.h"
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 struct deliverer {
@@ -189,16 +189,6 @@ finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	return 0;
 }
 
-static double
-elapsed(const struct timeval *t0)
-{
-	struct timeval t1;
-
-	gettimeofday(&t1, NULL);
-	return (double)(t1.tv_sec - t0->tv_sec) +
-	       (double)(t1.tv_usec - t0->tv_usec) / 1e6;
-}
-
 static const char *
 outcome_name(enum deliver_outcome o)
 {
@@ -365,7 +355,7 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 	const char **reasons = NULL;
 	size_t nkeys = 0, ngood = 0, nclaimed = 0;
 	struct pb_err derr;
-	struct timeval t0;
+	int64_t t0 = clock_ms();
 	char *errtext = NULL;
 	int rc = -1;
 
@@ -379,7 +369,6 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 		b.items[i].id = ids[i];
 		outcomes[i] = DELIVER_SKIPPED;
 	}
-	gettimeofday(&t0, NULL);
 
 	if (spool_txn(d->sp, SPOOL_NOSYNC, claim_fn, &b, err) != 0)
 		goto out;
@@ -437,7 +426,7 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 			"to=<%s>, keys=%zu, delay=%.2f, attempts=%u, status=%s%s%s%s",
 			d->db ? d->db->name : d->cfg->keydb,
 			it->final == DELIVER_DONE ? it->nkeys - it->rejected.nkeys : 0,
-			elapsed(&t0),
+			clock_since(t0),
 			it->entry.attempts + 1, outcome_name(it->final),
 			it->error ? " (" : "", it->error ? it->error : "",
 			it->error ? ")" : "");

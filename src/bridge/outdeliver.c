@@ -3,6 +3,7 @@
  * outdeliver.h).
  */
 #include "bridge/outdeliver.h"
+#include "util/clock.h"
 #include "spool/dedup.h"
 #include "util/log.h"
 #include "mail/outmail.h"
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define PEER_SCAN_MAX 100000
@@ -236,16 +236,6 @@ fail:
 	return -1;
 }
 
-static double
-elapsed(const struct timeval *t0)
-{
-	struct timeval t1;
-
-	gettimeofday(&t1, NULL);
-	return (double)(t1.tv_sec - t0->tv_sec) +
-	       (double)(t1.tv_usec - t0->tv_usec) / 1e6;
-}
-
 /* one_mail - claim, compose, send, record: one mail.  *done_r set when
  * nothing more is due for the peer. */
 static int
@@ -258,12 +248,11 @@ one_mail(struct spool *sp, struct ob_batch *b, int timeout_s, size_t *sent_r,
 	struct pb_err terr;
 	char msgid[256] = "";
 	char *errtext = NULL;
-	struct timeval t0;
+	int64_t t0 = clock_ms();
 	int64_t now = spool_now();
 	int outcome, rc = -1;
 
 	*done_r = 0;
-	gettimeofday(&t0, NULL);
 	b->error = NULL;
 	b->sent = NULL;
 	b->nsent = 0;
@@ -324,7 +313,7 @@ one_mail(struct spool *sp, struct ob_batch *b, int timeout_s, size_t *sent_r,
 			"attempts=%u, msgid=<%s>, status=%s%s%s%s", b->peer,
 			b->cfg->sendmail_argv ? b->cfg->sendmail_argv[0]
 					      : b->cfg->smtp_relay,
-			it->entry.nkeys, nkeys, elapsed(&t0),
+			it->entry.nkeys, nkeys, clock_since(t0),
 			it->entry.attempts + 1, msgid, names[it->outcome],
 			errtext ? " (" : "", errtext ? errtext : "",
 			errtext ? ")" : "");

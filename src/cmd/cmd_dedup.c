@@ -3,6 +3,7 @@
  * index knows about a key.
  */
 #include "cmd/commands.h"
+#include "util/clock.h"
 #include "spool/dedup.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -26,18 +27,6 @@ dedup_usage(FILE *f)
 		"\n"
 		"  FINGERPRINT   40 (v4) or 64 (v5/v6) hex digits\n"
 		"  --json, -j    one JSON object (docs/JSON.md)\n");
-}
-
-static void
-fmt_time(int64_t t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t == 0 || !localtime_r(&tt, &tm))
-		snprintf(out, len, "never");
-	else
-		strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
 int
@@ -141,10 +130,10 @@ cmd_dedup(const struct cmd_ctx *ctx, int argc, char **argv)
 	} else {
 		char t[4][32];
 
-		fmt_time(info.first_seen, t[0], sizeof t[0]);
-		fmt_time(info.last_seen, t[1], sizeof t[1]);
-		fmt_time(info.last_pks, t[2], sizeof t[2]);
-		fmt_time(info.last_local, t[3], sizeof t[3]);
+		clock_format(info.first_seen, t[0], sizeof t[0]);
+		clock_format(info.last_seen, t[1], sizeof t[1]);
+		clock_format(info.last_pks, t[2], sizeof t[2]);
+		clock_format(info.last_local, t[3], sizeof t[3]);
 		buf_printf(&b, "fingerprint:     %s\n", info.fpr_hex);
 		buf_printf(&b, "first seen:      %s\n", t[0]);
 		buf_printf(&b, "last seen:       %s\n", t[1]);

@@ -10,6 +10,7 @@
  * table, stats, Prometheus) are in qreport.c.
  */
 #include "openpgp/armor.h"
+#include "util/clock.h"
 #include "cmd/commands.h"
 #include "spool/dedup.h"
 #include "util/json.h"
@@ -321,18 +322,6 @@ do_list(struct qenv *q, int argc, char **argv)
 	return rc;
 }
 
-static void
-fmt_time(int64_t t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t == 0 || !localtime_r(&tt, &tm))
-		snprintf(out, len, "-");
-	else
-		strftime(out, len, "%Y-%m-%d %H:%M:%S %z", &tm);
-}
-
 /* payload_text - what queue show prints as the payload: keys as one
  * armored block, raw quarantined text as it was kept. */
 static void
@@ -382,14 +371,14 @@ show_human(struct buf *b, const struct q_entry *e, const struct buf *text,
 	}
 	if (e->parent)
 		show_line(b, "parent:", e->parent);
-	fmt_time(e->created, t, sizeof t);
+	clock_format(e->created, t, sizeof t);
 	snprintf(line, sizeof line, "%s (%s ago)", t,
 		 qreport_age(now - e->created, age, sizeof age));
 	show_line(b, "created:", line);
-	fmt_time(e->updated, t, sizeof t);
+	clock_format(e->updated, t, sizeof t);
 	show_line(b, "updated:", t);
 	if (e->next_attempt && (e->state == QS_READY || e->state == QS_DEFERRED)) {
-		fmt_time(e->next_attempt, t, sizeof t);
+		clock_format(e->next_attempt, t, sizeof t);
 		if (e->next_attempt > now)
 			snprintf(line, sizeof line, "%s (in %s)", t,
 				 qreport_age(e->next_attempt - now, age, sizeof age));
@@ -398,7 +387,7 @@ show_human(struct buf *b, const struct q_entry *e, const struct buf *text,
 		show_line(b, "next attempt:", line);
 	}
 	if (e->lease_until > now) {
-		fmt_time(e->lease_until, t, sizeof t);
+		clock_format(e->lease_until, t, sizeof t);
 		snprintf(line, sizeof line, "being delivered by pid %lld, until %s",
 			 (long long)e->lease_pid, t);
 		show_line(b, "active:", line);

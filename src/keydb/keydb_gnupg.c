@@ -35,6 +35,7 @@
  * import of the same keys can be repeated safely.
  */
 #include "keydb/keydb.h"
+#include "util/clock.h"
 #include "openpgp/keycheck.h"
 
 #include <errno.h>
@@ -74,15 +75,6 @@ struct gnupg_db {
 	int file_mode;		/* for files we create in home */
 	int warned_conf;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* conf_has_no_autostart - does an existing gpg.conf say no-autostart? */
 static int
@@ -328,7 +320,7 @@ static int
 run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 	  int timeout_ms, struct buf *out, struct pb_err *err)
 {
-	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : LLONG_MAX;
+	int64_t deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : INT64_MAX;
 	int fds[2], status = 0, ret = -1, timed_out = 0;
 	pid_t pid, w;
 
@@ -353,7 +345,7 @@ run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 	close(fds[1]);
 	for (;;) {
 		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-		long long left = deadline - now_ms();
+		int64_t left = deadline - clock_ms();
 		char chunk[4096];
 		ssize_t r;
 		int pr;

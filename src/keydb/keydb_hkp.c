@@ -27,6 +27,7 @@
  * only this backend uses them.  curl.h still gives the types.
  */
 #include "keydb/keydb.h"
+#include "util/clock.h"
 
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -116,15 +117,6 @@ curl_load(struct curl_api *a, struct pb_err *err)
 struct reply {
 	struct buf text;	/* the first REPLY_MAX bytes */
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t
 reply_cb(char *data, size_t size, size_t nmemb, void *userp)
@@ -239,7 +231,7 @@ estimate(size_t raw)
 
 /* post - one request.  Returns 0 on 2xx. */
 static int
-post(struct hkp_db *h, CURL *c, const struct buf *body, long long deadline,
+post(struct hkp_db *h, CURL *c, const struct buf *body, int64_t deadline,
      size_t nkeys, struct pb_err *err)
 {
 	struct curl_slist *hdrs = NULL;
@@ -250,8 +242,8 @@ post(struct hkp_db *h, CURL *c, const struct buf *body, long long deadline,
 	long timeout = 0, code = 0;
 	CURLcode rc;
 
-	if (deadline != LLONG_MAX) {
-		long long left = deadline - now_ms();
+	if (deadline != INT64_MAX) {
+		int64_t left = deadline - clock_ms();
 
 		if (left <= 0)
 			return pb_err_set(err, PB_ETEMP, "%s: timed out before "
@@ -310,7 +302,7 @@ hkp_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 	size_t n, int timeout_ms, struct pb_err *err)
 {
 	struct hkp_db *h = db->priv;
-	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : LLONG_MAX;
+	int64_t deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : INT64_MAX;
 	struct buf body = BUF_INIT, toobig = BUF_INIT;
 	size_t ntoobig = 0, nsent = 0, nposts = 0;
 	CURL *c;

@@ -2,6 +2,7 @@
  * spool.c - the Berkeley DB environment (see spool.h).
  */
 #include "spool/spool.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -99,15 +100,6 @@ is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 	if (rp[2] == 'Z' || rp[2] == 'X')
 		return dead(sp, pid);
 	return 1;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* backoff - sleep a little, more with each attempt, randomly, so the
@@ -421,7 +413,7 @@ static int
 open_locked(struct spool *sp, struct pb_err *err)
 {
 	char lock_path[4096], mark_path[4096];
-	int64_t deadline = now_ms() + OPEN_LOCK_BUDGET_MS;
+	int64_t deadline = clock_ms() + OPEN_LOCK_BUDGET_MS;
 	int fd, r, mfd;
 
 	snprintf(lock_path, sizeof lock_path, "%s/%s", sp->dir, CREATE_LOCK);
@@ -440,7 +432,7 @@ open_locked(struct spool *sp, struct pb_err *err)
 			close(fd);
 			return r;
 		}
-		if (now_ms() > deadline) {
+		if (clock_ms() > deadline) {
 			close(fd);
 			return pb_err_set(err, PB_ETEMP, "%s: another process has "
 					  "been opening (or recovering) the spool "
@@ -559,7 +551,7 @@ int
 spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 	  struct pb_err *err)
 {
-	int64_t deadline = now_ms() + BUSY_BUDGET_MS;
+	int64_t deadline = clock_ms() + BUSY_BUDGET_MS;
 	int reopens = 0;
 
 	for (int attempt = 0;; attempt++) {
@@ -609,7 +601,7 @@ spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 		}
 		if (!sp->retry)
 			return -1;
-		if (now_ms() > deadline)
+		if (clock_ms() > deadline)
 			return pb_err_prefix(err, "spool busy for %d s: ",
 					     BUSY_BUDGET_MS / 1000);
 		backoff(attempt);

@@ -22,6 +22,7 @@
  * thread around the loop and discard the one our own write raised.
  */
 #include "transport/sendpipe.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,15 +74,6 @@ sendpipe_has_t(char *const argv[])
 		}
 	}
 	return 0;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* fd_high - move fd to 3 or above (close-on-exec), so that the child's
@@ -198,7 +190,7 @@ reap(struct child *c, int options)
  * child's exit or the deadline; drain output meanwhile.  0, or -1 on
  * timeout. */
 static int
-feed(struct child *c, const char *data, size_t len, long long deadline)
+feed(struct child *c, const char *data, size_t len, int64_t deadline)
 {
 	char *stage = xmalloc(STAGE_SIZE);
 	size_t pos = 0, slen = 0, soff = 0;
@@ -207,7 +199,7 @@ feed(struct child *c, const char *data, size_t len, long long deadline)
 	for (;;) {
 		struct pollfd p[3];
 		int np = 0, iin = -1, iout = -1, ipid = -1, wait_ms;
-		long long left;
+		int64_t left;
 
 		if (c->in >= 0 && soff == slen) {
 			slen = stage_fill(data, len, &pos, stage);
@@ -223,7 +215,7 @@ feed(struct child *c, const char *data, size_t len, long long deadline)
 			read_output(c);
 			break;
 		}
-		left = deadline - now_ms();
+		left = deadline - clock_ms();
 		if (left <= 0) {
 			rc = -1;
 			break;
@@ -282,7 +274,7 @@ sendpipe_send(char *const argv[], const char *const *rcpts, size_t nrcpts,
 	int in[2], out[2], has_t, rc, code, timed_out;
 	size_t argc = 0, extra;
 	char **cargv;
-	long long deadline;
+	int64_t deadline;
 	char quoted[OUTPUT_KEEP + 1];
 
 	if (argv == NULL || argv[0] == NULL || argv[0][0] != '/')
@@ -347,7 +339,7 @@ sendpipe_send(char *const argv[], const char *const *rcpts, size_t nrcpts,
 	sigemptyset(&pipeset);
 	sigaddset(&pipeset, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipeset, &oldmask);
-	deadline = now_ms() + (long long)(timeout_s > 0 ? timeout_s : 1) * 1000;
+	deadline = clock_ms() + (long long)(timeout_s > 0 ? timeout_s : 1) * 1000;
 	rc = posix_spawn(&c.pid, argv[0], &fa, &attr, cargv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
