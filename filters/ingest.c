@@ -7,11 +7,12 @@
  *   2. load config and open the spool; any failure so far exits 75;
  *   3. analyse and commit the mail's entries synchronously: from here on
  *      the mail is ours and every exit is 0;
- *   4. try to deliver it to the key database once, right away, with a
- *      short timeout (SPEC rule 9); if that fails the runner retries.
+ *   4. hand it over (bridge/handoff.h): a listening runner is woken, or
+ *      without one the filter delivers it once itself, with a short
+ *      timeout; if that fails the runner retries.
  */
 #include "cmd/commands.h"
-#include "bridge/deliver.h"
+#include "bridge/handoff.h"
 #include "filter.h"
 #include "bridge/inbound.h"
 #include "util/log.h"
@@ -33,7 +34,6 @@
  * ever releases: give up, 75 before the commit (the MTA retries, and
  * the next opener recovers the environment) or 0 after it. */
 #define SPOOL_GUARD_SECS 60
-#define INLINE_TIMEOUT_MS 10000
 
 static void
 ingest_usage(FILE *f)
@@ -61,7 +61,7 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	struct inbound_result res;
 	struct inbound *in;
 	struct spool *sp = NULL;
-	int slot, runner, heard;
+	struct handoff h;
 	struct pb_err err;
 	uint64_t total = 0;
 	size_t keep;
@@ -86,19 +86,10 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	opts.origin = origin;
 	opts.sender = getenv("SENDER");
 	opts.total_size = total;
-	/* A running runner delivers at once, and faster than a filter can:
-	 * it keeps its GPGME context and its key database connection, and
-	 * checks a batch of mails with one gpg run, where an inline attempt
-	 * starts gpg three times for one mail.  make bench measured handing
-	 * over against delivering inline: mail -> served by SKS p50 12.9 ms
-	 * against 24.7 ms; one filter at a time 197 mails/s against 62;
-	 * 905 keys 4 at a time 6.1 s against 7.8 s.  So a filter delivers
-	 * inline only when no runner listens, and then one at a time (the
-	 * inline.lock slot); the slot is decided before the commit so that
-	 * only its holder leases the entry. */
-	runner = spool_runner_open(sp);
-	slot = runner >= 0 ? -1 : spool_inline_slot(sp);
-	opts.lease_secs = slot >= 0 ? deliver_lease_secs(INLINE_TIMEOUT_MS) : 0;
+	/* Decided before the commit: only a filter that will deliver
+	 * inline leases its entry in the committing transaction. */
+	handoff_begin(&h, sp);
+	opts.lease_secs = handoff_lease_secs(&h);
 	if (mail.len > cfg->max_message_size) {
 		/* Keep only the head for the quarantine record. */
 		mail.len = cfg->max_message_size;
@@ -107,41 +98,17 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	buf_free(&mail);
 	if (inbound_commit(sp, in, &res, &err) != 0) {
 		inbound_free(in);
-		if (slot >= 0)
-			close(slot);
-		if (runner >= 0)
-			close(runner);
+		handoff_cancel(&h);
 		spool_close(sp);
 		return filter_tempfail(&err);
 	}
 	inbound_free(in);
 	filter_committed();
-
-	/* One wakeup covers the inbound entry and the outbound ones. */
-	heard = runner >= 0 && (res.state == QS_READY || res.noutbound) &&
-		spool_runner_nudge(runner);
-	if (runner >= 0)
-		close(runner);
-	/* Without a runner nobody else would deliver: then deliver anyway. */
-	if (res.state == QS_READY && !heard) {
-		struct deliverer *d = deliver_open(sp, cfg);
-		enum deliver_outcome out;
-
-		filter_quiet_fds();
-		if (deliver_inbound(d, res.id, slot >= 0, INLINE_TIMEOUT_MS, &out,
-				    &err) != 0) {
-			log_warning(res.id, "inline delivery: %s", err.msg);
-			out = DELIVER_DEFERRED;
-		}
-		deliver_close(d);
-		/* A runner started meanwhile retries it sooner. */
-		if (out != DELIVER_DONE)
-			spool_wake_runner(sp);
-	}
-	if (slot >= 0)
-		close(slot);
-	if (res.noutbound && !heard)
-		spool_wake_runner(sp);
+	/* Nothing we start from here on (gpg, for an inline delivery) may
+	 * hold the MTA's pipe open. */
+	filter_quiet_fds();
+	handoff_after_commit(&h, sp, cfg, res.state == QS_READY ? res.id : NULL,
+			     res.noutbound > 0);
 	spool_checkpoint(sp, 0);
 	spool_close(sp);
 	return FILTER_EXIT_OK;

@@ -10,6 +10,7 @@
  * an unknown option letter or an unsupported -b mode exits 64 (as
  * Postfix and msmtp do); everything else exits 0 or 75 only.
  */
+#include "bridge/handoff.h"
 #include "cmd/commands.h"
 #include "mail/extract.h"
 #include "filter.h"
@@ -294,7 +295,7 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 		log_notice(in.quarantine_id, "status=quarantined (%s)",
 			   buf_str(&x.reasons));
 	if (in.res.nready)
-		spool_wake_runner(sp);
+		handoff_wake(sp);
 	rc = FILTER_EXIT_OK;
 out:
 	extract_free(&x);

@@ -12,6 +12,7 @@
  */
 #include "bridge/runner.h"
 #include "bridge/deliver.h"
+#include "bridge/handoff.h"
 #include "util/sdnotify.h"
 #include "spool/dedup.h"
 #include "util/log.h"
@@ -365,7 +366,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		alarm(0);
 		return -1;
 	}
-	if (!o->once && (r.wake_fd = spool_wake_fd(r.sp, err)) < 0) {
+	if (!o->once && (r.wake_fd = handoff_listen(r.sp, err)) < 0) {
 		spool_close(r.sp);
 		alarm(0);
 		return -1;

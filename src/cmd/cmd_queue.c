@@ -11,6 +11,7 @@
  */
 #include "openpgp/armor.h"
 #include "util/clock.h"
+#include "bridge/handoff.h"
 #include "cmd/commands.h"
 #include "spool/dedup.h"
 #include "util/json.h"
@@ -742,7 +743,7 @@ run_actions(struct spool *sp, enum action act, struct collect_ctx *col,
 	 * postqueue -f does: entries may be due already. */
 	if ((changed && (act == ACT_RETRY || act == ACT_RELEASE)) ||
 	    act == ACT_FLUSH) {
-		if (!spool_wake_runner(sp))
+		if (!handoff_wake(sp))
 			log_stderr("no runner is running for %s: the entries are due "
 				   "now and go out when it runs (start it, e.g. "
 				   "\"systemctl start pksbridge\", or run "

@@ -25,7 +25,6 @@
 #define BUSY_BUDGET_MS 20000
 #define MAX_REOPENS 8
 #define THREAD_SLOTS 1024	/* processes in the environment at once */
-#define WAKE_FIFO "wakeup"
 /* Creating the databases takes exclusive handle locks that a process
  * waiting for them can never time out of; if the creator is killed,
  * everyone else waits for ever.  So creation happens once, under an
@@ -620,83 +619,4 @@ spool_checkpoint(struct spool *sp, int force)
 	if (ret != 0)
 		log_warning(NULL, "checkpoint of %s failed: %s", sp->dir,
 			    db_strerror(ret));
-}
-
-static void
-fifo_path(const struct spool *sp, char *path, size_t len)
-{
-	snprintf(path, len, "%s/%s", sp->dir, WAKE_FIFO);
-}
-
-int
-spool_runner_open(const struct spool *sp)
-{
-	char path[4096];
-
-	fifo_path(sp, path, sizeof path);
-	/* ENXIO: no reader, no runner. */
-	return open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-}
-
-int
-spool_runner_nudge(int fd)
-{
-	/* EAGAIN: the FIFO is already full of wakeups, so the runner has
-	 * plenty to wake up for. */
-	if (write(fd, "w", 1) < 0 && errno != EAGAIN) {
-		log_debug(NULL, "wakeup write: %s", strerror(errno));
-		return 0;
-	}
-	return 1;
-}
-
-int
-spool_wake_runner(const struct spool *sp)
-{
-	int fd = spool_runner_open(sp), heard;
-
-	if (fd < 0)
-		return 0;
-	heard = spool_runner_nudge(fd);
-	close(fd);
-	return heard;
-}
-
-int
-spool_inline_slot(const struct spool *sp)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof path, "%s/inline.lock", sp->dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)sp->file_mode);
-	if (fd < 0)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-int
-spool_wake_fd(const struct spool *sp, struct pb_err *err)
-{
-	char path[4096];
-	struct stat st;
-	int fd;
-
-	fifo_path(sp, path, sizeof path);
-	if (mkfifo(path, (mode_t)sp->file_mode) != 0 && errno != EEXIST)
-		return pb_err_set(err, PB_EIO, "mkfifo %s: %s", path,
-				  strerror(errno));
-	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return pb_err_set(err, PB_EIO, "open %s: %s", path,
-				  strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
-		close(fd);
-		return pb_err_set(err, PB_EIO, "%s: not a FIFO", path);
-	}
-	return fd;
 }

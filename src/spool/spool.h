@@ -86,26 +86,6 @@ int spool_recover(struct spool *sp, struct pb_err *err);
  * when not), which also lets old log files be removed. */
 void spool_checkpoint(struct spool *sp, int force);
 
-/* spool_wake_runner - nudge a running "pksbridge run" (one byte to the
- * spool's wakeup FIFO, non-blocking).  Returns 1 if a runner is there to
- * hear it, 0 if none runs. */
-int spool_wake_runner(const struct spool *sp);
-
-/* spool_runner_open - the write end of the wakeup FIFO if a "pksbridge
- * run" has it open, else -1: whether a runner listens, asked once.
- * spool_runner_nudge(fd) then wakes it (1 if heard).  Close the fd. */
-int spool_runner_open(const struct spool *sp);
-int spool_runner_nudge(int fd);
-
-/* spool_inline_slot - try to become the one process delivering inline
- * right now: an flock on the spool's inline.lock, never waited for.
- * Returns the fd holding it (close it to let go), or -1 if taken. */
-int spool_inline_slot(const struct spool *sp);
-
-/* spool_wake_fd - the runner's end of the FIFO (O_RDWR|O_NONBLOCK, so it
- * never sees EOF); -1 with err on failure. Caller closes. */
-int spool_wake_fd(const struct spool *sp, struct pb_err *err);
-
 /* Read flags.  Outside a transaction a read must never wait for a
  * writer (which may be a dead process until failchk clears it), so it
  * reads uncommitted data: fine for listings and hints, and everything
