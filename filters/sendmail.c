@@ -196,19 +196,15 @@ intake_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	if (in->x->nreasons > 0) {
 		/* What could not be used (no key, a broken block, a secret
 		 * key) is recorded, never sent. */
+		struct q_source src = {
+			in->sender, in->x->h.message_id, in->size,
+			in->res.first_id[0] ? in->res.first_id : NULL,
+		};
 		struct q_entry e;
 		int r;
 
-		memset(&e, 0, sizeof e);
-		e.dir = Q_OUTBOUND;
-		e.origin = Q_ORIGIN_LOCAL;
-		e.state = QS_QUARANTINED;
-		e.sender = in->sender ? xstrdup(in->sender) : NULL;
-		e.message_id = in->x->h.message_id ? xstrdup(in->x->h.message_id)
-						   : NULL;
-		e.parent = in->res.first_id[0] ? xstrdup(in->res.first_id) : NULL;
-		e.last_error = xstrdup(buf_str(&in->x->reasons));
-		e.size = in->size;
+		q_entry_new_quarantine(&e, Q_OUTBOUND, Q_ORIGIN_LOCAL,
+				       buf_str(&in->x->reasons), &src);
 		e.payload_kind = in->x->raw.len ? Q_PAYLOAD_RAW : Q_PAYLOAD_NONE;
 		r = queue_insert(sp, txn, &e, in->x->raw.data, in->x->raw.len, err);
 		if (r == 0)

@@ -73,6 +73,7 @@ struct item {
 	enum deliver_outcome final;
 	char quarantine_id[QID_LEN + 1];
 	int lost_lease;
+	char why_lost[Q_WHY_LEN];	/* why the outcome was not recorded */
 };
 
 struct batch {
@@ -81,7 +82,6 @@ struct batch {
 	size_t n;
 	const struct pgp_key *keys;	/* every item's keys */
 	int lease_secs;
-	int already_leased;
 };
 
 static int
@@ -90,34 +90,23 @@ claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	struct batch *b = vctx;
 	int64_t now = spool_now();
 
+	struct q_lease_want want = { Q_INBOUND, now, b->lease_secs, 0,
+				     UINT64_MAX, UINT64_MAX };
+
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
-		struct q_entry e;
+		char why[Q_WHY_LEN];
+		int r;
 
 		it->claimed = 0;
 		q_entry_free(&it->entry);
-		if (queue_get(sp, txn, it->id, 1, &it->entry, err) != 0) {
-			if (err->status == PB_ENOTFOUND)
-				continue;
+		/* Not due, gone, or another live process has it (a
+		 * filter leases its own entry when it commits, so the lease
+		 * it finds here is its own). */
+		r = queue_lease(sp, txn, it->id, &want, &it->entry, why, err);
+		if (r < 0 && err->status != PB_ENOTFOUND)
 			return -1;
-		}
-		if (it->entry.dir != Q_INBOUND ||
-		    (it->entry.state != QS_READY && it->entry.state != QS_DEFERRED))
-			continue;
-		if (!b->already_leased &&
-		    ((it->entry.next_attempt && it->entry.next_attempt > now) ||
-		     q_entry_leased_elsewhere(&it->entry, now)))
-			continue;
-		q_entry_copy(&e, &it->entry);
-		e.lease_until = now + b->lease_secs;
-		e.lease_pid = getpid();
-		if (queue_update(sp, txn, &it->entry, &e, err) != 0) {
-			q_entry_free(&e);
-			return -1;
-		}
-		q_entry_free(&it->entry);
-		it->entry = e;
-		it->claimed = 1;
+		it->claimed = r == 0;
 	}
 	return 0;
 }
@@ -130,58 +119,51 @@ finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
-		struct q_entry old, e;
+		struct q_entry e;
 		int r;
 
 		it->quarantine_id[0] = '\0';
 		it->lost_lease = 0;
 		if (!it->claimed)
 			continue;
-		if (queue_get(sp, txn, it->id, 1, &old, err) != 0) {
-			if (err->status != PB_ENOTFOUND)
-				return -1;
-			it->lost_lease = 1;	/* deleted by the operator */
-			continue;
+		r = queue_attempted(sp, txn, it->id,
+				    it->outcome == DELIVER_DONE ? QS_DONE :
+				    it->outcome == DELIVER_FAILED ? QS_FAILED :
+				    it->outcome == DELIVER_QUARANTINED ?
+				    QS_QUARANTINED : QS_DEFERRED, it->error,
+				    b->d->cfg, now, &e, it->why_lost, err);
+		if (r < 0 && err->status == PB_ENOTFOUND) {
+			snprintf(it->why_lost, sizeof it->why_lost,
+				 "deleted by the operator during delivery");
+			r = 1;
 		}
-		if (old.lease_pid != getpid() ||
-		    (old.state != QS_READY && old.state != QS_DEFERRED)) {
-			/* Held or changed by the operator meanwhile: theirs
-			 * wins. */
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			/* Held, retried or deleted by the operator
+			 * meanwhile: theirs wins. */
 			it->lost_lease = 1;
-			q_entry_free(&old);
 			continue;
 		}
-		q_entry_copy(&e, &old);
-		it->final = it->outcome;
-		if (q_entry_attempted(&e, it->outcome == DELIVER_DONE ? QS_DONE :
-				      it->outcome == DELIVER_FAILED ? QS_FAILED :
-				      it->outcome == DELIVER_QUARANTINED ?
-				      QS_QUARANTINED : QS_DEFERRED,
-				      it->error, b->d->cfg, now) == QS_FAILED)
-			it->final = DELIVER_FAILED;
-		else if (e.state == QS_DEFERRED)
-			it->final = DELIVER_DEFERRED;
-		r = queue_update(sp, txn, &old, &e, err);
+		it->final = e.state == QS_FAILED ? DELIVER_FAILED :
+			    e.state == QS_DEFERRED ? DELIVER_DEFERRED : it->outcome;
 		/* A failed entry must not make its keys look seen: a resend
 		 * within dedup_ttl would be taken for a duplicate and the
 		 * keys never delivered.  (Keys GnuPG rejected stay seen: a
 		 * resend would be rejected again.) */
 		for (size_t k = it->first; r == 0 && e.state == QS_FAILED &&
 		     k < it->first + it->nkeys; k++)
-			r = dedup_forget_key(sp, txn, &b->keys[k], old.origin,
-					     old.created, err);
+			r = dedup_forget_key(sp, txn, &b->keys[k], e.origin,
+					     e.created, err);
 		if (r == 0 && it->rejected.nkeys) {
 			struct q_entry q;
 
 			q_entry_copy(&q, &it->rejected);
-			free(q.parent);
-			q.parent = xstrdup(it->id);
 			r = queue_insert(sp, txn, &q, it->rpayload.data,
 					 it->rpayload.len, err);
 			memcpy(it->quarantine_id, q.id, sizeof q.id);
 			q_entry_free(&q);
 		}
-		q_entry_free(&old);
 		q_entry_free(&e);
 		if (r != 0)
 			return -1;
@@ -297,15 +279,15 @@ split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accep
 				continue;
 			}
 			if (r->nkeys == 0) {
-				r->dir = Q_INBOUND;
-				r->state = QS_QUARANTINED;
-				r->origin = it->entry.origin;
+				struct q_source src = {
+					it->entry.sender, it->entry.message_id,
+					it->entry.size, it->id,
+				};
+
+				q_entry_new_quarantine(r, Q_INBOUND,
+						       it->entry.origin, NULL,
+						       &src);
 				r->payload_kind = Q_PAYLOAD_KEYS;
-				r->size = it->entry.size;
-				r->message_id = it->entry.message_id ?
-						xstrdup(it->entry.message_id) : NULL;
-				r->sender = it->entry.sender ?
-					    xstrdup(it->entry.sender) : NULL;
 			}
 			q_entry_add_key(r, keys[k].fpr_hex, keys[k].uid);
 			pgp_keyseq_add(&it->rpayload, keys[k].data, keys[k].len);
@@ -346,8 +328,8 @@ keycheck_ready(struct deliverer *d, struct pb_err *err)
 
 int
 deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
-		      int already_leased, int timeout_ms,
-		      enum deliver_outcome *outcomes, struct pb_err *err)
+		      int timeout_ms, enum deliver_outcome *outcomes,
+		      struct pb_err *err)
 {
 	struct batch b;
 	struct pgp_key *keys = NULL, *good = NULL;
@@ -363,7 +345,6 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 	b.d = d;
 	b.n = n;
 	b.lease_secs = deliver_lease_secs(timeout_ms);
-	b.already_leased = already_leased;
 	b.items = xcalloc(n + 1, sizeof *b.items);
 	for (size_t i = 0; i < n; i++) {
 		b.items[i].id = ids[i];
@@ -416,9 +397,8 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 		if (!it->claimed)
 			continue;
 		if (it->lost_lease) {
-			log_warning(it->id, "status=%s not recorded (the entry "
-				    "was held or deleted during delivery)",
-				    outcome_name(it->outcome));
+			log_warning(it->id, "status=%s not recorded (%s)",
+				    outcome_name(it->outcome), it->why_lost);
 			continue;
 		}
 		outcomes[i] = it->final;
@@ -454,9 +434,8 @@ out:
 }
 
 int
-deliver_inbound(struct deliverer *d, const char *id, int already_leased,
-		int timeout_ms, enum deliver_outcome *out, struct pb_err *err)
+deliver_inbound(struct deliverer *d, const char *id, int timeout_ms,
+		enum deliver_outcome *out, struct pb_err *err)
 {
-	return deliver_inbound_batch(d, &id, 1, already_leased, timeout_ms, out,
-				     err);
+	return deliver_inbound_batch(d, &id, 1, timeout_ms, out, err);
 }

@@ -33,18 +33,18 @@ enum deliver_outcome {
 	DELIVER_QUARANTINED,	/* GnuPG rejected every key */
 };
 
-/* deliver_inbound - one attempt at entry id.  already_leased: the caller
- * holds the lease (ingest leases the entry in its accepting txn).
- * Returns -1 only for spool errors; the delivery's own failure is an
- * outcome, recorded in the entry. */
-int deliver_inbound(struct deliverer *d, const char *id, int already_leased,
-		    int timeout_ms, enum deliver_outcome *out,
-		    struct pb_err *err);
+/* deliver_inbound - one attempt at entry id, if it is due and no other
+ * live process holds it (a lease of this process's own, taken when the
+ * entry was committed, is no obstacle).  Returns -1 only for spool
+ * errors; the delivery's own failure is an outcome, recorded in the
+ * entry. */
+int deliver_inbound(struct deliverer *d, const char *id, int timeout_ms,
+		    enum deliver_outcome *out, struct pb_err *err);
 
 /* deliver_inbound_batch - one attempt at entries ids[0..n) together;
  * outcomes[i] receives each one's outcome. */
 int deliver_inbound_batch(struct deliverer *d, const char *const *ids,
-			  size_t n, int already_leased, int timeout_ms,
+			  size_t n, int timeout_ms,
 			  enum deliver_outcome *outcomes, struct pb_err *err);
 
 /* deliver_lease_secs - how long a lease lasts for a given timeout. */

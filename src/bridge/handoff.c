@@ -91,18 +91,16 @@ handoff_cancel(struct handoff *h)
 }
 
 /* deliver_inline - the one attempt a filter makes when no runner
- * listens.  Without the slot the entry is not leased to us, and the
- * attempt claims it like any other process would. */
+ * listens.  With the slot the entry is leased to us already; without it
+ * the attempt claims it like any other process would. */
 static void
-deliver_inline(struct handoff *h, struct spool *sp, const struct config *cfg,
-	       const char *id)
+deliver_inline(struct spool *sp, const struct config *cfg, const char *id)
 {
 	struct deliverer *d = deliver_open(sp, cfg);
 	enum deliver_outcome out;
 	struct pb_err err;
 
-	if (deliver_inbound(d, id, h->slot_fd >= 0, INLINE_TIMEOUT_MS, &out,
-			    &err) != 0) {
+	if (deliver_inbound(d, id, INLINE_TIMEOUT_MS, &out, &err) != 0) {
 		log_warning(id, "inline delivery: %s", err.msg);
 		out = DELIVER_DEFERRED;
 	}
@@ -127,7 +125,7 @@ handoff_after_commit(struct handoff *h, struct spool *sp,
 	}
 	/* Without a runner nobody else would deliver: then deliver anyway. */
 	if (inbound_id && !heard)
-		deliver_inline(h, sp, cfg, inbound_id);
+		deliver_inline(sp, cfg, inbound_id);
 	if (outbound && !heard)
 		handoff_wake(sp);
 	handoff_cancel(h);

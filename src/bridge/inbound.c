@@ -69,15 +69,18 @@ struct commit_ctx {
 	unsigned char *is_new;		/* per key */
 };
 
+/* new_entry - an entry for this mail in state, with why. */
 static void
-base_entry(struct q_entry *e, const struct inbound *in)
+new_entry(struct q_entry *e, const struct inbound *in, enum q_state state,
+	  const char *why, const char *parent)
 {
-	memset(e, 0, sizeof *e);
-	e->dir = Q_INBOUND;
-	e->origin = in->origin;
-	e->sender = in->opts.sender ? xstrdup(in->opts.sender) : NULL;
-	e->message_id = in->x.h.message_id ? xstrdup(in->x.h.message_id) : NULL;
-	e->size = in->opts.total_size;
+	struct q_source src = { in->opts.sender, in->x.h.message_id,
+				in->opts.total_size, parent };
+
+	if (state == QS_QUARANTINED)
+		q_entry_new_quarantine(e, Q_INBOUND, in->origin, why, &src);
+	else
+		q_entry_new(e, Q_INBOUND, in->origin, state, 0, why, &src);
 }
 
 /* insert_final - an entry recording a decision: duplicate, loop, or a
@@ -91,10 +94,7 @@ insert_final(struct spool *sp, DB_TXN *txn, const struct inbound *in,
 	struct q_entry e;
 	int r;
 
-	base_entry(&e, in);
-	e.state = state;
-	e.last_error = xstrdup(reason);
-	e.parent = parent ? xstrdup(parent) : NULL;
+	new_entry(&e, in, state, reason, parent);
 	if (with_keys)
 		for (size_t i = 0; i < in->x.keys.nkeys; i++)
 			q_entry_add_key(&e, in->x.keys.keys[i].fpr_hex,
@@ -119,16 +119,13 @@ insert_ready(struct spool *sp, DB_TXN *txn, struct commit_ctx *c, int64_t now,
 	const struct buf *payload = &in->x.payload;
 	int r = 0;
 
-	base_entry(&e, in);
-	e.state = QS_READY;
+	new_entry(&e, in, QS_READY, NULL, NULL);
 	e.payload_kind = Q_PAYLOAD_KEYS;
 	/* The same instant as the dedup records: if this entry fails, the
 	 * delivery step forgets exactly the sightings it made. */
 	e.created = now;
-	if (in->opts.lease_secs > 0) {
-		e.lease_until = now + in->opts.lease_secs;
-		e.lease_pid = getpid();
-	}
+	if (in->opts.lease_secs > 0)
+		q_entry_lease_new(&e, now, in->opts.lease_secs);
 	for (size_t i = 0; i < in->x.keys.nkeys && r == 0; i++) {
 		const struct pgp_key *k = &in->x.keys.keys[i];
 

@@ -10,36 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct origin {
-	const char *sender;
-	const char *message_id;
-	uint64_t size;
-	const char *parent;
-};
-
 /* insert - one outbound entry: ready with payload, or a decision record
  * (suppressed) with a reason.  Keys listed are x's keys with want[i]. */
 static int
 insert(struct spool *sp, DB_TXN *txn, const struct extract *x,
        const unsigned char *want, const char *peer, enum q_state state,
-       const char *reason, int64_t due, const struct origin *o,
+       const char *reason, int64_t due, const struct q_source *o,
        struct outbound_result *res, struct pb_err *err)
 {
 	struct q_entry e;
 	struct buf payload = BUF_INIT;
 	int r;
 
-	memset(&e, 0, sizeof e);
-	e.dir = Q_OUTBOUND;
-	e.origin = Q_ORIGIN_LOCAL;
-	e.state = state;
+	q_entry_new(&e, Q_OUTBOUND, Q_ORIGIN_LOCAL, state, due, reason, o);
 	e.peer = peer ? xstrdup(peer) : NULL;
-	e.sender = o->sender ? xstrdup(o->sender) : NULL;
-	e.message_id = o->message_id ? xstrdup(o->message_id) : NULL;
-	e.parent = o->parent ? xstrdup(o->parent) : NULL;
-	e.last_error = reason ? xstrdup(reason) : NULL;
-	e.size = o->size;
-	e.next_attempt = state == QS_READY ? due : 0;
 	for (size_t i = 0; i < x->keys.nkeys; i++)
 		if (want[i])
 			q_entry_add_key(&e, x->keys.keys[i].fpr_hex,
@@ -70,7 +54,7 @@ outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 	unsigned char *local = xcalloc(n + 1, 1);
 	unsigned char *send = xcalloc(n + 1, 1);
 	unsigned char *considered = xcalloc(n + 1, 1);
-	struct origin o = { sender, x->h.message_id, size, parent };
+	struct q_source o = { sender, x->h.message_id, size, parent };
 	int r = -1;
 
 	memset(res, 0, sizeof *res);

@@ -42,6 +42,14 @@ struct ob_batch {
 	int nothing_due;		/* claim_fn found no due entry */
 };
 
+/* room - what is left of max after used (the first entry of a mail may
+ * exceed a bound on its own). */
+static uint64_t
+room(uint64_t max, uint64_t used)
+{
+	return used < max ? max - used : 0;
+}
+
 /* claim_fn - take this peer's entries for one mail: the due ones and
  * every ready one (that is the coalescing), oldest first, within the
  * batch bounds.  Nothing is taken unless at least one entry is due. */
@@ -57,33 +65,23 @@ claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 		q_entry_free(&b->items[i].entry);
 	b->n = 0;
 	for (size_t i = 0; i < b->nall; i++) {
-		struct q_entry e, upd;
-		int due;
+		/* The first entry goes out whatever its size; the others
+		 * only while the mail stays within the batch bounds. */
+		struct q_lease_want want = {
+			Q_OUTBOUND, now, b->lease_secs, Q_LEASE_READY_EARLY,
+			b->n ? room(b->cfg->max_batch_keys, keys) : UINT64_MAX,
+			b->n ? room(b->cfg->max_batch_bytes, bytes) : UINT64_MAX,
+		};
+		struct q_entry upd;
+		char why[Q_WHY_LEN];
+		int r;
 
-		if (queue_get(sp, txn, b->all[i], 1, &e, err) != 0) {
-			if (err->status == PB_ENOTFOUND)
-				continue;
+		r = queue_lease(sp, txn, b->all[i], &want, &upd, why, err);
+		if (r < 0 && err->status != PB_ENOTFOUND)
 			return -1;
-		}
-		due = (e.state == QS_READY || e.state == QS_DEFERRED) &&
-		      (e.next_attempt == 0 || e.next_attempt <= now);
-		if (e.dir != Q_OUTBOUND || q_entry_leased_elsewhere(&e, now) ||
-		    !(e.state == QS_READY || due) ||
-		    (b->n > 0 && (keys + e.nkeys > b->cfg->max_batch_keys ||
-				  bytes + e.payload_len > b->cfg->max_batch_bytes))) {
-			q_entry_free(&e);
+		if (r != 0)
 			continue;
-		}
-		any_due |= due;
-		q_entry_copy(&upd, &e);
-		upd.lease_until = now + b->lease_secs;
-		upd.lease_pid = getpid();
-		if (queue_update(sp, txn, &e, &upd, err) != 0) {
-			q_entry_free(&e);
-			q_entry_free(&upd);
-			return -1;
-		}
-		q_entry_free(&e);
+		any_due |= q_entry_due(&upd, now);
 		memcpy(b->items[b->n].id, upd.id, QID_LEN + 1);
 		b->items[b->n].entry = upd;
 		b->items[b->n].outcome = 0;
@@ -112,30 +110,22 @@ finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct ob_item *it = &b->items[i];
-		struct q_entry old, e;
+		struct q_entry e;
+		char why[Q_WHY_LEN];
 		int r;
 
-		if (queue_get(sp, txn, it->id, 1, &old, err) != 0) {
-			if (err->status == PB_ENOTFOUND)
-				continue;	/* deleted meanwhile */
+		/* Refused or gone: held, retried or deleted by the operator
+		 * meanwhile, and theirs wins. */
+		r = queue_attempted(sp, txn, it->id, it->outcome == 1 ? QS_DONE :
+				    it->outcome == 3 ? QS_FAILED :
+				    it->outcome == 4 ? QS_SUPPRESSED : QS_DEFERRED,
+				    b->error, b->cfg, now, &e, why, err);
+		if (r < 0 && err->status != PB_ENOTFOUND)
 			return -1;
-		}
-		if (old.lease_pid != getpid() ||
-		    (old.state != QS_READY && old.state != QS_DEFERRED)) {
-			q_entry_free(&old);
-			continue;	/* held or changed by the operator */
-		}
-		q_entry_copy(&e, &old);
-		if (q_entry_attempted(&e, it->outcome == 1 ? QS_DONE :
-				      it->outcome == 3 ? QS_FAILED :
-				      it->outcome == 4 ? QS_SUPPRESSED : QS_DEFERRED,
-				      b->error, b->cfg, now) == QS_FAILED)
+		if (r == 0 && e.state == QS_FAILED)
 			it->outcome = 3;
-		r = queue_update(sp, txn, &old, &e, err);
-		q_entry_free(&old);
-		q_entry_free(&e);
-		if (r != 0)
-			return -1;
+		if (r == 0)
+			q_entry_free(&e);
 	}
 	for (size_t k = 0; k < b->nsent; k++)
 		if (dedup_sent_record(sp, txn, b->peer, &b->sent[k], now, err) != 0)
@@ -150,23 +140,10 @@ release_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	struct ob_batch *b = vctx;
 
 	for (size_t i = 0; i < b->n; i++) {
-		struct q_entry old, e;
-		int r;
+		char why[Q_WHY_LEN];
 
-		if (queue_get(sp, txn, b->items[i].id, 1, &old, err) != 0) {
-			if (err->status == PB_ENOTFOUND)
-				continue;
-			return -1;
-		}
-		q_entry_copy(&e, &old);
-		if (e.lease_pid == getpid()) {
-			e.lease_until = 0;
-			e.lease_pid = 0;
-		}
-		r = queue_update(sp, txn, &old, &e, err);
-		q_entry_free(&old);
-		q_entry_free(&e);
-		if (r != 0)
+		if (queue_unlease(sp, txn, b->items[i].id, why, err) < 0 &&
+		    err->status != PB_ENOTFOUND)
 			return -1;
 	}
 	return 0;

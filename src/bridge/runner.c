@@ -243,7 +243,7 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 		}
 		if (flush && nb) {
 			alarm(RUNNER_WATCHDOG_SECS);
-			if (deliver_inbound_batch(r->d, batch, nb, 0,
+			if (deliver_inbound_batch(r->d, batch, nb,
 						  DELIVERY_TIMEOUT_MS, outs,
 						  &derr) != 0)
 				log_warning(NULL, "delivery of %zu entries from "

@@ -387,7 +387,7 @@ show_human(struct buf *b, const struct q_entry *e, const struct buf *text,
 			snprintf(line, sizeof line, "%s (due)", t);
 		show_line(b, "next attempt:", line);
 	}
-	if (e->lease_until > now) {
+	if (q_entry_lease_holder(e, now) != 0) {
 		clock_format(e->lease_until, t, sizeof t);
 		snprintf(line, sizeof line, "being delivered by pid %lld, until %s",
 			 (long long)e->lease_pid, t);
@@ -542,90 +542,53 @@ struct action_ctx {
 	enum q_state old_state;
 	enum q_state new_state;
 	int64_t older_than;	/* purge: updated before this */
-	char why[160];		/* why not, when it did not */
+	char why[Q_WHY_LEN];	/* why not, when it did not */
 };
 
-/* action_fn - one entry, in its own transaction (re-read here: what the
- * listing showed may have changed since). */
+/* action_fn - one entry, in its own transaction (queue.c re-reads it
+ * there: what the listing showed may have changed since). */
 static int
 action_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 {
+	static int (*const change[])(struct spool *, DB_TXN *, const char *,
+				     int64_t, struct q_change *, char *,
+				     struct pb_err *) = {
+		[ACT_RETRY] = queue_retry,
+		[ACT_HOLD] = queue_hold,
+		[ACT_RELEASE] = queue_release,
+		[ACT_FLUSH] = queue_flush,
+	};
 	struct action_ctx *c = vctx;
-	struct q_entry old, e;
-	int64_t now = spool_now();
+	struct q_change ch;
 	int r;
 
 	c->changed = 0;
 	c->why[0] = '\0';
-	if (queue_get(sp, txn, c->id, 1, &old, err) != 0)
-		return -1;
-	c->old_state = c->new_state = old.state;
 	if (c->act == ACT_DELETE || c->act == ACT_PURGE) {
-		if (c->act == ACT_PURGE && (q_state_pending(old.state) ||
-					    old.updated >= c->older_than)) {
+		struct q_entry old;
+
+		if (queue_get(sp, txn, c->id, 1, &old, err) != 0)
+			return -1;
+		c->old_state = c->new_state = old.state;
+		r = c->act == ACT_PURGE && (q_state_pending(old.state) ||
+					    old.updated >= c->older_than);
+		q_entry_free(&old);
+		if (r) {
 			snprintf(c->why, sizeof c->why, "changed meanwhile");
-			q_entry_free(&old);
 			return 0;
 		}
-		q_entry_free(&old);
 		if (queue_delete(sp, txn, c->id, err) != 0)
 			return -1;
 		c->changed = 1;
 		return 0;
 	}
-	q_entry_copy(&e, &old);
-	switch (c->act) {
-	case ACT_RETRY:
-		if (e.state == QS_READY || e.state == QS_DEFERRED ||
-		    e.state == QS_FAILED) {
-			e.state = QS_READY;
-			e.next_attempt = now;
-			e.lease_until = 0;
-			c->changed = 1;
-		} else if (e.state == QS_HELD) {
-			snprintf(c->why, sizeof c->why, "held (release it first)");
-		} else {
-			snprintf(c->why, sizeof c->why, "%s entries are not retried",
-				 q_state_name(e.state));
-		}
-		break;
-	case ACT_HOLD:
-		if (e.state == QS_READY || e.state == QS_DEFERRED) {
-			e.held_from = e.state;
-			e.state = QS_HELD;
-			c->changed = 1;
-		} else {
-			snprintf(c->why, sizeof c->why, "%s, not pending",
-				 q_state_name(e.state));
-		}
-		break;
-	case ACT_RELEASE:
-		if (e.state == QS_HELD) {
-			e.state = e.held_from == QS_DEFERRED ? QS_DEFERRED : QS_READY;
-			if (e.next_attempt < now)
-				e.next_attempt = now;
-			c->changed = 1;
-		} else {
-			snprintf(c->why, sizeof c->why, "not held");
-		}
-		break;
-	case ACT_FLUSH:
-		/* Only what waits for its time: a leased entry is being
-		 * delivered right now anyway. */
-		if ((e.state == QS_READY || e.state == QS_DEFERRED) &&
-		    e.next_attempt > now && e.lease_until <= now) {
-			e.next_attempt = now;
-			c->changed = 1;
-		}
-		break;
-	default:
-		break;
-	}
-	c->new_state = e.state;
-	r = c->changed ? queue_update(sp, txn, &old, &e, err) : 0;
-	q_entry_free(&old);
-	q_entry_free(&e);
-	return r;
+	r = change[c->act](sp, txn, c->id, spool_now(), &ch, c->why, err);
+	if (r < 0)
+		return -1;
+	c->changed = r == 0;
+	c->old_state = ch.from;
+	c->new_state = ch.to;
+	return 0;
 }
 
 struct collect_ctx {

@@ -234,12 +234,6 @@ qreport_text(struct buf *b, const char *s)
 	}
 }
 
-static int
-leased(const struct q_entry *e, int64_t now)
-{
-	return e->lease_until > now;
-}
-
 void
 qreport_entry_json(struct buf *b, const struct q_entry *e, int64_t now)
 {
@@ -278,7 +272,7 @@ qreport_entry_json(struct buf *b, const struct q_entry *e, int64_t now)
 	json_kv_str(b, "parent", e->parent, &first);
 	json_kv_int(b, "updated", e->updated, &first);
 	json_key(b, "active", &first);
-	buf_puts(b, leased(e, now) ? "true" : "false");
+	buf_puts(b, q_entry_lease_holder(e, now) != 0 ? "true" : "false");
 	json_kv_int(b, "age_seconds", now > e->created ? now - e->created : 0,
 		    &first);
 	buf_putc(b, '}');
@@ -302,7 +296,7 @@ qreport_entry_human(struct buf *b, const struct q_entry *e, int64_t now,
 
 	qreport_age(now - e->created, age, sizeof age);
 	buf_printf(b, "%-14s%c %8llu %7s %-8s %-11s ", e->id,
-		   e->state == QS_HELD ? '!' : leased(e, now) ? '*' : ' ',
+		   e->state == QS_HELD ? '!' : q_entry_lease_holder(e, now) != 0 ? '*' : ' ',
 		   (unsigned long long)e->size, age, q_dir_name(e->dir),
 		   q_state_name(e->state));
 	qreport_text(b, e->peer ? e->peer : q_origin_name(e->origin));

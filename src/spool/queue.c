@@ -122,19 +122,87 @@ q_entry_copy(struct q_entry *dst, const struct q_entry *src)
 		q_entry_add_key(dst, src->keys[i].fpr, src->keys[i].uid);
 }
 
-enum q_state
-q_entry_attempted(struct q_entry *e, enum q_state state, const char *error,
-		  const struct config *cfg, int64_t now)
+void
+q_entry_new(struct q_entry *e, enum q_dir dir, enum q_origin origin,
+	    enum q_state state, int64_t due, const char *why,
+	    const struct q_source *src)
+{
+	memset(e, 0, sizeof *e);
+	e->dir = dir;
+	e->origin = origin;
+	e->state = state;
+	e->next_attempt = q_state_pending(state) ? due : 0;
+	e->last_error = dup_or_null(why);
+	e->sender = dup_or_null(src->sender);
+	e->message_id = dup_or_null(src->message_id);
+	e->size = src->size;
+	e->parent = dup_or_null(src->parent);
+}
+
+void
+q_entry_new_quarantine(struct q_entry *e, enum q_dir dir, enum q_origin origin,
+		       const char *why, const struct q_source *src)
+{
+	q_entry_new(e, dir, origin, QS_QUARANTINED, 0, why, src);
+}
+
+void
+q_entry_lease_new(struct q_entry *e, int64_t now, int secs)
+{
+	e->lease_until = now + secs;
+	e->lease_pid = getpid();
+}
+
+int
+q_entry_due(const struct q_entry *e, int64_t now)
+{
+	return (e->state == QS_READY || e->state == QS_DEFERRED) &&
+	       (e->next_attempt == 0 || e->next_attempt <= now);
+}
+
+long
+q_entry_lease_holder(const struct q_entry *e, int64_t now)
+{
+	if (e->lease_until <= now)
+		return 0;
+	if (e->lease_pid <= 0)
+		return -1;	/* no pid recorded: trust lease_until */
+	if (e->lease_pid != getpid() && kill((pid_t)e->lease_pid, 0) != 0 &&
+	    errno == ESRCH)
+		return 0;
+	return (long)e->lease_pid;
+}
+
+int
+q_entry_leased_elsewhere(const struct q_entry *e, int64_t now)
+{
+	long pid = q_entry_lease_holder(e, now);
+
+	return pid != 0 && pid != (long)getpid();
+}
+
+/* unlease - drop whatever lease e carries. */
+static void
+unlease(struct q_entry *e)
 {
 	e->lease_until = 0;
 	e->lease_pid = 0;
+}
+
+/* attempted - e (as this process leased it) after one more attempt that
+ * ended in state (see queue_attempted). */
+static void
+attempted(struct q_entry *e, enum q_state state, const char *error,
+	  const struct config *cfg, int64_t now)
+{
+	unlease(e);
 	e->attempts++;
 	free(e->last_error);
 	e->last_error = error ? xstrdup(error) : NULL;
 	e->state = state;
 	e->next_attempt = 0;
 	if (state != QS_DEFERRED)
-		return state;
+		return;
 	if (now - e->created >= cfg->max_queue_lifetime) {
 		free(e->last_error);
 		e->last_error = xasprintf("expired after %lld s in the queue: %s",
@@ -144,17 +212,6 @@ q_entry_attempted(struct q_entry *e, enum q_state state, const char *error,
 	} else {
 		e->next_attempt = now + config_retry_delay(cfg, e->attempts);
 	}
-	return e->state;
-}
-
-int
-q_entry_leased_elsewhere(const struct q_entry *e, int64_t now)
-{
-	if (e->lease_until <= now || e->lease_pid == getpid())
-		return 0;
-	if (e->lease_pid > 0 && kill((pid_t)e->lease_pid, 0) != 0 && errno == ESRCH)
-		return 0;
-	return 1;
 }
 
 static void
@@ -726,4 +783,250 @@ queue_next_due(struct spool *sp, DB_TXN *txn, int64_t *when_r,
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return spool_dberr(sp, ret, err, "reading due index");
 	return 0;
+}
+
+/*
+ * Transitions.  change() is the frame every one shares: read the entry
+ * for update, let the rule decide (0 to apply its change to the copy, 1
+ * to refuse with why), write the copy back.
+ */
+typedef int (*rule_fn)(struct q_entry *e, void *arg, char *why);
+
+static int
+change(struct spool *sp, DB_TXN *txn, const char *id, rule_fn rule, void *arg,
+       struct q_entry *e_r, struct q_change *ch, char why[Q_WHY_LEN],
+       struct pb_err *err)
+{
+	struct q_entry old, e;
+	int r;
+
+	why[0] = '\0';
+	if (queue_get(sp, txn, id, 1, &old, err) != 0)
+		return -1;
+	q_entry_copy(&e, &old);
+	if (ch)
+		ch->from = ch->to = old.state;
+	r = rule(&e, arg, why);
+	if (r == 0)
+		r = queue_update(sp, txn, &old, &e, err);
+	if (r == 0 && ch)
+		ch->to = e.state;
+	q_entry_free(&old);
+	if (r == 0 && e_r)
+		*e_r = e;
+	else
+		q_entry_free(&e);
+	return r;
+}
+
+/* being_delivered - refuse (1) if a live process other than this one
+ * delivers e now. */
+static int
+being_delivered(const struct q_entry *e, int64_t now, char *why)
+{
+	long pid = q_entry_lease_holder(e, now);
+
+	if (pid == 0 || pid == (long)getpid())
+		return 0;
+	if (pid < 0)
+		snprintf(why, Q_WHY_LEN, "being delivered (leased until %lld)",
+			 (long long)e->lease_until);
+	else
+		snprintf(why, Q_WHY_LEN, "being delivered by pid %ld", pid);
+	return 1;
+}
+
+static int
+lease_rule(struct q_entry *e, void *arg, char *why)
+{
+	const struct q_lease_want *w = arg;
+
+	if (e->dir != w->dir || (e->state != QS_READY && e->state != QS_DEFERRED)) {
+		snprintf(why, Q_WHY_LEN, "%s, not ready or deferred",
+			 q_state_name(e->state));
+		return 1;
+	}
+	if (!q_entry_due(e, w->now) &&
+	    !((w->flags & Q_LEASE_READY_EARLY) && e->state == QS_READY)) {
+		snprintf(why, Q_WHY_LEN, "not due before %lld",
+			 (long long)e->next_attempt);
+		return 1;
+	}
+	if (being_delivered(e, w->now, why))
+		return 1;
+	if (e->nkeys > w->max_keys || e->payload_len > w->max_bytes) {
+		snprintf(why, Q_WHY_LEN, "too large for this batch");
+		return 1;
+	}
+	q_entry_lease_new(e, w->now, w->secs);
+	return 0;
+}
+
+int
+queue_lease(struct spool *sp, DB_TXN *txn, const char *id,
+	    const struct q_lease_want *want, struct q_entry *e_r,
+	    char why[Q_WHY_LEN], struct pb_err *err)
+{
+	return change(sp, txn, id, lease_rule, (void *)want, e_r, NULL, why, err);
+}
+
+/* ours - refuse (1) unless this process holds e's lease. */
+static int
+ours(const struct q_entry *e, char *why)
+{
+	if (e->lease_pid == getpid())
+		return 0;
+	snprintf(why, Q_WHY_LEN, "no longer leased to this process");
+	return 1;
+}
+
+static int
+unlease_rule(struct q_entry *e, void *arg, char *why)
+{
+	(void)arg;
+	if (ours(e, why))
+		return 1;
+	unlease(e);
+	return 0;
+}
+
+int
+queue_unlease(struct spool *sp, DB_TXN *txn, const char *id,
+	      char why[Q_WHY_LEN], struct pb_err *err)
+{
+	return change(sp, txn, id, unlease_rule, NULL, NULL, NULL, why, err);
+}
+
+struct attempt {
+	enum q_state state;
+	const char *error;
+	const struct config *cfg;
+	int64_t now;
+};
+
+static int
+attempted_rule(struct q_entry *e, void *arg, char *why)
+{
+	const struct attempt *a = arg;
+
+	if (ours(e, why))
+		return 1;
+	if (e->state != QS_READY && e->state != QS_DEFERRED) {
+		/* Held (or made final) by the operator during delivery:
+		 * theirs wins. */
+		snprintf(why, Q_WHY_LEN, "%s by the operator during delivery",
+			 q_state_name(e->state));
+		return 1;
+	}
+	attempted(e, a->state, a->error, a->cfg, a->now);
+	return 0;
+}
+
+int
+queue_attempted(struct spool *sp, DB_TXN *txn, const char *id,
+		enum q_state state, const char *error, const struct config *cfg,
+		int64_t now, struct q_entry *e_r, char why[Q_WHY_LEN],
+		struct pb_err *err)
+{
+	struct attempt a = { state, error, cfg, now };
+
+	return change(sp, txn, id, attempted_rule, &a, e_r, NULL, why, err);
+}
+
+static int
+retry_rule(struct q_entry *e, void *arg, char *why)
+{
+	int64_t now = *(const int64_t *)arg;
+
+	if (e->state == QS_HELD) {
+		snprintf(why, Q_WHY_LEN, "held (release it first)");
+		return 1;
+	}
+	if (e->state != QS_READY && e->state != QS_DEFERRED &&
+	    e->state != QS_FAILED) {
+		snprintf(why, Q_WHY_LEN, "%s entries are not retried",
+			 q_state_name(e->state));
+		return 1;
+	}
+	/* Clearing the lease of a delivery in flight would let a second
+	 * process deliver the entry beside it. */
+	if (being_delivered(e, now, why))
+		return 1;
+	e->state = QS_READY;
+	e->next_attempt = now;
+	unlease(e);	/* a dead process's, if any */
+	return 0;
+}
+
+int
+queue_retry(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
+	    struct q_change *ch, char why[Q_WHY_LEN], struct pb_err *err)
+{
+	return change(sp, txn, id, retry_rule, &now, NULL, ch, why, err);
+}
+
+static int
+hold_rule(struct q_entry *e, void *arg, char *why)
+{
+	(void)arg;
+	if (e->state != QS_READY && e->state != QS_DEFERRED) {
+		snprintf(why, Q_WHY_LEN, "%s, not pending", q_state_name(e->state));
+		return 1;
+	}
+	e->held_from = e->state;
+	e->state = QS_HELD;
+	return 0;
+}
+
+int
+queue_hold(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
+	   struct q_change *ch, char why[Q_WHY_LEN], struct pb_err *err)
+{
+	return change(sp, txn, id, hold_rule, &now, NULL, ch, why, err);
+}
+
+static int
+release_rule(struct q_entry *e, void *arg, char *why)
+{
+	int64_t now = *(const int64_t *)arg;
+
+	if (e->state != QS_HELD) {
+		snprintf(why, Q_WHY_LEN, "not held");
+		return 1;
+	}
+	e->state = e->held_from == QS_DEFERRED ? QS_DEFERRED : QS_READY;
+	if (e->next_attempt < now)
+		e->next_attempt = now;
+	return 0;
+}
+
+int
+queue_release(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
+	      struct q_change *ch, char why[Q_WHY_LEN], struct pb_err *err)
+{
+	return change(sp, txn, id, release_rule, &now, NULL, ch, why, err);
+}
+
+static int
+flush_rule(struct q_entry *e, void *arg, char *why)
+{
+	int64_t now = *(const int64_t *)arg;
+
+	if ((e->state != QS_READY && e->state != QS_DEFERRED) ||
+	    e->next_attempt <= now) {
+		snprintf(why, Q_WHY_LEN, "not waiting for its time");
+		return 1;
+	}
+	/* One being delivered goes out right now anyway. */
+	if (being_delivered(e, now, why))
+		return 1;
+	e->next_attempt = now;
+	return 0;
+}
+
+int
+queue_flush(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
+	    struct q_change *ch, char why[Q_WHY_LEN], struct pb_err *err)
+{
+	return change(sp, txn, id, flush_rule, &now, NULL, ch, why, err);
 }

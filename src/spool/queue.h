@@ -13,7 +13,9 @@
  * A process working on an entry takes a lease (lease_until, lease_pid)
  * in the entry itself, committed like any other change; a lease that
  * outlives its process simply expires, so a crash mid-delivery leaves the
- * entry to the runner instead of losing it.
+ * entry to the runner instead of losing it.  Only this module changes an
+ * entry's state, schedule and lease (the constructors and transitions
+ * below): deliveries, the runner and the operator's commands ask it.
  */
 #ifndef PB_QUEUE_H
 #define PB_QUEUE_H
@@ -90,22 +92,119 @@ void q_entry_add_key(struct q_entry *e, const char *fpr, const char *uid);
 void q_entry_free(struct q_entry *e);
 /* q_entry_copy - deep copy. */
 void q_entry_copy(struct q_entry *dst, const struct q_entry *src);
-/* q_entry_attempted - turn e (a copy of the entry this process leased)
- * into the entry after one more attempt that ended in state: lease
- * dropped, attempt counted, last_error = error (copied; NULL for none).
- * QS_DEFERRED, a temporary failure, gets its next attempt from cfg's
- * retry_schedule, or fails once the entry is max_queue_lifetime old.
- * Returns the state e ends in. */
-struct config;
-enum q_state q_entry_attempted(struct q_entry *e, enum q_state state,
-			       const char *error, const struct config *cfg,
-			       int64_t now);
+/*
+ * Every change of an entry's state, schedule or lease happens here, and
+ * nowhere else: the constructors below for new entries, the transitions
+ * further down for stored ones.  So there is one answer to "may this
+ * process deliver it now?", and an operator's action can never take an
+ * entry from under a delivery in flight.
+ */
 
-/* q_entry_leased_elsewhere - another live process holds a lease on e at
- * time now.  A lease whose process is gone (killed mid-delivery) is over
- * at once rather than at lease_until: the spool is local, so the pid
- * means something here. */
+/* Where a new entry came from: each copied; any may be NULL or 0. */
+struct q_source {
+	const char *sender;		/* envelope sender */
+	const char *message_id;		/* of the mail */
+	uint64_t size;			/* bytes of the mail */
+	const char *parent;		/* entry it was split from */
+};
+
+/* q_entry_new - a new entry (everything else zeroed): pending (ready,
+ * due at due, or at its creation if due is 0) or a decision already
+ * taken (duplicate, loop, suppressed), with why (copied; may be NULL).
+ * The caller adds the peer, the keys and the payload kind. */
+void q_entry_new(struct q_entry *e, enum q_dir dir, enum q_origin origin,
+		 enum q_state state, int64_t due, const char *why,
+		 const struct q_source *src);
+
+/* q_entry_new_quarantine - a quarantined piece, and why it cannot be
+ * delivered. */
+void q_entry_new_quarantine(struct q_entry *e, enum q_dir dir,
+			    enum q_origin origin, const char *why,
+			    const struct q_source *src);
+
+/* q_entry_lease_new - lease a new ready entry, not yet inserted, to this
+ * process for secs: the filter that will deliver inline takes its entry
+ * in the transaction that accepts it. */
+void q_entry_lease_new(struct q_entry *e, int64_t now, int secs);
+
+/* q_entry_due - a pending entry whose next attempt has come at now. */
+int q_entry_due(const struct q_entry *e, int64_t now);
+
+/* q_entry_lease_holder - the process delivering e at time now, or 0.
+ * A lease whose process is gone (killed mid-delivery) is over at once
+ * rather than at lease_until: the spool is local, so the pid means
+ * something here.  A lease without a pid counts until lease_until. */
+long q_entry_lease_holder(const struct q_entry *e, int64_t now);
+
+/* q_entry_leased_elsewhere - a live process other than this one holds
+ * a lease on e at time now. */
 int q_entry_leased_elsewhere(const struct q_entry *e, int64_t now);
+
+/* Transitions of stored entries.  Each runs inside the caller's
+ * transaction, reads the entry for update, and either applies the change
+ * and writes it back (0), or leaves the entry alone and says why (1, with
+ * why filled: "being delivered by pid 123", "held (release it first)");
+ * -1 is an error: PB_ENOTFOUND, as from queue_get, if the entry no
+ * longer exists, else a spool error. */
+#define Q_WHY_LEN 160
+
+/* queue_lease - lease entry id, of direction dir, to this process for
+ * secs, if it is pending (ready or deferred), due (or, with
+ * Q_LEASE_READY_EARLY, ready: outbound coalescing takes a peer's ready
+ * entries along with its due one), not leased by another live process,
+ * and fits (its keys within max_keys and payload within max_bytes;
+ * UINT64_MAX for no bound).  *e_r receives the entry as leased (free it
+ * with q_entry_free) when it was. */
+#define Q_LEASE_READY_EARLY 1u
+struct q_lease_want {
+	enum q_dir dir;
+	int64_t now;
+	int secs;
+	unsigned flags;
+	uint64_t max_keys, max_bytes;
+};
+int queue_lease(struct spool *sp, DB_TXN *txn, const char *id,
+		const struct q_lease_want *want, struct q_entry *e_r,
+		char why[Q_WHY_LEN], struct pb_err *err);
+
+/* queue_unlease - give back this process's lease on id (a claim that
+ * will not be sent after all). */
+int queue_unlease(struct spool *sp, DB_TXN *txn, const char *id,
+		  char why[Q_WHY_LEN], struct pb_err *err);
+
+/* queue_attempted - record the end of one attempt at id, which this
+ * process leased: lease dropped, attempt counted, last_error = error
+ * (copied; NULL for none), state as given.  QS_DEFERRED, a temporary
+ * failure, gets its next attempt from cfg's retry_schedule, or fails
+ * once the entry is max_queue_lifetime old.  Refused if the lease is no
+ * longer ours or the entry no longer pending (the operator held, retried
+ * or deleted it meanwhile: theirs wins).  *e_r receives the entry as
+ * recorded (free it with q_entry_free) when it was. */
+struct config;
+int queue_attempted(struct spool *sp, DB_TXN *txn, const char *id,
+		    enum q_state state, const char *error,
+		    const struct config *cfg, int64_t now, struct q_entry *e_r,
+		    char why[Q_WHY_LEN], struct pb_err *err);
+
+/* The operator's actions (queue retry, hold, release, flush).  retry:
+ * a deferred or failed entry (or a ready one waiting for its time) is
+ * due now; refused while a live process delivers it.  hold: a ready or
+ * deferred entry waits for the operator (a delivery in flight finishes,
+ * but its outcome is not recorded).  release: a held entry is pending
+ * again as it was, due now at the latest.  flush: a pending entry
+ * waiting for its time is due now (one being delivered is left alone).
+ * *ch receives the states before and after (for the log). */
+struct q_change {
+	enum q_state from, to;
+};
+int queue_retry(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
+		struct q_change *ch, char why[Q_WHY_LEN], struct pb_err *err);
+int queue_hold(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
+	       struct q_change *ch, char why[Q_WHY_LEN], struct pb_err *err);
+int queue_release(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
+		  struct q_change *ch, char why[Q_WHY_LEN], struct pb_err *err);
+int queue_flush(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
+		struct q_change *ch, char why[Q_WHY_LEN], struct pb_err *err);
 
 /* queue_insert - store a new entry (its id is assigned here, unique and
  * increasing with time) with its payload, and index it if pending. */

@@ -9,8 +9,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define NOW 1700000000
+
+/* dead_pid - the pid of a process that has just exited (and been
+ * reaped), so no process has it for the moment. */
+static long
+dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	return (long)pid;
+}
 
 static void
 test_states_parse(void)
@@ -372,6 +387,16 @@ test_entry_human(void)
 	e.lease_until = NOW + 5;
 	qreport_entry_human(&b, &e, NOW, 10);
 	CHECK_MSG(strncmp(buf_str(&b) + 14, "*", 1) == 0, "%s", buf_str(&b));
+	buf_reset(&b);
+	/* A lease whose process died is no delivery: no '*', and "active"
+	 * false, as the runner itself sees it. */
+	e.lease_pid = dead_pid();
+	qreport_entry_human(&b, &e, NOW, 10);
+	CHECK_MSG(strncmp(buf_str(&b) + 14, " ", 1) == 0, "%s", buf_str(&b));
+	buf_reset(&b);
+	qreport_entry_json(&b, &e, NOW);
+	CHECK_MSG(strstr(buf_str(&b), "\"active\":false") != NULL, "%s",
+		  buf_str(&b));
 	q_entry_free(&e);
 	buf_reset(&b);
 	e = mk(Q_INBOUND, QS_QUARANTINED, NULL, NOW - 60, 0, "bad CRC");

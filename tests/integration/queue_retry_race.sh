@@ -82,9 +82,11 @@ check_eq "the second runner did not deliver it too (connections to the key datab
 	"$(conns)" 1
 check "the first runner still holds the lease after the second ran" delivering
 
-# The first runner dies mid-delivery: its lease dies with it, and the
+# The first runner is killed mid-delivery (it is stuck in its POST and
+# would only see a SIGTERM after it): its lease dies with it, and the
 # entry goes to whoever runs next.
-stop_daemon "$RUN1"
+kill -KILL "$RUN1"
+wait "$RUN1" 2>/dev/null
 "$PB" -c "$C" queue retry "$ID" 2>"$TEST_TMP/retry3.err"
 check_grep "once the runner is gone, queue retry requeues the entry" \
 	"^Requeued: 1 entry" "$TEST_TMP/retry3.err"

@@ -2,6 +2,7 @@
  * test_queue.c - the spool environment and queue entries: round trips,
  * the due index, concurrency between processes, permissions, corruption.
  */
+#include "config/config.h"
 #include "spool/queue.h"
 #include "spool/record.h"
 #include "spool/spool.h"
@@ -324,6 +325,125 @@ test_corrupt_record(void)
 	spool_close(sp);
 }
 
+/* One transition in its own transaction, for test_transitions. */
+struct op_ctx {
+	const char *op;
+	const char *id;
+	int r;
+	char why[Q_WHY_LEN];
+	struct q_change ch;
+};
+
+static int
+do_op(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	struct op_ctx *c = vctx;
+	int64_t now = spool_now();
+	struct q_lease_want want = { Q_INBOUND, now, 60, 0, UINT64_MAX,
+				     UINT64_MAX };
+	struct q_entry e;
+	struct config cfg;
+
+	memset(&e, 0, sizeof e);
+	if (strcmp(c->op, "lease") == 0) {
+		c->r = queue_lease(sp, txn, c->id, &want, &e, c->why, err);
+	} else if (strcmp(c->op, "attempted") == 0) {
+		config_defaults(&cfg);
+		c->r = queue_attempted(sp, txn, c->id, QS_DEFERRED, "try later",
+				       &cfg, now, &e, c->why, err);
+		config_free(&cfg);
+	} else if (strcmp(c->op, "retry") == 0) {
+		c->r = queue_retry(sp, txn, c->id, now, &c->ch, c->why, err);
+	} else if (strcmp(c->op, "hold") == 0) {
+		c->r = queue_hold(sp, txn, c->id, now, &c->ch, c->why, err);
+	} else if (strcmp(c->op, "release") == 0) {
+		c->r = queue_release(sp, txn, c->id, now, &c->ch, c->why, err);
+	} else {
+		c->r = queue_flush(sp, txn, c->id, now, &c->ch, c->why, err);
+	}
+	q_entry_free(&e);
+	return c->r < 0 ? -1 : 0;
+}
+
+/* op - run one transition; its result (0 applied, 1 refused). */
+static int
+op(struct spool *sp, const char *name, const char *id, struct op_ctx *c)
+{
+	struct pb_err err;
+
+	memset(c, 0, sizeof *c);
+	c->op = name;
+	c->id = id;
+	if (spool_txn(sp, SPOOL_SYNC, do_op, c, &err) != 0)
+		return -1;
+	return c->r;
+}
+
+/* test_transitions - who may take an entry, and what the operator may do
+ * to it while another live process delivers it (pid 1 stands for that
+ * process: it lives as long as the machine). */
+static void
+test_transitions(void)
+{
+	struct spool *sp;
+	struct pb_err err;
+	struct q_entry e, got;
+	struct q_source src = { 0 };
+	struct op_ctx c;
+	int64_t now = spool_now();
+	pid_t dead;
+
+	CHECK_OK(spool_open(fresh_dir("tr", 0700), &sp, &err), &err);
+	q_entry_new(&e, Q_INBOUND, Q_ORIGIN_PKS, QS_READY, 0, NULL, &src);
+	e.lease_until = now + 300;
+	e.lease_pid = 1;
+	CHECK_OK(insert(sp, &e, "k", &err), &err);
+
+	CHECK_INT(op(sp, "lease", e.id, &c), 1);
+	CHECK_STR(c.why, "being delivered by pid 1");
+	CHECK_INT(op(sp, "retry", e.id, &c), 1);
+	CHECK_STR(c.why, "being delivered by pid 1");
+	CHECK_INT(op(sp, "attempted", e.id, &c), 1);
+	CHECK_STR(c.why, "no longer leased to this process");
+	/* The operator may hold it (its delivery's outcome is then not
+	 * recorded), release it, and then it is still leased. */
+	CHECK_INT(op(sp, "hold", e.id, &c), 0);
+	CHECK(c.ch.from == QS_READY && c.ch.to == QS_HELD);
+	CHECK_INT(op(sp, "retry", e.id, &c), 1);
+	CHECK_STR(c.why, "held (release it first)");
+	CHECK_INT(op(sp, "release", e.id, &c), 0);
+	CHECK(c.ch.from == QS_HELD && c.ch.to == QS_READY);
+	CHECK_INT(op(sp, "lease", e.id, &c), 1);
+	q_entry_free(&e);
+
+	/* A lease whose process is dead is over: the entry is ours to take,
+	 * and then to record. */
+	if ((dead = fork()) == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	q_entry_new(&e, Q_INBOUND, Q_ORIGIN_PKS, QS_READY, 0, NULL, &src);
+	e.lease_until = now + 300;
+	e.lease_pid = dead;
+	CHECK_OK(insert(sp, &e, "k", &err), &err);
+	CHECK_INT(op(sp, "lease", e.id, &c), 0);
+	CHECK_OK(queue_get(sp, NULL, e.id, 0, &got, &err), &err);
+	CHECK_INT(got.lease_pid, getpid());
+	q_entry_free(&got);
+	CHECK_INT(op(sp, "attempted", e.id, &c), 0);
+	CHECK_OK(queue_get(sp, NULL, e.id, 0, &got, &err), &err);
+	CHECK(got.state == QS_DEFERRED && got.lease_until == 0 &&
+	      got.attempts == 1 && got.next_attempt > now);
+	q_entry_free(&got);
+	/* Deferred: not due, so not leased; flush makes it due, then it is. */
+	CHECK_INT(op(sp, "lease", e.id, &c), 1);
+	CHECK_INT(op(sp, "flush", e.id, &c), 0);
+	CHECK_INT(op(sp, "lease", e.id, &c), 0);
+	/* Gone: an error, as for queue_get. */
+	CHECK_INT(op(sp, "retry", "00000000000000", &c), -1);
+	q_entry_free(&e);
+	spool_close(sp);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -334,6 +454,7 @@ main(int argc, char **argv)
 		{ "concurrent processes", test_concurrent_processes },
 		{ "permissions", test_permissions },
 		{ "corrupt record", test_corrupt_record },
+		{ "transitions", test_transitions },
 		{ NULL, NULL },
 	};
 

@@ -110,7 +110,9 @@ main(int argc, char **argv)
 		e.attempts = (uint32_t)num(f[6]);
 		e.next_attempt = num(f[7]);
 		e.lease_until = num(f[8]);
-		e.lease_pid = e.lease_until ? 4242 : 0;
+		/* pid 1 lives as long as the machine: a lease that is live
+		 * (queue list marks it '*') for as long as the test runs. */
+		e.lease_pid = e.lease_until ? 1 : 0;
 		e.size = (uint64_t)num(f[9]);
 		e.last_error = opt(f[10]) ? strdup(f[10]) : NULL;
 		e.message_id = opt(f[11]) ? strdup(f[11]) : NULL;
