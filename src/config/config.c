@@ -6,6 +6,7 @@
  * after blank space), blank lines are ignored.
  */
 #include "config/config.h"
+#include "keydb/keydb.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -302,28 +303,6 @@ parse_hostport(const char *v, char **host_r, unsigned *port_r)
 }
 
 static int
-check_keydb(const char *v)
-{
-	if (strncmp(v, "sks:", 4) == 0 || strncmp(v, "gnupg:", 6) == 0) {
-		const char *p = strchr(v, ':') + 1;
-
-		return *p ? 0 : -1;
-	}
-	if (strncmp(v, "hkp://", 6) == 0 || strncmp(v, "http://", 7) == 0) {
-		const char *hp = strstr(v, "://") + 3;
-		char *hostport = xstrndup(hp, strcspn(hp, "/"));
-		char *host = NULL;
-		unsigned port;
-		int r = parse_hostport(hostport, &host, &port);
-
-		free(hostport);
-		free(host);
-		return r;
-	}
-	return -1;
-}
-
-static int
 set_key(struct config *cfg, const char *key, const char *v, const char *where,
 	struct pb_err *err)
 {
@@ -337,8 +316,10 @@ set_key(struct config *cfg, const char *key, const char *v, const char *where,
 			return BAD("must be an absolute path");
 		set_str(&cfg->spool_dir, v);
 	} else if (strcmp(key, "keydb") == 0) {
-		if (check_keydb(v) != 0)
-			return BAD("expected sks:BASEDIR, hkp://HOST:PORT or gnupg:DIR");
+		struct pb_err kerr;
+
+		if (keydb_check(v, &kerr) != 0)
+			return BAD(kerr.msg);
 		set_str(&cfg->keydb, v);
 		cfg->keydb_set = 1;
 	} else if (strcmp(key, "from_addr") == 0) {

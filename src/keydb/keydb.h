@@ -19,8 +19,6 @@
 #include "util/err.h"
 #include "openpgp/pgp.h"
 
-struct config;
-
 struct keydb {
 	/* name - the backend spec, for logs ("hkp://127.0.0.1:11371"). */
 	const char *name;
@@ -44,6 +42,10 @@ struct keydb {
 /* keydb_open - the backend named by spec.  Cheap: no connection is made
  * and no file is touched until put().  Release with db->close(db). */
 int keydb_open(const char *spec, struct keydb **db_r, struct pb_err *err);
+
+/* keydb_check - 0 if spec names a backend keydb_open accepts, else -1
+ * with err saying what is wrong (for the configuration's checks). */
+int keydb_check(const char *spec, struct pb_err *err);
 
 /* keydb_merges - true if the backend named by spec merges the packets it
  * is given into the key it already holds (sks:, hkp://), so that a PKS

@@ -478,7 +478,7 @@ keydb_gnupg_init(const char *home, struct keydb **db_r, struct pb_err *err)
 
 	*db_r = NULL;
 	if (home == NULL || home[0] == '\0')
-		return pb_err_set(err, PB_ECONFIG, "keydb gnupg: no directory");
+		return pb_err_set(err, PB_ECONFIG, "gnupg: no directory");
 	g = xcalloc(1, sizeof *g);
 	g->home = xstrdup(home);
 	g->db.name = xasprintf("gnupg:%s", home);

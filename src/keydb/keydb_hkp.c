@@ -395,8 +395,7 @@ parse_url(const char *url, char **post_r, struct pb_err *err)
 	else if (strncmp(url, "http://", 7) == 0)
 		p = url + 7;
 	else
-		return pb_err_set(err, PB_ECONFIG, "keydb %s: not hkp:// or http://",
-				  url);
+		return pb_err_set(err, PB_ECONFIG, "not hkp:// or http://");
 	port = is_hkp ? HKP_DEFAULT_PORT : 80;
 	hs = p;
 	if (*p == '[') {
@@ -405,29 +404,28 @@ parse_url(const char *url, char **post_r, struct pb_err *err)
 		       (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.')
 			p++;
 		if (*p != ']' || p == hs + 1)
-			return pb_err_set(err, PB_ECONFIG, "keydb %s: bad IPv6 address",
-					  url);
+			return pb_err_set(err, PB_ECONFIG, "bad IPv6 address");
 		p++;
 	} else {
 		while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
 		       (*p >= 'A' && *p <= 'Z') || *p == '.' || *p == '-')
 			p++;
 		if (p == hs)
-			return pb_err_set(err, PB_ECONFIG, "keydb %s: no host", url);
+			return pb_err_set(err, PB_ECONFIG, "no host");
 	}
 	he = p;
 	if (*p == ':') {
 		char *end;
 
 		if (p[1] < '0' || p[1] > '9')
-			return pb_err_set(err, PB_ECONFIG, "keydb %s: bad port", url);
+			return pb_err_set(err, PB_ECONFIG, "bad port");
 		port = strtoul(p + 1, &end, 10);
 		if (port == 0 || port > 65535)
-			return pb_err_set(err, PB_ECONFIG, "keydb %s: bad port", url);
+			return pb_err_set(err, PB_ECONFIG, "bad port");
 		p = end;
 	}
 	if (*p != '\0' && *p != '/')
-		return pb_err_set(err, PB_ECONFIG, "keydb %s: bad host or port", url);
+		return pb_err_set(err, PB_ECONFIG, "bad host or port");
 	path = p;
 	plen = strlen(path);
 	for (size_t i = 0; i < plen; i++) {
@@ -436,7 +434,7 @@ parse_url(const char *url, char **post_r, struct pb_err *err)
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
 		      (c >= 'A' && c <= 'Z') || c == '/' || c == '.' ||
 		      c == '-' || c == '_' || c == '~'))
-			return pb_err_set(err, PB_ECONFIG, "keydb %s: bad path", url);
+			return pb_err_set(err, PB_ECONFIG, "bad path");
 	}
 	while (plen > 0 && path[plen - 1] == '/')
 		plen--;

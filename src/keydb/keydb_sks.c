@@ -255,7 +255,7 @@ keydb_sks_init(const char *basedir, struct keydb **db_r, struct pb_err *err)
 
 	*db_r = NULL;
 	if (basedir == NULL || basedir[0] == '\0')
-		return pb_err_set(err, PB_ECONFIG, "keydb sks: no directory");
+		return pb_err_set(err, PB_ECONFIG, "sks: no directory");
 	s = xcalloc(1, sizeof *s);
 	s->basedir = xstrdup(basedir);
 	len = strlen(s->basedir);

@@ -108,6 +108,11 @@ test_errors_name_file_line_key(void)
 		{ "\n\nmax_key_size: lots\n", "test.conf, line 3: max_key_size:" },
 		{ "dedup_ttl: 7x\n", "test.conf, line 1: dedup_ttl:" },
 		{ "keydb: mysql:foo\n", "test.conf, line 1: keydb:" },
+		/* Checked by the key database layer's own rules: a relative
+		 * directory was accepted here and refused at delivery. */
+		{ "keydb: sks:var/spool/sks\n", "test.conf, line 1: keydb: sks: "
+		  "needs an absolute directory" },
+		{ "keydb: hkp://host:0\n", "test.conf, line 1: keydb: bad port" },
 		{ "smtp_relay: host:0\n", "test.conf, line 1: smtp_relay:" },
 		{ "smtp_relay: host:99999\n", "test.conf, line 1: smtp_relay:" },
 		{ "from_addr: nobody\n", "test.conf, line 1: from_addr:" },
