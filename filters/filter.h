@@ -1,10 +1,12 @@
 /*
  * filter.h - what every MTA-facing command shares.
  *
- * MTAs treat a pipe command harshly (see CONVENTIONS.md): any exit code
- * but 0 and 75 may bounce a keyserver mail and start a mail storm, unread
- * input is a failure for OpenSMTPD, and a pipe command that hangs is
- * killed and bounced after 1000 s (Postfix) or an hour (Exim).  These
+ * MTAs treat a pipe command harshly (pksbridge(8) EXIT STATUS,
+ * docs/WIRING.md): 75 is the one code that Postfix, Exim and OpenSMTPD
+ * all defer on, any other exit code but 0 may bounce a keyserver mail
+ * and start a mail storm, unread input is a failure for OpenSMTPD, and
+ * a pipe command that hangs is killed and bounced after 1000 s
+ * (Postfix) or an hour (Exim).  These
  * helpers make the filters exit 0 or 75 only, read stdin to EOF with
  * bounded memory, and give up with 75 (or 0 once committed) long before
  * any MTA timeout.

@@ -1,6 +1,6 @@
 /*
  * outbound.h - outbound entries: locally originated keys, one entry per
- * PKS peer (SPEC rule 6).
+ * PKS peer; only local changes go out to PKS.
  *
  * Two intakes feed it: SKS's mailsync through "pksbridge sendmail" (peers
  * from the mail's recipients) and ADD mails from users through ingest

@@ -1,7 +1,7 @@
 /*
  * outdeliver.h - sending what is queued for one PKS peer.
  *
- * Everything pending for the peer goes out together (SPEC rule 7): when
+ * Everything pending for the peer goes out together: when
  * one of its entries is due, all its ready entries are coalesced into
  * one mail, bounded by max_batch_keys and max_batch_bytes, further mails
  * following until nothing due is left.  Keys the peer was already sent

@@ -1,5 +1,5 @@
 /*
- * outmail.h - compose the outbound PKS "incremental" mail (SPEC rule 8).
+ * outmail.h - compose the outbound PKS "incremental" mail.
  *
  * One mail carries keys for one PKS peer: fixed headers in a fixed order,
  * then ONE ASCII-armored public key block holding every key, as pksd and

@@ -1,5 +1,5 @@
 /*
- * keycheck.c - does GnuPG accept these keys?  (SPEC rule 3; see keycheck.h)
+ * keycheck.c - does GnuPG accept these keys?  (see keycheck.h)
  *
  * We ask gpg through GPGME's gpgme_op_keylist_from_data_start, which runs
  * "gpg --import-options import-show --dry-run --import" on the keys and

@@ -2,7 +2,7 @@
  * keycheck.h - key validation with GnuPG through GPGME.
  *
  * Before a key reaches the key database, GnuPG itself must be able to
- * parse it (SPEC rule 3).  Our own packet framing (pgp.h) is only framing;
+ * parse it: a key it cannot parse is reported, never delivered.  Our own packet framing (pgp.h) is only framing;
  * this module asks gpg, once per batch of keys, which of them it accepts.
  * Secret material never gets here (pgp.h drops it).
  */

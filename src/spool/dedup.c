@@ -10,7 +10,6 @@
  */
 #include "spool/dedup.h"
 #include "util/log.h"
-#include "spool/record.h"
 #include "util/bytes.h"
 #include "util/xalloc.h"
 

@@ -6,8 +6,9 @@
  * time it was last seen from PKS and from a local source; per key a
  * summary; per accepted inbound mail its Message-ID.  Records older than
  * dedup_ttl count as absent and are purged by dedup_expire().  This is
- * what makes a resent PKS mail a duplicate (SPEC rule 4) and what lets
- * the outbound side recognise SKS echoing PKS traffic (rule 6).
+ * what makes a resent PKS mail, or one with nothing new, a duplicate,
+ * and what lets the outbound side recognise SKS echoing PKS traffic (a
+ * key all of whose packets came from PKS is never sent back to PKS).
  */
 #ifndef PB_DEDUP_H
 #define PB_DEDUP_H
@@ -51,7 +52,8 @@ int dedup_msgid_seen(struct spool *sp, DB_TXN *txn, const char *msgid,
 int dedup_msgid_record(struct spool *sp, DB_TXN *txn, const char *msgid,
 		       const char *qid, int64_t now, struct pb_err *err);
 
-/* Outbound no-repeat (SPEC rule 6): which packets a peer was sent. */
+/* Outbound no-repeat: which packets a peer was sent, so that no peer is
+ * sent the same packets twice within dedup_ttl. */
 int dedup_sent_check(struct spool *sp, DB_TXN *txn, const char *peer,
 		     const struct pgp_key *key, int64_t now, int64_t ttl,
 		     size_t *n_unsent_r, struct pb_err *err);

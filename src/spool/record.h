@@ -1,5 +1,9 @@
 /*
- * record.h - the on-disk encoding of queue and dedup records.
+ * record.h - the on-disk encoding of queue entries.
+ *
+ * (The dedup index's values are fixed layouts instead: a few times per
+ * packet, read and written at the rate of every key of every mail; see
+ * dedup.c.)
  *
  * A record is a version byte followed by tagged fields: tag (1 byte),
  * length (4 bytes, big-endian), value.  Unknown tags are skipped, so a

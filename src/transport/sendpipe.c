@@ -44,7 +44,7 @@
 #define STAGE_SIZE 65536		/* LF text converted per write */
 #define NO_PIDFD_TICK_MS 10		/* exit polling without a pidfd */
 
-/* Postfix sendmail's option letters (CONVENTIONS.md (d)), split into
+/* Postfix sendmail's option letters (its sendmail/sendmail.c), split into
  * those that take an argument and those that do not; Exim, msmtp and
  * OpenSMTPD use subsets of the same letters. */
 #define FLAGS_WITH_ARG "ABCFLNORVXbefhopqr"

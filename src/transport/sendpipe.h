@@ -4,10 +4,10 @@
  *
  * The command is run directly (no shell, no PATH search), in its own
  * process group, with the mail on its standard input.  Its exit status
- * decides the outcome with the table every MTA agrees on (CONVENTIONS.md
- * (d) and the exit status summary): 75 is the one code that means "try
- * again", 71 and 74 are treated the same way, as are a signal and our own
- * timeout; any other failure is permanent.
+ * decides the outcome as the sendmail programs of Postfix, Exim, msmtp
+ * and OpenSMTPD mean it (<sysexits.h>): 75 is the one code that means
+ * "try again", 71 and 74 are treated the same way, as are a signal and
+ * our own timeout; any other failure is permanent.
  *
  * Recipients: appended to the command's arguments after "--" (Postfix,
  * Exim, msmtp and OpenSMTPD's sendmail all end their options there), so

@@ -2,8 +2,8 @@
  * smtp.h - SMTP client for outbound mail to the relay (smtp_relay).
  *
  * One transaction (MAIL, RCPT..., DATA) per call, to one host, with a
- * per-recipient outcome so that one refused peer never fails the others
- * (SPEC rule 7).  Every network wait is bounded: connecting, and each
+ * per-recipient outcome so that one refused peer never fails the others.
+ * Every network wait is bounded: connecting, and each
  * reply, take at most timeout_s seconds, so a relay that accepts the
  * connection and never answers (a tarpit) costs timeout_s and no more.
  * The server's replies are bounded in size as well.

@@ -5,7 +5,8 @@
  *
  * The single place that turns a transport's outcome into the queue's
  * vocabulary: 0 = sent, PB_ETEMP = defer and retry, PB_EPERM = fail this
- * peer's entry (SPEC rule 7).  Messages quote what the relay or the
+ * peer's entry (SMTP 4xx and network errors defer, 5xx fails; each peer
+ * on its own).  Messages quote what the relay or the
  * command said, for the queue's last_error and the log.
  */
 #ifndef PB_TRANSPORT_H

@@ -371,7 +371,7 @@ for c in "$HC" "$DROP_CONF"; do
 	name=$(basename "$c" .conf)
 	pb_list "$c" "$TEST_TMP/$name.list"
 	"$PKSBRIDGE" -c "$c" queue stats --json >"$TEST_TMP/$name.stats"
-	check "$name: queue list --all --json: JSON Lines with the SPEC's fields and types" \
+	check "$name: queue list --all --json: JSON Lines with docs/JSON.md's fields and types" \
 		$PBJSON list "$TEST_TMP/$name.list"
 	check "$name: queue stats --json: every state, dedup_entries, oldest_pending_seconds; counts match the list" \
 		$PBJSON stats "$TEST_TMP/$name.stats" "$TEST_TMP/$name.list"

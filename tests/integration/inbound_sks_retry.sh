@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/integration/inbound_sks_retry.sh - a key database that is down
-# loses nothing (SPEC rule 9), with the real pksbridge binary and a real
+# loses nothing, with the real pksbridge binary and a real
 # throwaway SKS reached over hkp://:
 #
 #   A. ingest while SKS is down exits 0 and leaves a deferred entry (with

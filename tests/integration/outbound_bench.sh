@@ -85,7 +85,7 @@ for f in "$SINK"/msg.*; do
 	rcpt=$(sed -n 's/^RCPT TO:<\(.*\)>$/\1/p' "$f.env" | head -n 1)
 	mail_ok "$f" "$rcpt" >/dev/null || bad="$bad $(basename "$f")"
 done
-check_eq "every mail keeps SPEC rule 8" "$bad" ""
+check_eq "every mail keeps the outbound mail format" "$bad" ""
 intakes=$(sks_intakes "$S")
 check_eq "SKS piped $N mails into pksbridge sendmail, all taken in" \
 	"$(sks_transmitted "$S") $intakes" "$N $N"

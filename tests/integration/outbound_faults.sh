@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/integration/outbound_faults.sh - per-peer delivery (SPEC rule 7)
+# tests/integration/outbound_faults.sh - per-peer delivery (each peer its own entries and retries)
 # with faults injected on the peer side.  Real parts: a throwaway SKS
 # whose sendmail_cmd is "pksbridge -c CONF sendmail -t -oi", its mailsync
 # file listing five PKS peers, all played by one smtpsink whose script
@@ -144,7 +144,7 @@ sleep 2
 for p in "$OK" "$TMP" "$SLOW" "$RESET"; do
 	check_eq "$p: exactly one mail, done" \
 		"$(peer_count "$SINK" "$p") $(entry "$CA" "$p" state)" "1 done"
-	check "$p: the mail keeps SPEC rule 8" mail_ok "$(peer_msgs "$SINK" "$p")" "$p"
+	check "$p: the mail keeps the outbound mail format" mail_ok "$(peer_msgs "$SINK" "$p")" "$p"
 done
 check_eq "$PERM: nothing stored, the entry failed after one attempt" \
 	"$(peer_count "$SINK" "$PERM") $(entry "$CA" "$PERM" state) $(entry "$CA" "$PERM" attempts)" \

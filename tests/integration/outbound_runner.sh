@@ -190,7 +190,7 @@ for f in "$SINK"/msg.*; do
 	rcpt=$(sed -n 's/^RCPT TO:<\(.*\)>$/\1/p' "$f.env" | head -n 1)
 	mail_ok "$f" "$rcpt" >/dev/null || bad="$bad $(basename "$f")"
 done
-check_eq "every mail stored keeps SPEC rule 8" "$bad" ""
+check_eq "every mail stored keeps the outbound mail format" "$bad" ""
 
 stop_daemon "$R"
 check_eq "no runner process left" "$(runner_procs)" ""

@@ -7,11 +7,11 @@
 # batch_window 2s and max_batch_keys 8.
 #
 #   1. Keys POSTed to SKS /pks/add reach every peer exactly once, as
-#      well-formed incremental mails (SPEC rule 8, checked on the raw bytes
+#      well-formed incremental mails (the outbound mail format of outmail.h, checked on the raw bytes
 #      the sink stored: headers, To = that peer only, one armor block,
 #      lines <= 76, 7bit, CRLF), and real gpg reads the POSTed
 #      fingerprints back out of them.
-#   2. Echo suppression (SPEC rule 6): a key that came from PKS through
+#   2. Echo suppression (only local changes go out): a key that came from PKS through
 #      "pksbridge ingest" (keydb hkp://SKS) is merged by SKS and mailsynced
 #      back into pksbridge sendmail: recorded suppressed, and nothing
 #      reaches any peer.  The same key with a new certification POSTed
@@ -83,7 +83,7 @@ for p in $PEERS; do
 		"$(printf '%s\n' "$ALICE" "$BOB" | sort | tr '\n' ' ')"
 done
 m=$(peer_msgs "$SINK" "$P1" | head -n 1)
-check "the first mail to $P1 keeps SPEC rule 8" mail_ok "$m" "$P1"
+check "the first mail to $P1 keeps the outbound mail format" mail_ok "$m" "$P1"
 check "the raw bytes end every line with CRLF" crlf_only "$m"
 rm -rf "$TEST_TMP/imp" && mkdir -m 700 "$TEST_TMP/imp"
 check "real gpg imports the keys from the mails to $P1 into a new home" \
@@ -193,7 +193,7 @@ for f in "$SINK"/msg.*; do
 		bad="$bad $(basename "$f"): $(echo "$out" | head -n 2 | tr '\n' ';')"
 	fi
 done
-check_eq "all $(smtpsink_count "$SINK") mails keep SPEC rule 8 (format, envelope, CRLF, 7bit, <= 76)" \
+check_eq "all $(smtpsink_count "$SINK") mails keep the outbound mail format (format, envelope, CRLF, 7bit, <= 76)" \
 	"$bad" ""
 check_eq "their Message-IDs are unique" \
 	"$(sort "$TEST_TMP/msgids" | uniq -d | head -n 3)" ""
@@ -205,7 +205,7 @@ check "queue list --all --json keeps the JSON contract" $PBJSON list "$TEST_TMP/
 check_eq "no outbound entry failed or is left pending" \
 	"$($PBJSON count "$TEST_TMP/final.json" direction=outbound state=failed) $(outbound_pending)" "0 0"
 
-# SPEC rule 6: a peer is never sent the same packets twice within
+# A peer is never sent the same packets twice within
 # dedup_ttl (SKS pipes a key again when, say, its sendmail_cmd failed).
 msgs0=$(smtpsink_count "$SINK")
 { printf '%s\n' "To: $P1, $P2, $P3" "From: pgp-public-keys@sks.test" \

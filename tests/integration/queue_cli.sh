@@ -8,7 +8,7 @@
 #     test-only PKSBRIDGE_NOW and TZ=UTC; queue ids, which come from the
 #     real clock, are replaced by Q0000000000001... in the order created.
 #     PB_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing.
-#   * JSON: the SPEC contract (tests/lib/pbjson.py), every field
+#   * JSON: the docs/JSON.md contract (tests/lib/pbjson.py), every field
 #     documented in docs/JSON.md and every documented field present, the
 #     per-peer "peers" object of stats --json, filters with --json.
 #   * stats --prometheus: a strict parser of the text format 0.0.4 (HELP
@@ -102,11 +102,11 @@ check_grep "twelve keys: ten shown, the rest counted" \
 check_grep "footer counts all 14 entries" "^-- [0-9]+ Kbytes in 14 Entries\.$" \
 	"$TEST_TMP/all.txt"
 
-# JSON: the SPEC contract, and docs/JSON.md field by field.
+# JSON: the contract of docs/JSON.md, field by field.
 "$PB" -c "$C" queue list --all --json >"$TEST_TMP/list.json"
 "$PB" -c "$C" queue stats --json >"$TEST_TMP/stats.json"
 "$PB" -c "$C" queue show "$(id 8)" --json >"$TEST_TMP/show.json"
-check "queue list --all --json keeps the SPEC contract" \
+check "queue list --all --json keeps the docs/JSON.md contract" \
 	python3 "$TOP/tests/lib/pbjson.py" list "$TEST_TMP/list.json"
 check "queue stats --json agrees with queue list --all --json" \
 	python3 "$TOP/tests/lib/pbjson.py" stats "$TEST_TMP/stats.json" "$TEST_TMP/list.json"

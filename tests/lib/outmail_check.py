@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tests/lib/outmail_check.py - check one outbound mail as an SMTP peer
 received it (the raw bytes smtpsink stored: dots unstuffed, CRLF kept)
-against SPEC rule 8, for the outbound integration tests.
+against the outbound mail format (src/mail/outmail.h), for the outbound integration tests.
 
   outmail_check.py MSG PEER FROM_ADDR
 

@@ -2,10 +2,10 @@
 """tests/lib/pbjson.py - check and query pksbridge's JSON output for the
 shell integration tests (tests/lib/sks_it.sh wraps it).
 
-Checks (exit 0 if the output keeps the SPEC's JSON contract, else 1 with
+Checks (exit 0 if the output keeps the JSON contract of docs/JSON.md, else 1 with
 one line per problem on stdout):
   list FILE                 `queue list --json` output: JSON Lines, every
-                            field of SPEC "JSON (for scripts)" with its type
+                            field docs/JSON.md requires, with its type
   stats FILE [LIST_FILE]    `queue stats --json`; with LIST_FILE (the
                             output of `queue list --all --json` taken at the
                             same moment) the counts must match it
@@ -19,7 +19,7 @@ VALUE of "null" matching JSON null):
                             as their fingerprints, blank-separated)
   count FILE [NAME=VALUE...] how many entries match all selectors
 
-Consumers must ignore fields they do not know (SPEC), so extra fields are
+Consumers must ignore fields they do not know (docs/JSON.md), so extra fields are
 never an error here.
 """
 import json
@@ -62,7 +62,7 @@ def load_one(path):
 
 
 def check_entry(e, where):
-    """Problems with one queue entry object (SPEC field names and types)."""
+    """Problems with one queue entry object (docs/JSON.md field names and types)."""
     p = []
     if not isinstance(e, dict):
         return ["%s: not an object" % where]
@@ -82,7 +82,7 @@ def check_entry(e, where):
         need("peer", lambda v: v is None, "null for an inbound entry")
     elif e.get("state") in ("suppressed", "quarantined"):
         # A decision record (an echo of PKS traffic, no peers, a mail
-        # without keys) may concern no peer at all: "or null" (SPEC).
+        # without keys) may concern no peer at all: "or null" (docs/JSON.md).
         need("peer", lambda v: v is None or (isinstance(v, str) and "@" in v),
              "an address or null for a suppressed/quarantined entry")
     else:

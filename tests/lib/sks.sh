@@ -3,8 +3,9 @@
 # end.  Source it from sh, then:
 #
 #   sks_start BASEDIR PORT [SENDMAIL_CMD]
-#       Lay out BASEDIR the way Debian's sks expects with -basedir (every
-#       path is joined to it, see shared/SKS-NOTES.md), build an empty key
+#       Lay out BASEDIR the way Debian's sks expects with -basedir (its
+#       build joins every path to it: DIR/etc/sks/sksconf, DIR/var/lib/sks/DB,
+#       DIR/var/spool/sks/messages ...), build an empty key
 #       database, start "sks db" in the background (HKP on 127.0.0.1:PORT)
 #       and wait until it answers.  SENDMAIL_CMD is SKS's sendmail_cmd for
 #       mailsync (run by /bin/sh -c, mail on stdin); default: discard.

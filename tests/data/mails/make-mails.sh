@@ -12,7 +12,6 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 keys="$here/../keys"
-samples=${SAMPLES:-/work/shared/samples}
 cd "$here"
 
 GNUPGHOME=$(mktemp -d)
@@ -29,9 +28,8 @@ qp() { perl -MMIME::QuotedPrint -0777 -ne 'print encode_qp($_)'; }
 crlf() { sed 's/$/\r/'; }
 
 # 01: SKS's own mailsync mail, verbatim (no MIME-Version, "Content-type",
-# no final newline).
-cp "$samples/sks-mailsync-outbound.eml" 01-sks-mailsync.eml
-chmod 644 01-sks-mailsync.eml
+# no final newline), as SKS 1.1.6 piped it into its sendmail_cmd: captured
+# once and kept as it is, so it is not rebuilt here.
 
 # 02: pksd/onak-style incremental: several keys in ONE armor block, two
 # X-KeyServer-Sent headers (one in onak's "X-Keyserver-Sent" spelling),
