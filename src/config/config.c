@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,14 @@ set_str(char **slot, const char *v)
 {
 	free(*slot);
 	*slot = v ? xstrdup(v) : NULL;
+}
+
+static void
+free_argv(char **argv)
+{
+	for (char **a = argv; a && *a; a++)
+		free(*a);
+	free(argv);
 }
 
 void
@@ -73,11 +82,7 @@ config_free(struct config *cfg)
 	free(cfg->smtp_relay);
 	free(cfg->smtp_host);
 	free(cfg->sendmail_cmd);
-	if (cfg->sendmail_argv) {
-		for (char **a = cfg->sendmail_argv; *a; a++)
-			free(*a);
-		free(cfg->sendmail_argv);
-	}
+	free_argv(cfg->sendmail_argv);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -302,126 +307,241 @@ parse_hostport(const char *v, char **host_r, unsigned *port_r)
 	return 0;
 }
 
+/*
+ * The keys of pksbridge.conf, as Postfix keeps its parameters: a table
+ * of names, each with the setter that parses and checks its value and,
+ * for the generic setters, the field it fills and the least value it
+ * takes.  A setter returns -1 for a bad value, with why filled when the
+ * key's own text ("what") is not precise enough.
+ */
+struct key;
+typedef int (*setter)(struct config *cfg, const struct key *k, const char *v,
+		      char *why, size_t why_len);
+
+struct key {
+	const char *name;
+	setter set;
+	size_t off;		/* offsetof the field (generic setters) */
+	uint64_t min;		/* least value (sizes, numbers, durations) */
+	const char *what;	/* what a bad value should have been */
+};
+
+#define FIELD(cfg, k, type) ((type *)(void *)((char *)(cfg) + (k)->off))
+
+static int
+set_string(struct config *cfg, const struct key *k, const char *v, char *why,
+	   size_t why_len)
+{
+	(void)why;
+	(void)why_len;
+	set_str(FIELD(cfg, k, char *), v);
+	return 0;
+}
+
+static int
+set_abs_path(struct config *cfg, const struct key *k, const char *v, char *why,
+	     size_t why_len)
+{
+	if (v[0] != '/')
+		return -1;
+	return set_string(cfg, k, v, why, why_len);
+}
+
+/* set_size - a size (K, M, G suffixes) or a plain count. */
+static int
+set_size(struct config *cfg, const struct key *k, const char *v, char *why,
+	 size_t why_len)
+{
+	uint64_t sz;
+
+	(void)why;
+	(void)why_len;
+	if (config_parse_size(v, &sz) != 0 || sz < k->min)
+		return -1;
+	*FIELD(cfg, k, uint64_t) = sz;
+	return 0;
+}
+
+static int
+set_duration(struct config *cfg, const struct key *k, const char *v, char *why,
+	     size_t why_len)
+{
+	int64_t d;
+
+	(void)why;
+	(void)why_len;
+	if (config_parse_duration(v, &d) != 0 || d < (int64_t)k->min)
+		return -1;
+	*FIELD(cfg, k, int64_t) = d;
+	return 0;
+}
+
+/* set_keydb - checked by the key database layer's own rules. */
+static int
+set_keydb(struct config *cfg, const struct key *k, const char *v, char *why,
+	  size_t why_len)
+{
+	struct pb_err kerr;
+
+	(void)k;
+	if (keydb_check(v, &kerr) != 0) {
+		snprintf(why, why_len, "%s", kerr.msg);
+		return -1;
+	}
+	set_str(&cfg->keydb, v);
+	cfg->keydb_set = 1;
+	return 0;
+}
+
+static int
+set_from_addr(struct config *cfg, const struct key *k, const char *v,
+	      char *why, size_t why_len)
+{
+	char *bare = config_extract_addr(v);
+
+	(void)k;
+	(void)why;
+	(void)why_len;
+	if (!bare)
+		return -1;
+	set_str(&cfg->from_addr, v);
+	free(cfg->from_addr_bare);
+	cfg->from_addr_bare = bare;
+	return 0;
+}
+
+static int
+set_smtp_relay(struct config *cfg, const struct key *k, const char *v,
+	       char *why, size_t why_len)
+{
+	char *host;
+	unsigned port;
+
+	(void)k;
+	(void)why;
+	(void)why_len;
+	if (parse_hostport(v, &host, &port) != 0)
+		return -1;
+	set_str(&cfg->smtp_relay, v);
+	free(cfg->smtp_host);
+	cfg->smtp_host = host;
+	cfg->smtp_port = port;
+	return 0;
+}
+
+static int
+set_sendmail_cmd(struct config *cfg, const struct key *k, const char *v,
+		 char *why, size_t why_len)
+{
+	char **argv = NULL;
+
+	(void)k;
+	(void)why;
+	(void)why_len;
+	if (split_argv(v, &argv) != 0 || argv[0][0] != '/') {
+		free_argv(argv);
+		return -1;
+	}
+	free_argv(cfg->sendmail_argv);
+	cfg->sendmail_argv = argv;
+	set_str(&cfg->sendmail_cmd, v);
+	return 0;
+}
+
+static int
+set_retry_schedule(struct config *cfg, const struct key *k, const char *v,
+		   char *why, size_t why_len)
+{
+	char *copy = xstrdup(v), *save = NULL, *tok;
+	int64_t d;
+	size_t n = 0;
+
+	(void)k;
+	for (tok = strtok_r(copy, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		if (n == CONFIG_MAX_RETRY || config_parse_duration(tok, &d) != 0 ||
+		    d <= 0) {
+			free(copy);
+			return -1;
+		}
+		cfg->retry_schedule[n++] = d;
+	}
+	free(copy);
+	if (n == 0) {
+		snprintf(why, why_len, "expected at least one duration");
+		return -1;
+	}
+	cfg->retry_count = n;
+	return 0;
+}
+
+static int
+set_log(struct config *cfg, const struct key *k, const char *v, char *why,
+	size_t why_len)
+{
+	(void)k;
+	(void)why;
+	(void)why_len;
+	if (strcmp(v, "syslog") == 0)
+		cfg->log_dest = LOG_DEST_SYSLOG;
+	else if (strcmp(v, "stderr") == 0)
+		cfg->log_dest = LOG_DEST_STDERR;
+	else
+		return -1;
+	return 0;
+}
+
+#define OFF(field) offsetof(struct config, field)
+
+static const struct key keys[] = {
+	{ "spool_dir", set_abs_path, OFF(spool_dir), 0,
+	  "must be an absolute path" },
+	{ "keydb", set_keydb, 0, 0, "" },
+	{ "from_addr", set_from_addr, 0, 0, "not an email address" },
+	{ "mailsync_file", set_string, OFF(mailsync_file), 0, "" },
+	{ "smtp_relay", set_smtp_relay, 0, 0, "expected HOST:PORT" },
+	{ "sendmail_cmd", set_sendmail_cmd, 0, 0,
+	  "expected an absolute program path and arguments" },
+	{ "max_message_size", set_size, OFF(max_message_size), 1024,
+	  "expected a size of at least 1K (suffix K, M or G)" },
+	{ "max_keys_per_message", set_size, OFF(max_keys_per_message), 1,
+	  "expected a positive number" },
+	{ "max_key_size", set_size, OFF(max_key_size), 64,
+	  "expected a size (suffix K, M or G)" },
+	{ "dedup_ttl", set_duration, OFF(dedup_ttl), 0,
+	  "expected a duration (suffix s, m, h or d)" },
+	{ "retry_schedule", set_retry_schedule, 0, 0,
+	  "expected a comma-separated list of positive durations" },
+	{ "max_queue_lifetime", set_duration, OFF(max_queue_lifetime), 1,
+	  "expected a positive duration" },
+	{ "batch_window", set_duration, OFF(batch_window), 0,
+	  "expected a duration" },
+	{ "max_batch_keys", set_size, OFF(max_batch_keys), 1,
+	  "expected a positive number" },
+	{ "max_batch_bytes", set_size, OFF(max_batch_bytes), 1024,
+	  "expected a size of at least 1K" },
+	{ "log", set_log, 0, 0, "expected syslog or stderr" },
+};
+
 static int
 set_key(struct config *cfg, const char *key, const char *v, const char *where,
 	struct pb_err *err)
 {
-	uint64_t sz;
-	int64_t d;
+	char why[PB_ERR_MSGLEN] = "";
 
-#define BAD(what) pb_err_set(err, PB_ECONFIG, "%s: %s: %s: \"%s\" (see " \
-				   "pksbridge.conf(5))", where, key, what, v)
-	if (strcmp(key, "spool_dir") == 0) {
-		if (v[0] != '/')
-			return BAD("must be an absolute path");
-		set_str(&cfg->spool_dir, v);
-	} else if (strcmp(key, "keydb") == 0) {
-		struct pb_err kerr;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct key *k = &keys[i];
 
-		if (keydb_check(v, &kerr) != 0)
-			return BAD(kerr.msg);
-		set_str(&cfg->keydb, v);
-		cfg->keydb_set = 1;
-	} else if (strcmp(key, "from_addr") == 0) {
-		char *bare = config_extract_addr(v);
-
-		if (!bare)
-			return BAD("not an email address");
-		set_str(&cfg->from_addr, v);
-		free(cfg->from_addr_bare);
-		cfg->from_addr_bare = bare;
-	} else if (strcmp(key, "mailsync_file") == 0) {
-		set_str(&cfg->mailsync_file, v);
-	} else if (strcmp(key, "smtp_relay") == 0) {
-		char *host;
-		unsigned port;
-
-		if (parse_hostport(v, &host, &port) != 0)
-			return BAD("expected HOST:PORT");
-		set_str(&cfg->smtp_relay, v);
-		free(cfg->smtp_host);
-		cfg->smtp_host = host;
-		cfg->smtp_port = port;
-	} else if (strcmp(key, "sendmail_cmd") == 0) {
-		char **argv = NULL;
-
-		if (split_argv(v, &argv) != 0 || argv[0][0] != '/') {
-			if (argv) {
-				for (char **a = argv; *a; a++)
-					free(*a);
-				free(argv);
-			}
-			return BAD("expected an absolute program path and arguments");
-		}
-		if (cfg->sendmail_argv) {
-			for (char **a = cfg->sendmail_argv; *a; a++)
-				free(*a);
-			free(cfg->sendmail_argv);
-		}
-		cfg->sendmail_argv = argv;
-		set_str(&cfg->sendmail_cmd, v);
-	} else if (strcmp(key, "max_message_size") == 0) {
-		if (config_parse_size(v, &sz) != 0 || sz < 1024)
-			return BAD("expected a size of at least 1K (suffix K, M or G)");
-		cfg->max_message_size = sz;
-	} else if (strcmp(key, "max_keys_per_message") == 0) {
-		if (config_parse_size(v, &sz) != 0 || sz == 0)
-			return BAD("expected a positive number");
-		cfg->max_keys_per_message = sz;
-	} else if (strcmp(key, "max_key_size") == 0) {
-		if (config_parse_size(v, &sz) != 0 || sz < 64)
-			return BAD("expected a size (suffix K, M or G)");
-		cfg->max_key_size = sz;
-	} else if (strcmp(key, "dedup_ttl") == 0) {
-		if (config_parse_duration(v, &d) != 0)
-			return BAD("expected a duration (suffix s, m, h or d)");
-		cfg->dedup_ttl = d;
-	} else if (strcmp(key, "retry_schedule") == 0) {
-		char *copy = xstrdup(v), *save = NULL, *tok;
-		size_t n = 0;
-
-		for (tok = strtok_r(copy, ", \t", &save); tok;
-		     tok = strtok_r(NULL, ", \t", &save)) {
-			if (n == CONFIG_MAX_RETRY ||
-			    config_parse_duration(tok, &d) != 0 || d <= 0) {
-				free(copy);
-				return BAD("expected a comma-separated list of positive durations");
-			}
-			cfg->retry_schedule[n++] = d;
-		}
-		free(copy);
-		if (n == 0)
-			return BAD("expected at least one duration");
-		cfg->retry_count = n;
-	} else if (strcmp(key, "max_queue_lifetime") == 0) {
-		if (config_parse_duration(v, &d) != 0 || d <= 0)
-			return BAD("expected a positive duration");
-		cfg->max_queue_lifetime = d;
-	} else if (strcmp(key, "batch_window") == 0) {
-		if (config_parse_duration(v, &d) != 0)
-			return BAD("expected a duration");
-		cfg->batch_window = d;
-	} else if (strcmp(key, "max_batch_keys") == 0) {
-		if (config_parse_size(v, &sz) != 0 || sz == 0)
-			return BAD("expected a positive number");
-		cfg->max_batch_keys = sz;
-	} else if (strcmp(key, "max_batch_bytes") == 0) {
-		if (config_parse_size(v, &sz) != 0 || sz < 1024)
-			return BAD("expected a size of at least 1K");
-		cfg->max_batch_bytes = sz;
-	} else if (strcmp(key, "log") == 0) {
-		if (strcmp(v, "syslog") == 0)
-			cfg->log_dest = LOG_DEST_SYSLOG;
-		else if (strcmp(v, "stderr") == 0)
-			cfg->log_dest = LOG_DEST_STDERR;
-		else
-			return BAD("expected syslog or stderr");
-	} else {
-		return pb_err_set(err, PB_ECONFIG, "%s: unknown key \"%s\" "
-				  "(pksbridge.conf(5) lists the keys)", where, key);
+		if (strcmp(key, k->name) != 0)
+			continue;
+		if (k->set(cfg, k, v, why, sizeof why) == 0)
+			return 0;
+		return pb_err_set(err, PB_ECONFIG, "%s: %s: %s: \"%s\" (see "
+				  "pksbridge.conf(5))", where, key,
+				  why[0] ? why : k->what, v);
 	}
-	return 0;
-#undef BAD
+	return pb_err_set(err, PB_ECONFIG, "%s: unknown key \"%s\" "
+			  "(pksbridge.conf(5) lists the keys)", where, key);
 }
 
 int
