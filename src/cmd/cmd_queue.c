@@ -141,37 +141,6 @@ usage_error(const char *sub, const char *msg)
 	return EX_USAGE;
 }
 
-/* Output goes through stdio; a closed pipe ends the listing quietly. */
-static int
-out_write(const struct buf *b)
-{
-	if (b->len == 0)
-		return 0;
-	if (fwrite(b->data, 1, b->len, stdout) != b->len)
-		return -1;
-	return 0;
-}
-
-/* out_error - the exit code for a failed write to stdout with errno e:
- * 0 if the reader left (EPIPE: "| head"), else say so, EX_IOERR. */
-static int
-out_error(int e)
-{
-	if (e == EPIPE)
-		return 0;
-	log_stderr("writing to standard output: %s", strerror(e));
-	return EX_IOERR;
-}
-
-/* out_finish - flush stdout: 0, or what out_error says. */
-static int
-out_finish(void)
-{
-	if (fflush(stdout) == 0 && !ferror(stdout))
-		return 0;
-	return out_error(errno);
-}
-
 /* operator_name - who runs this, for the log (the login name, else the
  * uid).  Static storage. */
 static const char *
@@ -255,7 +224,7 @@ list_cb(void *vctx, const struct q_entry *e)
 	}
 	c->count++;
 	c->bytes += e->size;
-	if (out_write(&b) != 0) {
+	if (cmd_out_write(&b) != 0) {
 		c->failed = 1;
 		c->write_errno = errno;
 	}
@@ -308,18 +277,18 @@ do_list(struct qenv *q, int argc, char **argv)
 	rc = 0;
 	if (c.failed) {
 		/* The reader went away (| head): stop quietly, as mailq does. */
-		rc = out_error(c.write_errno);
+		rc = cmd_out_error(c.write_errno);
 	} else if (!c.json) {
 		struct buf b = BUF_INIT;
 
 		qreport_list_footer(&b, c.count, c.bytes, q_filter_given(&f));
-		if (out_write(&b) != 0)
-			rc = out_error(errno);
+		if (cmd_out_write(&b) != 0)
+			rc = cmd_out_error(errno);
 		buf_free(&b);
 	}
 	q_filter_free(&f);
 	if (rc == 0 && !c.failed)
-		rc = out_finish();
+		rc = cmd_out_finish();
 	return rc;
 }
 
@@ -461,7 +430,7 @@ do_show(struct qenv *q, int argc, char **argv)
 	} else {
 		show_human(&b, &e, &text, now);
 	}
-	rc = out_write(&b) != 0 ? out_error(errno) : out_finish();
+	rc = cmd_print(&b);
 	q_entry_free(&e);
 	buf_free(&payload);
 	buf_free(&text);
@@ -513,7 +482,7 @@ do_stats(struct qenv *q, int argc, char **argv)
 		q_stats_prometheus(&b, &s);
 	else
 		q_stats_human(&b, &s);
-	rc = out_write(&b) != 0 ? out_error(errno) : out_finish();
+	rc = cmd_print(&b);
 	buf_free(&b);
 	q_stats_free(&s);
 	return rc;

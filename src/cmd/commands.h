@@ -6,6 +6,7 @@
 #define PB_COMMANDS_H
 
 #include "config/config.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 struct cmd_ctx {
@@ -26,7 +27,17 @@ int cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv);
  * can parse (why says which): drain stdin, log why, return 75. */
 int cmd_filter_bad_usage(const char *cmd, const char *why);
 
-/* Operator commands (src/cmd_*.c): <sysexits.h> codes. */
+/* Output of the operator commands (cmd_output.c).  cmd_out_write puts b
+ * on stdout: 0, or -1 with errno set.  cmd_out_error is the exit code
+ * for a failed write with errno e: 0 if the reader went away (EPIPE),
+ * else it says so and returns EX_IOERR.  cmd_out_finish flushes stdout,
+ * with the same answer; cmd_print writes b and flushes. */
+int cmd_out_write(const struct buf *b);
+int cmd_out_error(int e);
+int cmd_out_finish(void);
+int cmd_print(const struct buf *b);
+
+/* Operator commands (src/cmd/cmd_*.c): <sysexits.h> codes. */
 int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_queue(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_dedup(const struct cmd_ctx *ctx, int argc, char **argv);

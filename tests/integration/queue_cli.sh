@@ -198,6 +198,14 @@ check "dedup lookup --json: a known key (alice, ingested)" \
 "$PB" -c "$C2" dedup lookup 0123456789ABCDEF0123456789ABCDEF01234567 --json \
 	>"$TEST_TMP/dedup-unknown.json" 2>/dev/null
 check_eq "dedup lookup --json: an unknown key exits 65" "$?" 65
+# A write that fails (a full disk, here /dev/full) is an I/O error, said
+# on stderr, not a silent success.
+for _fmt in "" --json; do
+	"$PB" -c "$C2" dedup lookup "$ALICE" $_fmt >/dev/full 2>"$TEST_TMP/full.err"
+	check_eq "dedup lookup $_fmt >/dev/full: exit 74" "$?" 74
+	check_grep "dedup lookup $_fmt >/dev/full: says why" \
+		"writing to standard output: No space left on device" "$TEST_TMP/full.err"
+done
 check_eq "dedup lookup --json: an unknown key is {fingerprint, known: false}" \
 	"$(cat "$TEST_TMP/dedup-unknown.json")" \
 	'{"fingerprint":"0123456789ABCDEF0123456789ABCDEF01234567","known":false}'
