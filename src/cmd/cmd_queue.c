@@ -684,115 +684,131 @@ run_actions(struct spool *sp, enum action act, struct collect_ctx *col,
 	return rc;
 }
 
+/* What an action's arguments asked for. */
+struct action_args {
+	struct q_filter f;
+	struct collect_ctx col;	/* ids named, or collected with --all */
+	int all, named, dry_run;
+	int64_t purge_age;	/* purge DURATION, or -1 */
+};
+
+/* action_word - one argument of an action that is not a filter: 0, or
+ * the exit code after a usage error. */
+static int
+action_word(enum action act, const char *name, const char *arg,
+	    struct action_args *a)
+{
+	char msg[300];
+	size_t n;
+
+	if (act == ACT_PURGE) {
+		if (strcmp(arg, "--dry-run") == 0 || strcmp(arg, "-n") == 0) {
+			a->dry_run = 1;
+			return 0;
+		}
+		if (a->purge_age < 0 && arg[0] != '-' &&
+		    config_parse_duration(arg, &a->purge_age) == 0)
+			return 0;
+		snprintf(msg, sizeof msg, "unexpected argument \"%s\" (want a "
+			 "DURATION such as 30d)", arg);
+		return usage_error(name, msg);
+	}
+	if (act == ACT_FLUSH) {
+		snprintf(msg, sizeof msg, "unexpected argument \"%s\"", arg);
+		return usage_error(name, msg);
+	}
+	if (strcmp(arg, "--all") == 0 || strcmp(arg, "ALL") == 0) {
+		a->all = 1;
+	} else if (strcmp(arg, "-") == 0) {
+		read_ids(&a->col);
+		a->named = 1;
+	} else if (arg[0] == '-') {
+		snprintf(msg, sizeof msg, "unknown option \"%s\"", arg);
+		return usage_error(name, msg);
+	} else {
+		/* As listed: "ID*" (being delivered) or "ID!" (held). */
+		n = strlen(arg);
+		while (n > 0 && (arg[n - 1] == '*' || arg[n - 1] == '!'))
+			n--;
+		snprintf(msg, sizeof msg, "%.*s", (int)n, arg);
+		add_id(&a->col, msg);
+		a->named = 1;
+	}
+	return 0;
+}
+
+/* action_selects - do the arguments name the entries sensibly?  flush
+ * and purge always select with filters (--all implied).  0, or the exit
+ * code after a usage error. */
+static int
+action_selects(enum action act, const char *name, struct action_args *a)
+{
+	if (act == ACT_FLUSH) {
+		if (a->f.states || a->f.since)
+			return usage_error(name, "flush takes only --direction and "
+					   "--peer");
+		a->all = 1;
+	} else if (act == ACT_PURGE) {
+		if (a->purge_age < 0)
+			return usage_error(name, "how old? Give a DURATION, e.g. "
+					   "\"queue purge 30d\"");
+		if (a->f.states & QSET_PENDING)
+			return usage_error(name, "purge removes finished entries "
+					   "only; use \"queue delete\" for pending "
+					   "ones");
+		a->all = 1;
+	} else if (a->all && a->named) {
+		return usage_error(name, "give IDs or --all, not both");
+	} else if (!a->all && q_filter_given(&a->f)) {
+		return usage_error(name, "filters select entries only together "
+				   "with --all");
+	} else if (!a->all && !a->named) {
+		return usage_error(name, "which entries? Give IDs, \"-\" (ids on "
+				   "stdin) or --all");
+	}
+	return 0;
+}
+
 static int
 do_action(struct qenv *q, enum action act, const char *name, int argc,
 	  char **argv)
 {
-	struct collect_ctx col;
-	struct q_filter f;
+	struct action_args a;
 	struct pb_err err;
-	int rc = 0, all = 0, named = 0, dry_run = 0;
-	int64_t purge_age = -1, older_than = 0;
-	char msg[300];
+	int64_t older_than = 0;
+	int rc = 0;
 
-	memset(&col, 0, sizeof col);
-	q_filter_init(&f);
-	for (int i = 0; i < argc; i++) {
-		int r = q_filter_option(&f, argc, argv, &i, &err);
+	memset(&a, 0, sizeof a);
+	a.purge_age = -1;
+	q_filter_init(&a.f);
+	for (int i = 0; i < argc && rc == 0; i++) {
+		int r = q_filter_option(&a.f, argc, argv, &i, &err);
 
-		if (r < 0) {
+		if (r < 0)
 			rc = usage_error(name, err.msg);
-			goto out;
-		} else if (r > 0) {
-			continue;
-		}
-		if (act == ACT_PURGE) {
-			if (strcmp(argv[i], "--dry-run") == 0 ||
-			    strcmp(argv[i], "-n") == 0) {
-				dry_run = 1;
-			} else if (purge_age < 0 && argv[i][0] != '-' &&
-				   config_parse_duration(argv[i], &purge_age) == 0) {
-				;
-			} else {
-				snprintf(msg, sizeof msg, "unexpected argument \"%s\" "
-					 "(want a DURATION such as 30d)", argv[i]);
-				rc = usage_error(name, msg);
-				goto out;
-			}
-			continue;
-		}
-		if (act == ACT_FLUSH) {
-			snprintf(msg, sizeof msg, "unexpected argument \"%s\"", argv[i]);
-			rc = usage_error(name, msg);
-			goto out;
-		}
-		if (strcmp(argv[i], "--all") == 0 || strcmp(argv[i], "ALL") == 0) {
-			all = 1;
-		} else if (strcmp(argv[i], "-") == 0) {
-			read_ids(&col);
-			named = 1;
-		} else if (argv[i][0] == '-') {
-			snprintf(msg, sizeof msg, "unknown option \"%s\"", argv[i]);
-			rc = usage_error(name, msg);
-			goto out;
-		} else {
-			size_t n = strlen(argv[i]);
-
-			while (n > 0 && (argv[i][n - 1] == '*' || argv[i][n - 1] == '!'))
-				n--;
-			snprintf(msg, sizeof msg, "%.*s", (int)n, argv[i]);
-			add_id(&col, msg);
-			named = 1;
-		}
+		else if (r == 0)
+			rc = action_word(act, name, argv[i], &a);
 	}
-	if (act == ACT_FLUSH) {
-		if (f.states || f.since) {
-			rc = usage_error(name, "flush takes only --direction and --peer");
-			goto out;
-		}
-		all = 1;
-	} else if (act == ACT_PURGE) {
-		if (purge_age < 0) {
-			rc = usage_error(name, "how old? Give a DURATION, e.g. "
-					 "\"queue purge 30d\"");
-			goto out;
-		}
-		if (f.states & QSET_PENDING) {
-			rc = usage_error(name, "purge removes finished entries only; "
-					 "use \"queue delete\" for pending ones");
-			goto out;
-		}
-		older_than = spool_now() - purge_age;
-		all = 1;
-	} else if (all && named) {
-		rc = usage_error(name, "give IDs or --all, not both");
-		goto out;
-	} else if (!all && q_filter_given(&f)) {
-		rc = usage_error(name, "filters select entries only together with "
-				 "--all");
-		goto out;
-	} else if (!all && !named) {
-		rc = usage_error(name, "which entries? Give IDs, \"-\" (ids on "
-				 "stdin) or --all");
-		goto out;
-	}
-	if ((rc = qenv_open(q)) != 0)
-		goto out;
-	if (all) {
-		col.filter = &f;
-		col.default_states = actions[act].all_states;
-		col.now = spool_now();
-		col.older_than = older_than;
-		if (queue_scan(q->sp, NULL, collect_cb, &col, &err) != 0) {
+	if (rc == 0)
+		rc = action_selects(act, name, &a);
+	if (rc == 0)
+		rc = qenv_open(q);
+	if (rc == 0 && act == ACT_PURGE)
+		older_than = spool_now() - a.purge_age;
+	if (rc == 0 && a.all) {
+		a.col.filter = &a.f;
+		a.col.default_states = actions[act].all_states;
+		a.col.now = spool_now();
+		a.col.older_than = older_than;
+		if (queue_scan(q->sp, NULL, collect_cb, &a.col, &err) != 0) {
 			log_stderr("%s", err.msg);
 			rc = exitcode_for(err.status);
-			goto out;
 		}
 	}
-	rc = run_actions(q->sp, act, &col, named, dry_run, older_than);
-out:
-	free(col.ids);
-	q_filter_free(&f);
+	if (rc == 0)
+		rc = run_actions(q->sp, act, &a.col, a.named, a.dry_run, older_than);
+	free(a.col.ids);
+	q_filter_free(&a.f);
 	return rc;
 }
 
