@@ -20,6 +20,7 @@
 #include "keydb/keydb.h"
 #include "openpgp/pgp.h"
 #include "lib/unit.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -37,10 +38,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-static const struct pgp_limits limits = { 4u << 20, 100000 };
 
 /* The throwaway SKS shared by the sks: and hkp:// tests, started on
  * first use and stopped at the end of main(). */
@@ -49,36 +48,6 @@ static int sks_port;
 static int sks_up;
 
 /* ---- helpers ---- */
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int
-add_block(void *ctx, const struct armor_block *blk)
-{
-	if (blk->ok && blk->kind == ARMOR_PUBLIC_KEY)
-		pgp_split_keys(blk->data, blk->len, &limits, ctx);
-	return 0;
-}
-
-static int
-load_asc(const char *name, struct pgp_keylist *list)
-{
-	size_t len, before = list->nkeys;
-	char *text = unit_read_file(unit_data_path(name), &len);
-
-	if (!text)
-		return -1;
-	armor_scan(text, len, 16u << 20, add_block, list);
-	free(text);
-	return list->nkeys > before ? 0 : -1;
-}
 
 /* collect_blocks - append each public key block's bytes to a buf; a bad
  * block leaves a marker so comparisons fail. */
@@ -208,47 +177,6 @@ sks_has_key(const char *fpr, int timeout_s)
 	snprintf(port, sizeof port, "%d", sks_port);
 	snprintf(to, sizeof to, "%d", timeout_s);
 	return sks_lib("sks_wait_key", port, fpr, to) == 0;
-}
-
-static int
-count_procs(const char *prog, const char *needle)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		char path[300], buf[4096], st[512];
-		size_t len;
-		FILE *f;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;
-		len = fread(st, 1, sizeof st - 1, f);
-		fclose(f);
-		st[len] = '\0';
-		char *rp = strrchr(st, ')');
-		if (rp && rp[1] == ' ' && rp[2] == 'Z')
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;
-		len = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		for (size_t i = 0; i < len; i++)
-			if (buf[i] == '\0')
-				buf[i] = ' ';
-		buf[len] = '\0';
-		if (strstr(buf, needle) && (!prog || strstr(buf, prog)))
-			n++;
-	}
-	closedir(d);
-	return n;
 }
 
 /* as_nobody - run fn(arg) in a child that is nobody (when we are root),
@@ -621,9 +549,9 @@ test_gnupg_import(void)
 	size_t len;
 	char *text;
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
-	CHECK(load_asc("keys/bob.asc", &list) == 0);
-	CHECK(load_asc("keys/erin-revoked.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/bob.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/erin-revoked.asc", &list) == 0);
 	snprintf(home, sizeof home, "%s/gnupg-home", unit_tmpdir());
 	snprintf(spec, sizeof spec, "gnupg:%s", home);
 	CHECK_OK(keydb_open(spec, &db, &err), &err);
@@ -643,8 +571,8 @@ test_gnupg_import(void)
 	/* The same keys again: unchanged is success too. */
 	CHECK_OK(db->put(db, "Q2", list.keys, list.nkeys, 20000, &err), &err);
 	CHECK_OK(db->put(db, "Q3", list.keys, 0, 20000, &err), &err);
-	CHECK_INT(count_procs("gpg-agent", home), 0);
-	CHECK_INT(count_procs(NULL, home), 0);
+	CHECK_INT(unit_count_procs("gpg-agent", home), 0);
+	CHECK_INT(unit_count_procs(NULL, home), 0);
 	db->close(db);
 	buf_free(&fprs);
 	pgp_keylist_free(&list);
@@ -660,8 +588,8 @@ test_gnupg_refused_key(void)
 	struct pgp_key nouid;
 
 	/* keycheck keeps such keys away; the backend must still notice. */
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
-	CHECK(load_asc("keys/dave.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/dave.asc", &list) == 0);
 	CHECK(pgp_parse_key_blob(list.keys[1].data, 2 + list.keys[1].data[1],
 				 &nouid, &err) == 0);
 	snprintf(spec, sizeof spec, "gnupg:%s/gnupg-refused", unit_tmpdir());
@@ -682,10 +610,10 @@ test_gnupg_locked_keyring(void)
 	struct keydb *db;
 	struct pb_err err;
 	char spec[300], home[256], lock[300], host[256];
-	long long t0, dt;
+	int64_t t0, dt;
 	FILE *f;
 
-	CHECK(load_asc("keys/carol.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/carol.asc", &list) == 0);
 	snprintf(home, sizeof home, "%s/gnupg-locked", unit_tmpdir());
 	snprintf(spec, sizeof spec, "gnupg:%s", home);
 	CHECK_OK(keydb_open(spec, &db, &err), &err);
@@ -697,15 +625,15 @@ test_gnupg_locked_keyring(void)
 	CHECK((f = fopen(lock, "w")) != NULL);
 	fprintf(f, "%10ld\n%s\n", (long)getpid(), host);
 	fclose(f);
-	t0 = now_ms();
+	t0 = clock_ms();
 	CHECK(db->put(db, "Q6", list.keys, list.nkeys, 1500, &err) == -1);
-	dt = now_ms() - t0;
+	dt = clock_ms() - t0;
 	CHECK_INT(err.status, PB_ETEMP);
 	CHECK_MSG(strstr(err.msg, "did not finish") != NULL, "%s", err.msg);
-	CHECK_MSG(dt >= 1400 && dt < 4000, "took %lld ms", dt);
+	CHECK_MSG(dt >= 1400 && dt < 4000, "took %lld ms", (long long)dt);
 	/* The gpg waiting for the lock went with the child. */
 	usleep(100000);
-	CHECK_INT(count_procs(NULL, home), 0);
+	CHECK_INT(unit_count_procs(NULL, home), 0);
 	/* Lock gone: works again. */
 	CHECK(unlink(lock) == 0);
 	CHECK_OK(db->put(db, "Q7", list.keys, list.nkeys, 20000, &err), &err);
@@ -753,7 +681,7 @@ test_gnupg_unprivileged_and_unwritable(void)
 	struct nobody_put np;
 	FILE *f;
 
-	CHECK(load_asc("keys/dave.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/dave.asc", &list) == 0);
 	CHECK(nobody_dir(base, sizeof base, 1) == 0);
 	/* nobody, no HOME: creates and fills its own home. */
 	snprintf(home, sizeof home, "%s/own", base);
@@ -763,7 +691,7 @@ test_gnupg_unprivileged_and_unwritable(void)
 	CHECK_INT(as_nobody(nobody_put, &np), 0);
 	CHECK_INT(gpg_list(home, &fprs), 0);
 	CHECK(has_line(&fprs, list.keys[0].fpr_hex));
-	CHECK_INT(count_procs(NULL, home), 0);
+	CHECK_INT(unit_count_procs(NULL, home), 0);
 
 	if (geteuid() == 0) {
 		/* A home nobody cannot write: an error, not a hang. */
@@ -821,9 +749,9 @@ test_sks_spool_file(void)
 	size_t len;
 	char *text;
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
-	CHECK(load_asc("keys/bob.asc", &list) == 0);
-	CHECK(load_asc("keys/carol.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/bob.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/carol.asc", &list) == 0);
 	snprintf(base, sizeof base, "%s/spool", unit_tmpdir());
 	snprintf(msgs, sizeof msgs, "%s/messages", base);
 	CHECK(mkdir(base, 0755) == 0 && mkdir(msgs, 0755) == 0);
@@ -887,7 +815,7 @@ test_sks_missing_spool(void)
 	char base[256], spec[300], msgs[300];
 	struct stat st;
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
 	snprintf(base, sizeof base, "%s/no-sks-here", unit_tmpdir());
 	CHECK(mkdir(base, 0755) == 0);
 	snprintf(spec, sizeof spec, "sks:%s", base);
@@ -912,7 +840,7 @@ test_sks_unwritable_spool(void)
 
 	/* Ours, so nobody cannot write it; without root, not even we can. */
 	CHECK(nobody_dir(base, sizeof base, 0) == 0);
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
 	snprintf(msgs, sizeof msgs, "%s/messages", base);
 	CHECK(mkdir(msgs, 0755) == 0);
 	if (geteuid() != 0)
@@ -935,10 +863,10 @@ test_sks_real_spool(void)
 	struct pb_err err;
 	struct buf names = BUF_INIT;
 	char spec[300], msgs[300], failed[300];
-	long long t0;
+	int64_t t0;
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
-	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/bob.asc", &list) == 0);
 	CHECK_MSG(ensure_sks() == 0, "could not start SKS (see output above)");
 	snprintf(spec, sizeof spec, "sks:%s/var/spool/sks", sks_base);
 	snprintf(msgs, sizeof msgs, "%s/var/spool/sks/messages", sks_base);
@@ -946,10 +874,10 @@ test_sks_real_spool(void)
 	CHECK_OK(keydb_open(spec, &db, &err), &err);
 	CHECK_OK(db->put(db, "Q12", list.keys, list.nkeys, 1000, &err), &err);
 	/* SKS scans messages/ every 10 s. */
-	t0 = now_ms();
+	t0 = clock_ms();
 	CHECK_MSG(sks_has_key(list.keys[0].fpr_hex, 30), "SKS never served alice");
 	CHECK_MSG(sks_has_key(list.keys[1].fpr_hex, 5), "SKS never served bob");
-	printf("# sks: spool to served: %lld ms\n", now_ms() - t0);
+	printf("# sks: spool to served: %lld ms\n", (long long)(clock_ms() - t0));
 	CHECK_INT(spool_files(msgs, &names), 0);	/* SKS took the file */
 	CHECK_INT(spool_files(failed, &names), 0);
 	db->close(db);
@@ -968,8 +896,8 @@ test_hkp_real_sks(void)
 	char spec[100];
 	struct pgp_key junk = { 0 };
 
-	CHECK(load_asc("keys/carol-signed.asc", &list) == 0);
-	CHECK(load_asc("keys/dave.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/carol-signed.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/dave.asc", &list) == 0);
 	CHECK_MSG(ensure_sks() == 0, "could not start SKS (see output above)");
 	snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d", sks_port);
 	CHECK_INT(list.nkeys, 2);
@@ -991,7 +919,7 @@ test_hkp_real_sks(void)
 	CHECK_MSG(strstr(err.msg, "HTTP 200 but keys refused") != NULL, "%s", err.msg);
 	/* ... and alice's key claiming to be v3, which it calls malformed:
 	 * permanent. */
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
 	unsigned char *v3 = malloc(list.keys[2].len);
 	CHECK(list.keys[2].data[0] == 0x98);	/* old format, 1-byte length */
 	memcpy(v3, list.keys[2].data, list.keys[2].len);
@@ -1014,29 +942,29 @@ test_hkp_down_and_timeout(void)
 	struct pb_err err;
 	struct fake f = { 0 };
 	char spec[100];
-	long long t0, dt;
+	int64_t t0, dt;
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
 	/* Nothing listening: fast PB_ETEMP. */
 	snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d", free_port());
 	CHECK_OK(keydb_open(spec, &db, &err), &err);
-	t0 = now_ms();
+	t0 = clock_ms();
 	CHECK(db->put(db, "Q16", list.keys, 1, 5000, &err) == -1);
-	dt = now_ms() - t0;
+	dt = clock_ms() - t0;
 	CHECK_INT(err.status, PB_ETEMP);
-	CHECK_MSG(dt < 1000, "refused connection took %lld ms", dt);
+	CHECK_MSG(dt < 1000, "refused connection took %lld ms", (long long)dt);
 	db->close(db);
 
 	/* Accepts, reads, never answers: the timeout holds. */
 	CHECK(fake_start(&f, "fake-hang", 0, NULL) == 0);
 	snprintf(spec, sizeof spec, "hkp://127.0.0.1:%d", f.port);
 	CHECK_OK(keydb_open(spec, &db, &err), &err);
-	t0 = now_ms();
+	t0 = clock_ms();
 	CHECK(db->put(db, "Q17", list.keys, 1, 800, &err) == -1);
-	dt = now_ms() - t0;
+	dt = clock_ms() - t0;
 	fake_stop(&f);
 	CHECK_INT(err.status, PB_ETEMP);
-	CHECK_MSG(dt >= 700 && dt < 2500, "timeout of 800 ms took %lld ms", dt);
+	CHECK_MSG(dt >= 700 && dt < 2500, "timeout of 800 ms took %lld ms", (long long)dt);
 	CHECK_MSG(strstr(err.msg, "imed out") != NULL, "%s", err.msg);
 	db->close(db);
 	pgp_keylist_free(&list);
@@ -1077,7 +1005,7 @@ test_hkp_status_codes(void)
 	};
 	struct pgp_keylist list = { 0 };
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct fake f = { 0 };
 		struct keydb *db;
@@ -1187,8 +1115,8 @@ test_hkp_key_too_big(void)
 	size_t len, dlen;
 	char *body;
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
-	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/bob.asc", &list) == 0);
 	big.len = 3u << 20;	/* about 4.4 MB once armored and encoded */
 	big.data = calloc(1, big.len);
 	strcpy(big.fpr_hex, "B16B16B16B16B16B16B16B16B16B16B16B16B16B");

@@ -33,6 +33,18 @@ char *unit_read_file(const char *path, size_t *len_r);
 /* unit_tmpdir - a fresh directory under $TMPDIR, removed at exit. */
 const char *unit_tmpdir(void);
 
+/* Fixtures several tests share (fixtures.c). */
+struct pgp_keylist;
+/* unit_load_keys - the keys of the armored fixture rel (under
+ * tests/data), appended to list: 0, or -1 if it added none. */
+int unit_load_keys(const char *rel, struct pgp_keylist *list);
+/* unit_count_procs - live processes whose command line contains needle
+ * (and prog, if not NULL); zombies do not count, they run nothing. */
+int unit_count_procs(const char *prog, const char *needle);
+/* unit_ms - a monotonic clock in milliseconds, fine enough to time a
+ * parse. */
+double unit_ms(void);
+
 #define CHECK(cond) do { if (!(cond)) { \
 	unit_fail(__FILE__, __LINE__, "%s", #cond); return; } } while (0)
 #define CHECK_MSG(cond, ...) do { if (!(cond)) { \

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_BLOCKS 8
 
@@ -105,15 +104,6 @@ replace(const char *s, const char *from, const char *to)
 	buf_puts(&b, to);
 	buf_puts(&b, p + strlen(from));
 	return (char *)buf_steal(&b, NULL);
-}
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
 static void
@@ -743,18 +733,18 @@ test_linear_time(void)
 			double t0;
 
 			build_input(cases[i].kind, n, &b, &data);
-			t0 = now_ms();
+			t0 = unit_ms();
 			if (cases[i].kind == BIG_BLOCK) {
 				struct got g;
 
 				scan(buf_str(&b), b.len, 16u << 20, &g);
-				t[k] = now_ms() - t0;
+				t[k] = unit_ms() - t0;
 				CHECK(g.n == 1 && g.b[0].ok && g.b[0].len == n);
 				CHECK(memcmp(g.b[0].data, data, n) == 0);
 				got_free(&g);
 			} else {
 				armor_scan(buf_str(&b), b.len, 1 << 20, count_blocks, c);
-				t[k] = now_ms() - t0;
+				t[k] = unit_ms() - t0;
 				CHECK_INT(c[0], want);
 				CHECK_INT(c[1], 0);
 			}

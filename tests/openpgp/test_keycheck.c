@@ -10,7 +10,6 @@
 #include "openpgp/pgp.h"
 #include "lib/unit.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -23,28 +22,6 @@
 #include <unistd.h>
 
 static const struct pgp_limits limits = { 4u << 20, 100000 };
-
-static int
-add_block(void *ctx, const struct armor_block *blk)
-{
-	if (blk->ok && blk->kind == ARMOR_PUBLIC_KEY)
-		pgp_split_keys(blk->data, blk->len, &limits, ctx);
-	return 0;
-}
-
-/* load_asc - the keys of an armored fixture, appended to list. */
-static int
-load_asc(const char *name, struct pgp_keylist *list)
-{
-	size_t len, before = list->nkeys;
-	char *text = unit_read_file(unit_data_path(name), &len);
-
-	if (!text)
-		return -1;
-	armor_scan(text, len, 16u << 20, add_block, list);
-	free(text);
-	return list->nkeys > before ? 0 : -1;
-}
 
 /* load_bin - the first max keys of a binary keyring. */
 static int
@@ -121,49 +98,6 @@ mutant(const unsigned char *data, size_t len, struct pgp_key *out)
 	return pgp_parse_key_blob(data, len, out, &err);
 }
 
-/* count_procs - live processes whose command line contains needle (and
- * prog, if not NULL).  Zombies do not count: they run nothing. */
-static int
-count_procs(const char *prog, const char *needle)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		char path[300], buf[4096], stat[512];
-		size_t len;
-		FILE *f;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;
-		len = fread(stat, 1, sizeof stat - 1, f);
-		fclose(f);
-		stat[len] = '\0';
-		char *rp = strrchr(stat, ')');
-		if (rp && rp[1] == ' ' && rp[2] == 'Z')
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;
-		len = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		for (size_t i = 0; i < len; i++)
-			if (buf[i] == '\0')
-				buf[i] = ' ';
-		buf[len] = '\0';
-		if (strstr(buf, needle) && (!prog || strstr(buf, prog)))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
 static char *
 home_path(const char *name)
 {
@@ -188,7 +122,7 @@ test_fixtures_accepted(void)
 	struct stat st;
 
 	for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-		CHECK_MSG(load_asc(files[i], &list) == 0, "loading %s", files[i]);
+		CHECK_MSG(unit_load_keys(files[i], &list) == 0, "loading %s", files[i]);
 	CHECK_INT(list.nkeys, 6);
 	CHECK_OK(keycheck_open(home, &kc, &err), &err);
 	CHECK(stat(home, &st) == 0 && (st.st_mode & 0777) == 0700);
@@ -306,9 +240,9 @@ test_broken_keys_rejected(void)
 	const char *why[9];
 	char *home = home_path("kc-broken");
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
-	CHECK(load_asc("keys/bob.asc", &list) == 0);
-	CHECK(load_asc("keys/dave.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/bob.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/dave.asc", &list) == 0);
 	CHECK_MSG(make_broken(&list.keys[0], &b) == 0, "building broken keys");
 	CHECK_INT(b.v3.version, 3);
 	CHECK_OK(keycheck_open(home, &kc, &err), &err);
@@ -386,8 +320,8 @@ test_pks_delta(void)
 	char *home = home_path("kc-delta");
 	size_t uid_body, uid_len, self_body, self_len, end, len = 0;
 
-	CHECK(load_asc("keys/carol-signed.asc", &list) == 0);
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/carol-signed.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
 	CHECK_INT(list.nkeys, 2);
 	CHECK_MSG(make_broken(&list.keys[1], &b) == 0, "building broken keys");
 	const struct pgp_key *cs = &list.keys[0];
@@ -441,8 +375,8 @@ test_v6_key(void)
 	const char *why[2];
 	char *home = home_path("kc-v6");
 
-	CHECK(load_asc("pgp/rfc9580-v6.asc", &list) == 0);
-	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	CHECK(unit_load_keys("pgp/rfc9580-v6.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/bob.asc", &list) == 0);
 	CHECK_INT(list.nkeys, 2);
 	CHECK_INT(list.keys[0].version, 6);
 	CHECK_OK(keycheck_open(home, &kc, &err), &err);
@@ -531,17 +465,17 @@ test_no_agent_left(void)
 	unsigned char acc[4];
 	char *home = home_path("kc-agent");
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
-	CHECK(load_asc("keys/bob.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/bob.asc", &list) == 0);
 	CHECK_OK(keycheck_open(home, &kc, &err), &err);
 	for (int i = 0; i < 3; i++)
 		CHECK_OK(keycheck_keys(kc, list.keys, list.nkeys, acc, NULL, &err),
 			 &err);
 	keycheck_close(kc);
 	/* gpg-agent, dirmngr and keyboxd would show our home in argv. */
-	CHECK_INT(count_procs("gpg-agent", home), 0);
-	CHECK_INT(count_procs("dirmngr", home), 0);
-	CHECK_INT(count_procs(NULL, home), 0);
+	CHECK_INT(unit_count_procs("gpg-agent", home), 0);
+	CHECK_INT(unit_count_procs("dirmngr", home), 0);
+	CHECK_INT(unit_count_procs(NULL, home), 0);
 	pgp_keylist_free(&list);
 	free(home);
 }
@@ -599,7 +533,7 @@ test_unprivileged_without_home(void)
 	struct pb_err err;
 	int rc;
 
-	CHECK(load_asc("keys/alice.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/alice.asc", &list) == 0);
 	/* The unit tmpdir is 0700: nobody needs a directory it can reach. */
 	CHECK(mkdtemp(base) != NULL);
 	CHECK(chmod(base, 0755) == 0);
@@ -612,7 +546,7 @@ test_unprivileged_without_home(void)
 	/* A home nobody creates itself. */
 	rc = as_nobody(home, &list);
 	CHECK_INT(rc, 0);
-	CHECK_INT(count_procs(NULL, home), 0);
+	CHECK_INT(unit_count_procs(NULL, home), 0);
 
 	/* A home prepared by someone else and only readable to nobody:
 	 * checking must not need to write it. */

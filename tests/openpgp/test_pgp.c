@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* --- helpers ----------------------------------------------------------- */
@@ -33,7 +32,7 @@ first_block(void *ctx, const struct armor_block *blk)
 
 /* load_asc - the decoded first armor block of a fixture (b is reset). */
 static int
-load_asc(const char *rel, struct buf *b)
+load_block(const char *rel, struct buf *b)
 {
 	size_t len;
 	char *text = unit_read_file(unit_data_path(rel), &len);
@@ -199,7 +198,7 @@ test_fixture_fingerprints(void)
 		struct pgp_keylist l;
 		char want[80];
 
-		CHECK_MSG(load_asc(cases[i].file, &b) == 0, "%s", cases[i].file);
+		CHECK_MSG(load_block(cases[i].file, &b) == 0, "%s", cases[i].file);
 		fixture_fpr(cases[i].name, want);
 		CHECK_INT(strlen(want), 40);
 		split(b.data, b.len, 1 << 20, 10, &l);
@@ -229,7 +228,7 @@ test_alice_packets(void)
 	char *bin;
 	size_t bin_len;
 
-	CHECK(load_asc("keys/alice.asc", &b) == 0);
+	CHECK(load_block("keys/alice.asc", &b) == 0);
 	bin = unit_read_file(unit_data_path("keys/alice.gpg"), &bin_len);
 	CHECK(bin && bin_len == b.len && memcmp(bin, b.data, b.len) == 0);
 	free(bin);
@@ -258,7 +257,7 @@ test_bob_primary_uid(void)
 	struct buf b = BUF_INIT;
 	struct pgp_keylist l;
 
-	CHECK(load_asc("keys/bob.asc", &b) == 0);
+	CHECK(load_block("keys/bob.asc", &b) == 0);
 	split(b.data, b.len, 1 << 20, 10, &l);
 	CHECK_INT(l.nkeys, 1);
 	CHECK_INT(count_tag(&l.keys[0], PGP_TAG_USER_ID), 2);
@@ -274,7 +273,7 @@ test_dave_secret(void)
 	struct pgp_keylist l;
 	char want[80];
 
-	CHECK(load_asc("keys/dave-secret.asc", &b) == 0);
+	CHECK(load_block("keys/dave-secret.asc", &b) == 0);
 	split(b.data, b.len, 1 << 20, 10, &l);
 	CHECK_INT(l.nkeys, 0);
 	CHECK(l.secret_seen);
@@ -294,8 +293,8 @@ test_carol_signed_dedup(void)
 	const struct pgp_key *c, *cs;
 	size_t extra = 0;
 
-	CHECK(load_asc("keys/carol.asc", &b1) == 0);
-	CHECK(load_asc("keys/carol-signed.asc", &b2) == 0);
+	CHECK(load_block("keys/carol.asc", &b1) == 0);
+	CHECK(load_block("keys/carol-signed.asc", &b2) == 0);
 	split(b1.data, b1.len, 1 << 20, 10, &l1);
 	split(b2.data, b2.len, 1 << 20, 10, &l2);
 	CHECK(l1.nkeys == 1 && l2.nkeys == 1);
@@ -328,7 +327,7 @@ test_reframing_and_trust(void)
 	size_t n;
 	static const unsigned char tr[2] = { 0x00, 0x03 };
 
-	CHECK(load_asc("keys/bob.asc", &b) == 0);
+	CHECK(load_block("keys/bob.asc", &b) == 0);
 	n = frame_all(b.data, b.len, p, 64);
 	CHECK(n > 4);
 	for (size_t i = 0; i < n; i++) {
@@ -370,7 +369,7 @@ test_v6_rfc9580(void)
 	struct buf b = BUF_INIT;
 	struct pgp_keylist l;
 
-	CHECK(load_asc("pgp/rfc9580-v6.asc", &b) == 0);
+	CHECK(load_block("pgp/rfc9580-v6.asc", &b) == 0);
 	split(b.data, b.len, 1 << 20, 10, &l);
 	CHECK_MSG(l.nkeys == 1 && l.nproblems == 0, "%s",
 		  l.nproblems ? l.problems[0].reason : "no key");
@@ -382,7 +381,7 @@ test_v6_rfc9580(void)
 	CHECK_INT(l.keys[0].npackets, 4);
 	pgp_keylist_free(&l);
 
-	CHECK(load_asc("pgp/rfc9580-v6-secret.asc", &b) == 0);
+	CHECK(load_block("pgp/rfc9580-v6-secret.asc", &b) == 0);
 	split(b.data, b.len, 1 << 20, 10, &l);
 	CHECK_INT(l.nkeys, 0);
 	CHECK(l.secret_seen);
@@ -484,7 +483,7 @@ test_truncated_everywhere(void)
 	struct tpkt p[64];
 	size_t n;
 
-	CHECK(load_asc("keys/bob.asc", &b) == 0);
+	CHECK(load_block("keys/bob.asc", &b) == 0);
 	n = frame_all(b.data, b.len, p, 64);
 	for (size_t cut = 1; cut < b.len; cut++) {
 		struct pgp_keylist l;
@@ -560,8 +559,8 @@ test_good_key_then_garbage(void)
 	char fa[80], fc[80];
 	static const unsigned char partial[] = { 0xc2, 0xe2, 1, 2, 3, 4 };
 
-	CHECK(load_asc("keys/alice.asc", &a) == 0);
-	CHECK(load_asc("keys/carol.asc", &c) == 0);
+	CHECK(load_block("keys/alice.asc", &a) == 0);
+	CHECK(load_block("keys/carol.asc", &c) == 0);
 	buf_append(&all, a.data, a.len);
 	buf_append(&all, c.data, c.len);
 	buf_append(&all, partial, sizeof partial);
@@ -585,7 +584,7 @@ test_packets_before_primary(void)
 	struct pgp_keylist l;
 	static const char uid[] = "Orphan <o@example.org>";
 
-	CHECK(load_asc("keys/alice.asc", &a) == 0);
+	CHECK(load_block("keys/alice.asc", &a) == 0);
 	pkt_new(&all, PGP_TAG_USER_ID, uid, strlen(uid));
 	pkt_new(&all, PGP_TAG_SIGNATURE, "\x04\x10", 2);
 	pkt_new(&all, PGP_TAG_PUBLIC_SUBKEY, "\x04", 1);
@@ -609,7 +608,7 @@ test_secret_subkey_in_public_key(void)
 	struct pgp_keylist l;
 	char fa[80];
 
-	CHECK(load_asc("keys/alice.asc", &a) == 0);
+	CHECK(load_block("keys/alice.asc", &a) == 0);
 	buf_append(&all, a.data, a.len);
 	pkt_new(&all, PGP_TAG_SECRET_SUBKEY, "\x04\x00\x00\x00\x00\x12", 6);
 	buf_append(&all, a.data, a.len);
@@ -638,9 +637,9 @@ test_limits(void)
 	struct pgp_keylist l;
 	char fb[80];
 
-	CHECK(load_asc("keys/alice.asc", &a) == 0);
-	CHECK(load_asc("keys/bob.asc", &b) == 0);
-	CHECK(load_asc("keys/carol.asc", &c) == 0);
+	CHECK(load_block("keys/alice.asc", &a) == 0);
+	CHECK(load_block("keys/bob.asc", &b) == 0);
+	CHECK(load_block("keys/carol.asc", &c) == 0);
 	buf_append(&all, a.data, a.len);
 	buf_append(&all, b.data, b.len);
 	buf_append(&all, c.data, c.len);
@@ -915,7 +914,7 @@ test_parse_blob_and_copy(void)
 	struct pgp_key k, copy;
 	struct pb_err err;
 
-	CHECK(load_asc("keys/bob.asc", &b) == 0);
+	CHECK(load_block("keys/bob.asc", &b) == 0);
 	split(b.data, b.len, 1 << 20, 10, &l);
 	CHECK_INT(l.nkeys, 1);
 	CHECK_OK(pgp_parse_key_blob(l.keys[0].data, l.keys[0].len, &k, &err), &err);
@@ -947,7 +946,7 @@ test_parse_blob_and_copy(void)
 	CHECK(pgp_parse_key_blob(b.data, b.len - 3, &k, &err) == -1);
 	CHECK(strstr(err.msg, "broken packet framing") != NULL);
 	CHECK(pgp_parse_key_blob(b.data, 0, &k, &err) == -1);
-	CHECK(load_asc("keys/dave-secret.asc", &two) == 0);
+	CHECK(load_block("keys/dave-secret.asc", &two) == 0);
 	CHECK(pgp_parse_key_blob(two.data, two.len, &k, &err) == -1);
 	CHECK(strstr(err.msg, "secret") != NULL);
 	pgp_keylist_free(&l);
@@ -999,15 +998,6 @@ test_hex(void)
 
 #define DEBIAN_KEYRING "/usr/share/keyrings/debian-keyring.gpg"
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
 /* unescape_colons - gpg's --with-colons escapes as "\xHH", in place. */
 static void
 unescape_colons(char *s)
@@ -1052,9 +1042,9 @@ test_debian_keyring(void)
 	data = (unsigned char *)unit_read_file(DEBIAN_KEYRING, &len);
 	CHECK(data != NULL);
 	memset(&l, 0, sizeof l);
-	t0 = now_ms();
+	t0 = unit_ms();
 	pgp_split_keys(data, len, &(struct pgp_limits){ 16 << 20, 100000 }, &l);
-	t = now_ms() - t0;
+	t = unit_ms() - t0;
 	printf("# pgp: split %zu keys (%.1f MB) in %.0f ms\n", l.nkeys,
 	       len / 1048576.0, t);
 	CHECK_MSG(l.nproblems == 0, "%s", l.problems[0].reason);
