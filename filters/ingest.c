@@ -11,12 +11,12 @@
  *      without one the filter delivers it once itself, with a short
  *      timeout; if that fails the runner retries.
  */
-#include "cmd/commands.h"
 #include "bridge/handoff.h"
-#include "filter.h"
 #include "bridge/inbound.h"
-#include "util/log.h"
+#include "cmd/commands.h"
+#include "filter.h"
 #include "spool/spool.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <errno.h>

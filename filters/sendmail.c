@@ -11,13 +11,13 @@
  * Postfix and msmtp do); everything else exits 0 or 75 only.
  */
 #include "bridge/handoff.h"
-#include "cmd/commands.h"
-#include "mail/extract.h"
-#include "filter.h"
-#include "util/log.h"
 #include "bridge/outbound.h"
+#include "cmd/commands.h"
+#include "filter.h"
+#include "mail/extract.h"
 #include "sendmail.h"
 #include "spool/spool.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <stdio.h>

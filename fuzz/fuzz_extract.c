@@ -13,11 +13,11 @@
  * the JSON writer as valid UTF-8.  Built by "make fuzz".
  */
 #include "config/config.h"
-#include "mail/extract.h"
 #include "fuzz_check.h"
-#include "util/log.h"
+#include "mail/extract.h"
 #include "openpgp/pgp.h"
 #include "spool/queue.h"
+#include "util/log.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -16,14 +16,14 @@
  * with no other CR or LF whose To: line is exactly the peer.
  * Built by "make fuzz".
  */
-#include "util/buf.h"
 #include "cmd/commands.h"
 #include "config/config.h"
 #include "mail/extract.h"
-#include "util/log.h"
 #include "mail/outmail.h"
 #include "openpgp/pgp.h"
 #include "sendmail.h"
+#include "util/buf.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <stdint.h>

@@ -8,12 +8,12 @@
  * delivery cheap: gpg starts once per batch instead of once per mail.
  */
 #include "bridge/deliver.h"
-#include "util/clock.h"
-#include "spool/dedup.h"
-#include "openpgp/keycheck.h"
 #include "keydb/keydb.h"
-#include "util/log.h"
+#include "openpgp/keycheck.h"
 #include "openpgp/pgp.h"
+#include "spool/dedup.h"
+#include "util/clock.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <errno.h>

@@ -14,9 +14,9 @@
 #define PB_DELIVER_H
 
 #include "config/config.h"
-#include "util/err.h"
 #include "spool/queue.h"
 #include "spool/spool.h"
+#include "util/err.h"
 
 struct deliverer;
 

@@ -2,11 +2,11 @@
  * inbound.c - from one mail to queue entries (see inbound.h).
  */
 #include "bridge/inbound.h"
-#include "spool/dedup.h"
-#include "mail/extract.h"
-#include "util/log.h"
-#include "transport/mailsync.h"
 #include "bridge/outbound.h"
+#include "mail/extract.h"
+#include "spool/dedup.h"
+#include "transport/mailsync.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <ctype.h>

@@ -16,9 +16,9 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "util/err.h"
 #include "spool/queue.h"
 #include "spool/spool.h"
+#include "util/err.h"
 
 enum inbound_origin {
 	INBOUND_ORIGIN_AUTO,	/* from the Subject: incremental -> pks, ADD -> local */

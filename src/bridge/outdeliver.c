@@ -3,13 +3,13 @@
  * outdeliver.h).
  */
 #include "bridge/outdeliver.h"
-#include "util/clock.h"
-#include "spool/dedup.h"
-#include "util/log.h"
 #include "mail/outmail.h"
 #include "openpgp/pgp.h"
+#include "spool/dedup.h"
 #include "spool/queue.h"
 #include "transport/transport.h"
+#include "util/clock.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <errno.h>

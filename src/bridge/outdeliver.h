@@ -20,8 +20,8 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "util/err.h"
 #include "spool/spool.h"
+#include "util/err.h"
 
 /* outdeliver_peer - send the due mail for peer.  *sent_r counts mails
  * sent.  Returns -1 only for spool errors; delivery failures are

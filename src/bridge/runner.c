@@ -13,12 +13,12 @@
 #include "bridge/runner.h"
 #include "bridge/deliver.h"
 #include "bridge/handoff.h"
-#include "util/sdnotify.h"
-#include "spool/dedup.h"
-#include "util/log.h"
 #include "bridge/outdeliver.h"
+#include "spool/dedup.h"
 #include "spool/queue.h"
 #include "spool/spool.h"
+#include "util/log.h"
+#include "util/sdnotify.h"
 #include "util/xalloc.h"
 
 #include <errno.h>

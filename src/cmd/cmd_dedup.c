@@ -3,12 +3,12 @@
  * index knows about a key.
  */
 #include "cmd/commands.h"
-#include "util/clock.h"
+#include "openpgp/pgp.h"
 #include "spool/dedup.h"
+#include "spool/spool.h"
+#include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "openpgp/pgp.h"
-#include "spool/spool.h"
 
 #include <stdio.h>
 #include <string.h>

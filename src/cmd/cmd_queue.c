@@ -9,16 +9,16 @@
  * listing goes away (EPIPE, "| head").  The views themselves (filters,
  * table, stats, Prometheus) are in qreport.c.
  */
-#include "openpgp/armor.h"
-#include "util/clock.h"
 #include "bridge/handoff.h"
 #include "cmd/commands.h"
-#include "spool/dedup.h"
-#include "util/json.h"
-#include "util/log.h"
 #include "cmd/qreport.h"
+#include "openpgp/armor.h"
+#include "spool/dedup.h"
 #include "spool/queue.h"
 #include "spool/spool.h"
+#include "util/clock.h"
+#include "util/json.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <errno.h>

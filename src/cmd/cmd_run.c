@@ -1,9 +1,9 @@
 /*
  * cmd_run.c - "pksbridge run [--once]": command line of the queue runner.
  */
+#include "bridge/runner.h"
 #include "cmd/commands.h"
 #include "util/log.h"
-#include "bridge/runner.h"
 
 #include <stdio.h>
 #include <string.h>

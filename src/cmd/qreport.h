@@ -17,9 +17,9 @@
 
 #include <stdint.h>
 
+#include "spool/queue.h"
 #include "util/buf.h"
 #include "util/err.h"
-#include "spool/queue.h"
 
 /* Bit sets of enum q_state. */
 #define QSET(s) (1u << (s))

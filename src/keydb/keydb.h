@@ -16,8 +16,8 @@
 
 #include <stddef.h>
 
-#include "util/err.h"
 #include "openpgp/pgp.h"
+#include "util/err.h"
 
 struct keydb {
 	/* name - the backend spec, for logs ("hkp://127.0.0.1:11371"). */

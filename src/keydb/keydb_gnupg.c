@@ -35,8 +35,8 @@
  * import of the same keys can be repeated safely.
  */
 #include "keydb/keydb.h"
-#include "util/clock.h"
 #include "openpgp/keycheck.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,10 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util/buf.h"
 #include "config/config.h"
 #include "mail/mailparse.h"
 #include "openpgp/pgp.h"
+#include "util/buf.h"
 
 struct extract {
 	struct mail_headers h;

@@ -18,10 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util/buf.h"
 #include "config/config.h"
-#include "util/err.h"
 #include "openpgp/pgp.h"
+#include "util/buf.h"
+#include "util/err.h"
 
 #define OUTMAIL_MSGID_MAX 256	/* size of outmail_compose's msgid_out */
 

@@ -12,8 +12,8 @@
 #include <gpgme.h>
 #include <stddef.h>
 
-#include "util/err.h"
 #include "openpgp/pgp.h"
+#include "util/err.h"
 
 struct keycheck;
 

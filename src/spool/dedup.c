@@ -9,8 +9,8 @@
  * Values are fixed-layout, prefixed with a version byte.
  */
 #include "spool/dedup.h"
-#include "util/log.h"
 #include "util/bytes.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <stdlib.h>

@@ -3,9 +3,9 @@
  */
 #include "spool/queue.h"
 #include "config/config.h"
-#include "util/log.h"
 #include "spool/record.h"
 #include "util/bytes.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <errno.h>

@@ -23,9 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spool/spool.h"
 #include "util/buf.h"
 #include "util/err.h"
-#include "spool/spool.h"
 
 #define QID_LEN 14	/* hex digits of the creation time in microseconds */
 

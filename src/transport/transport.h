@@ -12,8 +12,8 @@
 #ifndef PB_TRANSPORT_H
 #define PB_TRANSPORT_H
 
-#include "util/buf.h"
 #include "config/config.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 /* transport_send - deliver mail (CRLF line ends, as outmail_compose makes

@@ -3,10 +3,10 @@
  * states, which keys, which reasons.  Real fixture mails, a real spool.
  */
 #include "bridge/inbound.h"
+#include "lib/unit.h"
 #include "openpgp/pgp.h"
 #include "spool/queue.h"
 #include "spool/spool.h"
-#include "lib/unit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

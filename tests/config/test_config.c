@@ -3,8 +3,8 @@
  * file, line and key.
  */
 #include "config/config.h"
-#include "util/log.h"
 #include "lib/unit.h"
+#include "util/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

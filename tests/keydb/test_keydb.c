@@ -16,10 +16,10 @@
  *          (garbage keytext gets a 500, a refused key a 200 with "Add
  *          failed" in the page) and cannot be made to hang on demand.
  */
-#include "openpgp/armor.h"
 #include "keydb/keydb.h"
-#include "openpgp/pgp.h"
 #include "lib/unit.h"
+#include "openpgp/armor.h"
+#include "openpgp/pgp.h"
 #include "util/clock.h"
 
 #include <arpa/inet.h>

@@ -5,10 +5,10 @@
  * 10 MB header lines, NUL bytes, boundary tricks, bad base64), which must
  * neither crash, hang nor use memory far beyond their size.
  */
+#include "lib/unit.h"
+#include "mail/mailparse.h"
 #include "util/buf.h"
 #include "util/log.h"
-#include "mail/mailparse.h"
-#include "lib/unit.h"
 #include "util/xalloc.h"
 
 #include <stdio.h>

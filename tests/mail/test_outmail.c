@@ -5,13 +5,13 @@
  * (mail_parse_headers, mail_walk_parts, armor_scan, pgp_split_keys) for
  * the fixture keys and all of Debian's keyring.
  */
-#include "openpgp/armor.h"
-#include "util/buf.h"
 #include "config/config.h"
+#include "lib/unit.h"
 #include "mail/mailparse.h"
 #include "mail/outmail.h"
+#include "openpgp/armor.h"
 #include "openpgp/pgp.h"
-#include "lib/unit.h"
+#include "util/buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,9 +3,9 @@
  * lenient input (CRLF, headers, blanks), broken blocks that must not hide
  * good ones, size limits, linear time, and output SKS's parser accepts.
  */
+#include "lib/unit.h"
 #include "openpgp/armor.h"
 #include "util/buf.h"
-#include "lib/unit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,10 +5,10 @@
  * one, a broken home reported as PB_ETEMP, no gpg-agent left behind, and
  * a checker running as nobody without HOME.
  */
+#include "lib/unit.h"
 #include "openpgp/armor.h"
 #include "openpgp/keycheck.h"
 #include "openpgp/pgp.h"
-#include "lib/unit.h"
 
 #include <errno.h>
 #include <grp.h>

@@ -4,10 +4,10 @@
  * digests and dedup, secret-key detection, hostile length fields, limits,
  * and the helpers around struct pgp_key.
  */
-#include "openpgp/armor.h"
-#include "util/buf.h"
-#include "openpgp/pgp.h"
 #include "lib/unit.h"
+#include "openpgp/armor.h"
+#include "openpgp/pgp.h"
+#include "util/buf.h"
 
 #include <nettle/md5.h>
 

@@ -2,11 +2,11 @@
  * test_dedup.c - the dedup index: packet verdicts per origin and ttl,
  * Message-IDs, per-peer sent records, lookup, expiry.
  */
-#include "openpgp/armor.h"
-#include "spool/dedup.h"
-#include "openpgp/pgp.h"
-#include "spool/spool.h"
 #include "lib/unit.h"
+#include "openpgp/armor.h"
+#include "openpgp/pgp.h"
+#include "spool/dedup.h"
+#include "spool/spool.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,10 +3,10 @@
  * the due index, concurrency between processes, permissions, corruption.
  */
 #include "config/config.h"
+#include "lib/unit.h"
 #include "spool/queue.h"
 #include "spool/record.h"
 #include "spool/spool.h"
-#include "lib/unit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,9 +11,9 @@
  * merges small keys much faster.
  */
 #include "openpgp/armor.h"
+#include "openpgp/pgp.h"
 #include "util/buf.h"
 #include "util/log.h"
-#include "openpgp/pgp.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,9 +7,9 @@
  * that leaves a background process holding its output open.
  */
 #include "config/config.h"
+#include "lib/unit.h"
 #include "transport/sendpipe.h"
 #include "transport/transport.h"
-#include "lib/unit.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -11,9 +11,9 @@
  * against one connection each (timings printed as comments).
  */
 #include "config/config.h"
+#include "lib/unit.h"
 #include "transport/smtp.h"
 #include "transport/transport.h"
-#include "lib/unit.h"
 #include "util/clock.h"
 
 #include <errno.h>

@@ -3,8 +3,8 @@
  * abstract namespace ('@'), nothing without $NOTIFY_SOCKET, an error for
  * a name no socket can have or no listener.
  */
-#include "util/sdnotify.h"
 #include "lib/unit.h"
+#include "util/sdnotify.h"
 
 #include <errno.h>
 #include <stddef.h>
