@@ -110,7 +110,7 @@ pf_start() {
 	shift 3
 	mtaroot_image postfix $PF_PACKAGES || return 1
 	mtaroot_prepare "$PF_DIR"
-	mtaroot_users ${PF_USERS:-$PB_USER $PB_OPER}
+	mtaroot_users ${PF_USERS:-${PB_USER:-} ${PB_OPER:-}}
 	_pf_write_config "$PF_DIR" "$PF_PORT" "$_ps_aliases"
 	show_on_failure "$PF_LOG" "$PF_DIR/holder.log" "$PF_DIR/setup.log"
 	mtaroot_enter "$@" || return 1
