@@ -169,12 +169,6 @@ send() {
 	ID=$(pf_send peer@pks.example "$1@$PF_DOMAIN" "$2")
 	[ -n "$ID" ] && pf_wait "$ID"
 }
-# created_by SPOOL USER - every file and directory in SPOOL (not SPOOL
-# itself) belongs to USER, and there are some.
-created_by() {
-	[ -n "$(find "$1" -mindepth 1)" ] &&
-		[ -z "$(find "$1" -mindepth 1 ! -user "$2")" ]
-}
 
 # --- 1. /etc/aliases: the pipe runs as nobody ---------------------------------
 m=$(pb_mail "$TEST_TMP/m1" incremental "$TEST_DATA/keys/alice.asc")
@@ -187,7 +181,7 @@ check "1: alice's key is in the keyring (gpg --list-keys)" \
 	pb_has_key "$S1/gnupg" "$(pb_fpr alice)" nobody
 check_eq "1: the entry is done" "$(pb_state "$TEST_TMP/c1.conf" "$m" nobody)" done
 check "1: pksbridge ran as nobody (it created every spool file)" \
-	created_by "$S1" nobody
+	pb_created_by "$S1" nobody
 
 # --- 2. a full spool: 75, deferred, delivered later ---------------------------
 m=$(pb_mail "$TEST_TMP/m2a" incremental "$TEST_DATA/keys/bob.asc")
@@ -227,7 +221,7 @@ check "3: pipe(8) delivers it through the pksbridge service" \
 check "3: dave's key is in the keyring" pb_has_key "$S3/gnupg" "$(pb_fpr dave)"
 check_eq "3: the entry is done" "$(pb_state "$TEST_TMP/c3.conf" "$m")" done
 check "3: pksbridge ran as user= (it created every spool file)" \
-	created_by "$S3" "$PB_USER"
+	pb_created_by "$S3" "$PB_USER"
 check "3: the stand-in on the same transport line gets a mail" \
 	send pks-rec "$TEST_TMP/m3"
 msg=$(standin_last "$rec")
@@ -258,7 +252,7 @@ check "4: local(8) delivers it to the map's command" \
 check "4: alice's key is in that keyring" pb_has_key "$S4/gnupg" "$(pb_fpr alice)"
 check_eq "4: the entry is done" "$(pb_state "$TEST_TMP/c4.conf" "$m")" done
 check "4: pksbridge ran as the map's owner (it created every spool file)" \
-	created_by "$S4" "$PB_USER"
+	pb_created_by "$S4" "$PB_USER"
 
 # --- 5. procmail from ~/.forward --------------------------------------------
 m5=$(pb_mail "$TEST_TMP/m5" incremental "$TEST_DATA/keys/bob.asc")
@@ -280,7 +274,7 @@ check "5: ... postfix tries again" pf_wait "$ID5" 2
 check_eq "5: ... and delivers it" "$(pf_status "$ID5")" sent
 check "5: bob's key is in the keyring" pb_has_key "$S5/gnupg" "$(pb_fpr bob)"
 check_eq "5: the entry is done" "$(pb_state "$TEST_TMP/c5.conf" "$m5")" done
-check "5: pksbridge ran as the .forward's owner" created_by "$S5" "$PB_USER"
+check "5: pksbridge ran as the .forward's owner" pb_created_by "$S5" "$PB_USER"
 check "5: nothing ever went to DEFAULT" test ! -e "$H/default"
 
 # --- never a bounce ---------------------------------------------------------

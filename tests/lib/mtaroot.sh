@@ -32,7 +32,9 @@
 #   mtaroot_run COMMAND...    run COMMAND in that system (nsenter)
 #   mtaroot_leave             stop the holder (once the MTA has stopped,
 #                             the namespace then ends)
-#   mtaroot_libs_ok BINARY    true if BINARY finds all its libraries there
+#   mtaroot_need_libs BINARY VAR  true if BINARY finds all its libraries
+#                             there; else a not_ok that names them and the
+#                             package list VAR to add their packages to
 #
 # Every process chrooted there is killed at exit (tests/lib.sh kills what
 # runs with a root directory under TEST_TMP), and with the last one the
@@ -135,9 +137,13 @@ mtaroot_run() {
 	nsenter --target "$MTAROOT_PID" --mount --root --wd -- "$@"
 }
 
-mtaroot_libs_ok() {
+mtaroot_need_libs() {
 	mtaroot_run ldd "$1" >"$MTAROOT_DIR/ldd.out" 2>&1 &&
-		! grep -q 'not found' "$MTAROOT_DIR/ldd.out"
+		! grep -q 'not found' "$MTAROOT_DIR/ldd.out" && return 0
+	not_ok "$1 finds its libraries in the chroot of $MTAROOT_IMAGE" \
+		"$(grep 'not found' "$MTAROOT_DIR/ldd.out")" \
+		"add their packages to $2"
+	return 1
 }
 
 mtaroot_leave() {

@@ -26,6 +26,9 @@
 #                             default PB_OPER)
 #   pb_state CONF MSGID [USER]  that entry's state
 #   pb_fpr NAME               a fixture key's fingerprint
+#   pb_created_by DIR USER    every file and directory below DIR (there
+#                             are some) belongs to USER: in a spool owned
+#                             by root, who ran pksbridge
 #
 # The users get the GECOS "$PB_GECOS" and TEST_TMP as their (never created)
 # home, so that pb_setup can remove the users of a run that was killed
@@ -151,4 +154,9 @@ pb_state() {
 
 pb_fpr() {
 	awk -v n="$1" '$1 == n { print $2 }' "$TEST_DATA/keys/fingerprints.txt"
+}
+
+pb_created_by() {
+	[ -n "$(find "$1" -mindepth 1)" ] &&
+		[ -z "$(find "$1" -mindepth 1 ! -user "$2")" ]
 }
