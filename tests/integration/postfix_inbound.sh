@@ -6,16 +6,19 @@
 # contrib/postfix, contrib/procmail and docs/WIRING.md describe:
 #
 #   1. /etc/aliases (root-owned): local(8) runs the pipe as default_privs,
-#      nobody:nogroup; the key arrives, every spool file is nobody's
+#      nobody:nogroup; the key arrives, every spool file is nobody's; into
+#      the recommended spool (2770 pksbridge:pksbridge) nobody cannot
+#      write, and the mail is deferred
 #   2. a full spool (a small tmpfs, filled): pksbridge exits 75, Postfix
 #      defers with pksbridge's reason and bounces nothing; with space
 #      again, postqueue -f delivers it
 #   3. contrib/postfix/master.cf's pipe(8) transport, as written (flags,
 #      user=, argv=), chosen by contrib/postfix/transport through main.cf's
-#      transport_maps: runs as the pksbridge user; the address must also be
+#      transport_maps: a broken config defers with pksbridge's reason,
+#      fixed it delivers, as the pksbridge user; the address must also be
 #      a local recipient (contrib's "pgp-public-keys: root" alias) or
-#      smtpd refuses it; what the flags add, seen by a stand-in on the same
-#      transport line
+#      smtpd refuses it; what the flags add, and user=nobody:GROUP, seen by
+#      a stand-in on copies of the transport line
 #   4. contrib/postfix/pksbridge-aliases, an alias map owned by the
 #      pksbridge user (main.cf's second way): the pipe runs as that user
 #   5. procmail from the pksbridge user's ~/.forward (Debian sks's
@@ -58,14 +61,19 @@ fi
 # Unmount at exit, after everything that may use it has been killed (and
 # before pb_setup's users go).
 trap '_pf_rc=$?; _t_kill_all; umount "$FS" 2>/dev/null || umount -l "$FS"; _pb_remove_users; (exit $_pf_rc); _t_exit' EXIT
+S1S=$TEST_TMP/spool-shared
+pb_spool "$S1S"
 spool_for "$S1" nobody:nogroup
 spool_for "$S2" nobody:nogroup
 spool_for "$S3" "root:$PB_GROUP"
 spool_for "$S4" "root:$PB_GROUP"
 spool_for "$S5" "root:$PB_GROUP"
 pb_conf "$TEST_TMP/c1.conf" "$S1"
+pb_conf "$TEST_TMP/c1s.conf" "$S1S"
 pb_conf "$TEST_TMP/c2.conf" "$S2"
 pb_conf "$TEST_TMP/c3.conf" "$S3"
+pb_conf "$TEST_TMP/c3.bad" "$S3" "bogus_key: 1"
+cp "$TEST_TMP/c3.bad" "$TEST_TMP/c3.live"
 pb_conf "$TEST_TMP/c4.conf" "$S4"
 pb_conf "$TEST_TMP/c5.conf" "$S5"
 pb_conf "$TEST_TMP/c5.bad" "$S5" "bogus_key: 1"
@@ -73,11 +81,13 @@ cp "$TEST_TMP/c5.bad" "$TEST_TMP/c5.live"
 
 aliases=$TEST_TMP/aliases
 mta_alias "$aliases" pgp-public-keys "$PB_BIN" -c "$TEST_TMP/c1.conf" ingest
+mta_alias "$aliases" pks-shared "$PB_BIN" -c "$TEST_TMP/c1s.conf" ingest
 mta_alias "$aliases" pks-full "$PB_BIN" -c "$TEST_TMP/c2.conf" ingest
 # contrib/postfix/main.cf: the transport_maps address must still be a
 # local recipient; contrib suggests an alias to root that is never used.
 echo "pks-pipe: root" >>"$aliases"
 echo "pks-rec: root" >>"$aliases"
+echo "pks-nobody: root" >>"$aliases"
 echo "pks-procmail: $PB_USER" >>"$aliases"
 
 port=$(free_port)
@@ -86,25 +96,35 @@ mtaroot_prepare "$P"
 E=$P/upper/etc/postfix
 
 # 3: contrib's master.cf service, with this test's user, binary and config
-# in place of the installed ones, and a twin that records its input.
+# in place of the installed ones, and two copies that record their input:
+# one as written, one with user=nobody:GROUP.
 rec=$TEST_TMP/rec
 standin_setup "$rec" 0
+recn=$TEST_TMP/rec-nobody
+standin_setup "$recn" 0
 sed -e "s|user=pksbridge|user=$PB_USER|" \
 	-e "s|/usr/local/sbin/pksbridge|$PB_BIN|" \
-	-e "s|/usr/local/etc/pksbridge.conf|$TEST_TMP/c3.conf|" \
+	-e "s|/usr/local/etc/pksbridge.conf|$TEST_TMP/c3.live|" \
 	"$TOP/contrib/postfix/master.cf" >"$TEST_TMP/master.cf.pksbridge"
-sed -n 's/^pksbridge\( .*pipe\)$/pksbridge-rec\1/p; /^  flags=/p' \
-	"$TEST_TMP/master.cf.pksbridge" |
-	sed "s|argv=.*|argv=$STANDIN $rec|" >"$TEST_TMP/master.cf.rec"
+# twin NAME DIR USER - the service line and its flags line, renamed, with
+# the stand-in recording into DIR as argv and user=USER.
+twin() {
+	sed -n "s/^pksbridge\( .*pipe\)\$/$1\1/p; /^  flags=/p" \
+		"$TEST_TMP/master.cf.pksbridge" |
+		sed "s|argv=.*|argv=$STANDIN $2|; s|user=[^ ]*|user=$3|"
+}
 check_eq "3: contrib's master.cf, adapted: flags, user and argv as written" \
 	"$(grep '^  flags=' "$TEST_TMP/master.cf.pksbridge")" \
-	"  flags=FRO user=$PB_USER argv=$PB_BIN -c $TEST_TMP/c3.conf ingest"
-PF_EXTRA_MASTER=$(cat "$TEST_TMP/master.cf.pksbridge" "$TEST_TMP/master.cf.rec")
+	"  flags=FRO user=$PB_USER argv=$PB_BIN -c $TEST_TMP/c3.live ingest"
+PF_EXTRA_MASTER=$(cat "$TEST_TMP/master.cf.pksbridge"
+	twin pksbridge-rec "$rec" "$PB_USER"
+	twin pksbridge-nobody "$recn" "nobody:$PB_GROUP")
 mkdir -p "$E"
 sed "s/^pgp-public-keys@keys\.example\.org\([[:space:]]\)/pks-pipe@$PF_DOMAIN\1/" \
 	"$TOP/contrib/postfix/transport" >"$E/transport"
-printf 'pks-rec@%s\tpksbridge-rec:\npks-noalias@%s\tpksbridge:\n' \
-	"$PF_DOMAIN" "$PF_DOMAIN" >>"$E/transport"
+printf '%s\t%s\n' "pks-rec@$PF_DOMAIN" pksbridge-rec: \
+	"pks-nobody@$PF_DOMAIN" pksbridge-nobody: \
+	"pks-noalias@$PF_DOMAIN" pksbridge: >>"$E/transport"
 check "3: contrib's transport map names the pksbridge transport" \
 	grep -q "^pks-pipe@$PF_DOMAIN[[:space:]]*pksbridge:\$" "$E/transport"
 
@@ -182,6 +202,12 @@ check "1: alice's key is in the keyring (gpg --list-keys)" \
 check_eq "1: the entry is done" "$(pb_state "$TEST_TMP/c1.conf" "$m" nobody)" done
 check "1: pksbridge ran as nobody (it created every spool file)" \
 	pb_created_by "$S1" nobody
+pb_mail "$TEST_TMP/m1s" incremental "$TEST_DATA/keys/bob.asc" >/dev/null
+check "1: into the recommended spool: postfix makes a delivery attempt" \
+	send pks-shared "$TEST_TMP/m1s"
+check "1: ... and defers: nobody cannot write that spool" \
+	pf_log_grep "$ID: to=<pks-shared@$PF_DOMAIN>, .*status=deferred \(temporary failure\. Command output: .*temporary failure, mail deferred: .*$S1S.*Permission denied"
+check "1: (that mail removed: postsuper -d)" pf_run postsuper -d "$ID"
 
 # --- 2. a full spool: 75, deferred, delivered later ---------------------------
 m=$(pb_mail "$TEST_TMP/m2a" incremental "$TEST_DATA/keys/bob.asc")
@@ -214,10 +240,16 @@ check_spool_verified "$S2" 2
 
 # --- 3. contrib's pipe(8) transport ------------------------------------------
 m=$(pb_mail "$TEST_TMP/m3" incremental "$TEST_DATA/keys/dave.asc")
-check "3: postfix accepts mail for the transport_maps address" \
+check "3: broken config: postfix accepts mail for the transport_maps address" \
 	send pks-pipe "$TEST_TMP/m3"
-check "3: pipe(8) delivers it through the pksbridge service" \
-	pf_log_grep "$ID: to=<pks-pipe@$PF_DOMAIN>, relay=pksbridge, .*status=sent \(delivered via pksbridge service\)"
+ID3=$ID
+check "3: ... pipe(8) defers it, with pksbridge's reason" \
+	pf_log_grep "$ID3: to=<pks-pipe@$PF_DOMAIN>, relay=pksbridge, .*status=deferred \(temporary failure\. Command output: pksbridge/ingest: temporary failure, mail deferred: .*unknown key \"bogus_key\""
+cp "$TEST_TMP/c3.conf" "$TEST_TMP/c3.live"
+check "3: the config fixed: postqueue -f" pf_flush
+check "3: ... postfix tries again" pf_wait "$ID3" 2
+check "3: ... pipe(8) delivers it through the pksbridge service" \
+	pf_log_grep "$ID3: to=<pks-pipe@$PF_DOMAIN>, relay=pksbridge, .*status=sent \(delivered via pksbridge service\)"
 check "3: dave's key is in the keyring" pb_has_key "$S3/gnupg" "$(pb_fpr dave)"
 check_eq "3: the entry is done" "$(pb_state "$TEST_TMP/c3.conf" "$m")" done
 check "3: pksbridge ran as user= (it created every spool file)" \
@@ -234,6 +266,11 @@ check_rc "3: no D flag: no Delivered-To:" 1 grep -q '^Delivered-To:' "$msg"
 check_eq "3: ... and runs as user=, with that user's group only" \
 	"$(sed 's/ groups=.*//' "$msg.cred")" \
 	"uid=$(id -u "$PB_USER")($PB_USER) gid=$(id -g "$PB_USER")($PB_GROUP)"
+check "3: the copy with user=nobody:$PB_GROUP gets a mail" \
+	send pks-nobody "$TEST_TMP/m3"
+check_eq "3: ... and runs as nobody with that group" \
+	"$(sed 's/ groups=.*//' "$(standin_last "$recn").cred" 2>/dev/null)" \
+	"uid=65534(nobody) gid=$(id -g "$PB_USER")($PB_GROUP)"
 if pf_send peer@pks.example "pks-noalias@$PF_DOMAIN" "$TEST_TMP/m3" \
 	>/dev/null 2>"$TEST_TMP/noalias.err"; then
 	not_ok "3: an address in transport_maps that no alias knows is refused" \
