@@ -4,9 +4,12 @@
 # tests/lib/mtaroot.sh) to the PKS peers, played by one smtpsink that
 # Postfix relays everything to (relayhost).  A real SKS, whose
 # sendmail_cmd is "pksbridge sendmail -t -oi", takes one POSTed key and
-# mailsyncs it to three peers: three outbound entries, held, then
+# mailsyncs it to four peers: four outbound entries, held, then
 # released and sent one at a time, each a different way:
 #
+#   0. sendmail_cmd: Postfix's /usr/sbin/sendmail -oi, no -f: delivered,
+#      but with the runner's user as the envelope sender, not from_addr
+#      (pksbridge does not pass it on; docs/WIRING.md says to add -f)
 #   A. sendmail_cmd: Postfix's /usr/sbin/sendmail -oi -f FROM_ADDR
 #      (pksbridge adds "-- PEER"), the runner (run --once) in Postfix's
 #      system, where that sendmail is
@@ -19,9 +22,6 @@
 # Each time: Postfix logs it relayed to the sink, the peer got exactly one
 # mail, with the key (real gpg), keeping SPEC rule 8 and its envelope
 # (MAIL FROM:<from_addr>) as it left Postfix, and the entry is done.
-# pksbridge does not pass its from_addr to sendmail_cmd: without -f the
-# envelope sender is the runner's user (root@bridge.test here), where
-# bounces would go; hence -f in A and B (docs/WIRING.md).
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib/sks.sh"
 . "$TOP/tests/lib/sks_it.sh"
@@ -35,6 +35,7 @@ ob_need
 P1=pgp-public-keys@peer1.example
 P2=pgp-public-keys@peer2.example
 P3=pgp-public-keys@peer3.example
+P0=pgp-public-keys@peer0.example
 KEYS=$TEST_DATA/keys
 ALICE=$(awk '$1 == "alice" { print $2 }' "$KEYS/fingerprints.txt")
 SINK=$TEST_TMP/sink
@@ -52,9 +53,11 @@ PB_BIN=$PKSBRIDGE
 pf_start "$TEST_TMP/postfix" "$pfport" "$TEST_TMP/aliases" "$TOP" || done_testing
 
 # Three configurations of one spool, one for each way out.
+C0=$TEST_TMP/0.conf
 CA=$TEST_TMP/a.conf
 CB=$TEST_TMP/b.conf
 CC=$TEST_TMP/c.conf
+ob_conf "$C0" "$SP" "batch_window: 0s" "sendmail_cmd: /usr/sbin/sendmail -oi"
 ob_conf "$CA" "$SP" "batch_window: 0s" \
 	"sendmail_cmd: /usr/sbin/sendmail -oi -f $FROM_ADDR"
 ob_conf "$CB" "$SP" "batch_window: 0s" \
@@ -63,16 +66,16 @@ ob_conf "$CC" "$SP" "batch_window: 0s" "smtp_relay: 127.0.0.1:$pfport" \
 	"retry_schedule: 1s"
 
 skport=$(free_port) || { not_ok "no free port"; done_testing; }
-if ! ob_sks_start "$S" "$skport" "$CA" "$P1" "$P2" "$P3" 2>"$TEST_TMP/sks.err"; then
+if ! ob_sks_start "$S" "$skport" "$CA" "$P0" "$P1" "$P2" "$P3" 2>"$TEST_TMP/sks.err"; then
 	not_ok "SKS starts on port $skport" "$(cat "$TEST_TMP/sks.err")"
 	done_testing
 fi
 check "POST alice to SKS /pks/add" sks_post "$skport" "$KEYS/alice.asc"
-# three_ready - the intake has queued alice for the three peers.
-three_ready() {
-	[ "$(pb_count "$CA" direction=outbound state=ready keys="$ALICE")" -eq 3 ]
+# four_ready - the intake has queued alice for the four peers.
+four_ready() {
+	[ "$(pb_count "$CA" direction=outbound state=ready keys="$ALICE")" -eq 4 ]
 }
-wait_for "SKS mailsyncs it into pksbridge sendmail: one entry per peer" 30 three_ready
+wait_for "SKS mailsyncs it into pksbridge sendmail: one entry per peer" 30 four_ready
 check "hold them all" "$PKSBRIDGE" -c "$CA" queue hold --all
 sks_stop "$S"
 
@@ -100,6 +103,19 @@ sent_one() {
 	check_eq "$1: the entry is done" \
 		"$(pb_field "$CA" state direction=outbound peer="$2")" done
 }
+
+# --- 0. sendmail_cmd without -f ---------------------------------------------
+n0=$(smtpsink_count "$SINK")
+"$PKSBRIDGE" -c "$CA" queue release --all --peer "$P0" >/dev/null 2>&1
+check "0: run --once in Postfix's system, sendmail_cmd /usr/sbin/sendmail -oi" \
+	pf_run "$PKSBRIDGE" -c "$C0" run --once
+wait_for "0: Postfix delivers it to the sink" 20 sink_has_more "$n0"
+m=$(peer_msgs_after "$SINK" "$P0" "$n0" | head -n 1)
+check "0: it holds alice's key" test "$(mail_fprs "$m")" = "$ALICE"
+check_grep "0: ... but its envelope sender is the runner's user (root), not from_addr" \
+	"^MAIL FROM:<root@$PF_DOMAIN>" "$m.env"
+check_eq "0: the entry is done" \
+	"$(pb_field "$CA" state direction=outbound peer="$P0")" done
 
 # --- A. sendmail_cmd: Postfix's sendmail, recipients as arguments ----------
 n0=$(smtpsink_count "$SINK")
