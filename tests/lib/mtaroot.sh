@@ -4,7 +4,7 @@
 # Source after tests/lib.sh.  Debian's postfix and opensmtpd conflict with
 # exim4, this host's MTA (and the one the other tests run), so each runs in
 # a system of its own: a minimal bookworm built by mmdebstrap with the MTA
-# and pksbridge's run-time libraries, cached under the build directory, and
+# and pksbridge's run-time libraries, cached in build-mtaroot/, and
 # for each test run an overlay on it (the cached image is never written),
 # chrooted, in a private mount namespace.  A chroot shares this host's
 # network, so the MTA listens on a loopback port that the test, SKS and the
@@ -44,10 +44,10 @@
 # CI builds (.ci/run), this nests: the image is built inside it.
 
 MTAROOT_SUITE=bookworm
-MTAROOT_CACHE=${MTAROOT_CACHE:-$(case "${BUILD:-build}" in
-	/*) echo "${BUILD:-build}" ;;
-	*) echo "$TOP/${BUILD:-build}" ;;
-	esac)/mtaroot}
+# Beside the build directories, not in one: the Makefile includes every
+# *.d under $(BUILD), and a Debian system has many directories so named.
+# One cache serves every build flavour (build, build-asan).
+MTAROOT_CACHE=${MTAROOT_CACHE:-$TOP/build-mtaroot}
 MTAROOT_IMAGE=
 MTAROOT_DIR=
 MTAROOT_PID=
