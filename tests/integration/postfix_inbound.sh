@@ -190,6 +190,15 @@ send() {
 	[ -n "$ID" ] && pf_wait "$ID"
 }
 
+# flush_delivers N ID WHAT - after a fix: postqueue -f, and Postfix's next
+# attempt delivers ID.
+flush_delivers() {
+	_fd_n=$(($(pf_attempts "$2") + 1))
+	check "$1: $3: postqueue -f" pf_flush
+	check "$1: ... postfix tries again" pf_wait "$2" "$_fd_n"
+	check_eq "$1: ... and delivers it" "$(pf_status "$2")" sent
+}
+
 # --- 1. /etc/aliases: the pipe runs as nobody ---------------------------------
 m=$(pb_mail "$TEST_TMP/m1" incremental "$TEST_DATA/keys/alice.asc")
 check "1: postfix accepts the mail and makes a delivery attempt" \
@@ -229,9 +238,7 @@ check_grep "2: full: postqueue -j shows it deferred, with the reason" \
 check_rc "2: full: carol's key is not in the keyring" 1 \
 	pb_has_key "$S2/gnupg" "$(pb_fpr carol)" nobody
 rm -f "$FS/filler"
-check "2: space again: postqueue -f" pf_flush
-check "2: ... postfix tries again" pf_wait "$ID2" 2
-check_eq "2: ... and delivers it" "$(pf_status "$ID2")" sent
+flush_delivers 2 "$ID2" "space again"
 check_eq "2: postfix's queue is empty" "$(pf_queue_count)" 0
 check "2: carol's key is in the keyring" \
 	pb_has_key "$S2/gnupg" "$(pb_fpr carol)" nobody
@@ -246,9 +253,8 @@ ID3=$ID
 check "3: ... pipe(8) defers it, with pksbridge's reason" \
 	pf_log_grep "$ID3: to=<pks-pipe@$PF_DOMAIN>, relay=pksbridge, .*status=deferred \(temporary failure\. Command output: pksbridge/ingest: temporary failure, mail deferred: .*unknown key \"bogus_key\""
 cp "$TEST_TMP/c3.conf" "$TEST_TMP/c3.live"
-check "3: the config fixed: postqueue -f" pf_flush
-check "3: ... postfix tries again" pf_wait "$ID3" 2
-check "3: ... pipe(8) delivers it through the pksbridge service" \
+flush_delivers 3 "$ID3" "the config fixed"
+check "3: ... through the pksbridge service" \
 	pf_log_grep "$ID3: to=<pks-pipe@$PF_DOMAIN>, relay=pksbridge, .*status=sent \(delivered via pksbridge service\)"
 check "3: dave's key is in the keyring" pb_has_key "$S3/gnupg" "$(pb_fpr dave)"
 check_eq "3: the entry is done" "$(pb_state "$TEST_TMP/c3.conf" "$m")" done
@@ -306,9 +312,7 @@ check_eq "5: the mail waits in postfix's queue" "$(pf_queue_count)" 1
 check_rc "5: bob's key is not in the keyring yet" 1 \
 	pb_has_key "$S5/gnupg" "$(pb_fpr bob)"
 cp "$TEST_TMP/c5.conf" "$TEST_TMP/c5.live"
-check "5: the config fixed: postqueue -f" pf_flush
-check "5: ... postfix tries again" pf_wait "$ID5" 2
-check_eq "5: ... and delivers it" "$(pf_status "$ID5")" sent
+flush_delivers 5 "$ID5" "the config fixed"
 check "5: bob's key is in the keyring" pb_has_key "$S5/gnupg" "$(pb_fpr bob)"
 check_eq "5: the entry is done" "$(pb_state "$TEST_TMP/c5.conf" "$m5")" done
 check "5: pksbridge ran as the .forward's owner" pb_created_by "$S5" "$PB_USER"

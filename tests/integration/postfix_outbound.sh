@@ -104,13 +104,23 @@ sent_one() {
 		"$(pb_field "$CA" state direction=outbound peer="$2")" done
 }
 
+# release PEER - let the held entry for PEER go; sets N0, the sink's count.
+release() {
+	N0=$(smtpsink_count "$SINK")
+	"$PKSBRIDGE" -c "$CA" queue release --all --peer "$1" >/dev/null 2>&1
+}
+# via_sendmail WAY PEER CONF - release PEER's entry and send it with run
+# --once in Postfix's system, CONF's sendmail_cmd being Postfix's.
+via_sendmail() {
+	release "$2"
+	check "$1: run --once in Postfix's system, sendmail_cmd $(sed -n 's/^sendmail_cmd: //p' "$3")" \
+		pf_run "$PKSBRIDGE" -c "$3" run --once
+	wait_for "$1: Postfix delivers it to the sink" 20 sink_has_more "$N0"
+}
+
 # --- 0. sendmail_cmd without -f ---------------------------------------------
-n0=$(smtpsink_count "$SINK")
-"$PKSBRIDGE" -c "$CA" queue release --all --peer "$P0" >/dev/null 2>&1
-check "0: run --once in Postfix's system, sendmail_cmd /usr/sbin/sendmail -oi" \
-	pf_run "$PKSBRIDGE" -c "$C0" run --once
-wait_for "0: Postfix delivers it to the sink" 20 sink_has_more "$n0"
-m=$(peer_msgs_after "$SINK" "$P0" "$n0" | head -n 1)
+via_sendmail 0 "$P0" "$C0"
+m=$(peer_msgs_after "$SINK" "$P0" "$N0" | head -n 1)
 check "0: it holds alice's key" test "$(mail_fprs "$m")" = "$ALICE"
 check_grep "0: ... but its envelope sender is the runner's user (root), not from_addr" \
 	"^MAIL FROM:<root@$PF_DOMAIN>" "$m.env"
@@ -118,24 +128,15 @@ check_eq "0: the entry is done" \
 	"$(pb_field "$CA" state direction=outbound peer="$P0")" done
 
 # --- A. sendmail_cmd: Postfix's sendmail, recipients as arguments ----------
-n0=$(smtpsink_count "$SINK")
-"$PKSBRIDGE" -c "$CA" queue release --all --peer "$P1" >/dev/null 2>&1
-check "A: run --once in Postfix's system, sendmail_cmd /usr/sbin/sendmail -oi -f" \
-	pf_run "$PKSBRIDGE" -c "$CA" run --once
-wait_for "A: Postfix delivers it to the sink" 20 sink_has_more "$n0"
-sent_one A "$P1" "$n0"
+via_sendmail A "$P1" "$CA"
+sent_one A "$P1" "$N0"
 
 # --- B. sendmail_cmd: Postfix's sendmail -t --------------------------------
-n0=$(smtpsink_count "$SINK")
-"$PKSBRIDGE" -c "$CA" queue release --all --peer "$P2" >/dev/null 2>&1
-check "B: run --once in Postfix's system, sendmail_cmd /usr/sbin/sendmail -i -t -f" \
-	pf_run "$PKSBRIDGE" -c "$CB" run --once
-wait_for "B: Postfix delivers it to the sink" 20 sink_has_more "$n0"
-sent_one B "$P2" "$n0"
+via_sendmail B "$P2" "$CB"
+sent_one B "$P2" "$N0"
 
 # --- C. smtp_relay: Postfix's smtpd ----------------------------------------
-n0=$(smtpsink_count "$SINK")
-"$PKSBRIDGE" -c "$CA" queue release --all --peer "$P3" >/dev/null 2>&1
+release "$P3"
 check "C: Postfix stopped" pf_stop
 check "C: run --once with smtp_relay 127.0.0.1:$pfport (nothing listens)" \
 	"$PKSBRIDGE" -c "$CC" run --once
@@ -143,12 +144,12 @@ check_eq "C: the entry is deferred" \
 	"$(pb_field "$CA" state direction=outbound peer="$P3")" deferred
 check_grep "C: ... saying the relay was not there" \
 	"relay .*127\\.0\\.0\\.1.*$pfport" "$TEST_TMP/.pb_list.json"
-check_eq "C: nothing reached the sink" "$(smtpsink_count "$SINK")" "$n0"
+check_eq "C: nothing reached the sink" "$(smtpsink_count "$SINK")" "$N0"
 check "C: Postfix started again" pf_restart
 sleep 1	# retry_schedule 1s: due again
 check "C: run --once again" "$PKSBRIDGE" -c "$CC" run --once
-wait_for "C: Postfix delivers it to the sink" 20 sink_has_more "$n0"
-sent_one C "$P3" "$n0"
+wait_for "C: Postfix delivers it to the sink" 20 sink_has_more "$N0"
+sent_one C "$P3" "$N0"
 check_grep "C: Postfix received it from pksbridge over SMTP, from_addr as sender" \
 	"from=<$FROM_ADDR>, size=" "$PF_LOG"
 
