@@ -85,6 +85,7 @@ mtaroot_image() {
 
 mtaroot_prepare() {
 	MTAROOT_DIR=$1
+	rm -f "$1/rooted"
 	mkdir -p "$1/upper/etc" "$1/work" "$1/root"
 }
 
@@ -102,9 +103,12 @@ mtaroot_users() {
 }
 
 # _mtaroot_rooted - true once the holder has chrooted (nsenter then finds
-# the system at its root).
+# the system at its root): it says so from inside, in a file of the bound
+# TEST_TMP.  (/proc/PID/root cannot tell: across mount namespaces its link
+# names the path from the outermost root, which differs when the test
+# itself runs in a chroot, as in CI's fresh system.)
 _mtaroot_rooted() {
-	[ "$(readlink "/proc/$MTAROOT_PID/root" 2>/dev/null)" = "$MTAROOT_DIR/root" ]
+	[ -e "$MTAROOT_DIR/rooted" ]
 }
 
 mtaroot_enter() {
@@ -123,7 +127,8 @@ mtaroot_enter() {
 			mkdir -p "$d/root$p"
 			mount --bind "$p" "$d/root$p"
 		done
-		exec chroot "$d/root" sleep infinity' \
+		exec chroot "$d/root" sh -c "touch \"\$1\" && exec sleep infinity" \
+			holder "$d/rooted"' \
 		mtaroot "$MTAROOT_IMAGE" "$_me_d" "$TEST_TMP" "$@"
 	MTAROOT_PID=$SPAWNED_PID
 	if ! wait_until 10 _mtaroot_rooted; then
