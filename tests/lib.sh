@@ -251,12 +251,24 @@ _t_gone() {
 
 # _t_strays - pids of processes whose command line names TEST_TMP: exim's
 # delivery processes (which may have left the daemon's process group),
-# filters, procmail.  The pattern brackets its last character so that grep
-# does not find itself.
+# filters, procmail; and of those chrooted under TEST_TMP (an MTA in a
+# system of its own, tests/lib/mtaroot.sh, whose daemons detach), whose
+# /proc/PID/root names TEST_TMP after a prefix when this test itself runs
+# chrooted (the link's path starts at the outermost root).  The pattern
+# brackets its last character so that grep does not find itself.
 _t_strays() {
 	_ts_pat=$(printf '%s' "$TEST_TMP" | sed 's/\./\\./g; s/.$/[&]/')
 	grep -l -a -e "$_ts_pat" /proc/[0-9]*/cmdline 2>/dev/null |
 		sed 's|^/proc/||; s|/cmdline$||'
+	# One ls for all: a readlink per process would fork hundreds of times.
+	ls -l /proc/[0-9]*/root 2>/dev/null | awk -v t="$TEST_TMP/" '{
+		i = index($0, " -> ")
+		if (i == 0 || index(substr($0, i + 4), t) == 0) next
+		p = substr($0, 1, i - 1)
+		sub(/\/root$/, "", p)
+		sub(/.*\/proc\//, "", p)
+		print p
+	}'
 }
 
 # _t_doomed - the live processes this test started: the spawn_daemon pids,

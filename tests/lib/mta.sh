@@ -11,6 +11,9 @@
 #   mta_send FROM TO FILE             submit FILE by SMTP to 127.0.0.1:PORT
 #                                     (curl); prints Exim's message id; safe
 #                                     to run several at once
+#   smtp_submit PORT FROM TO FILE SED the same for any SMTP server on
+#                                     127.0.0.1:PORT, SED taking the id
+#                                     from the dialogue
 #   mta_wait ID [TIMEOUT_S]           wait until the delivery attempt Exim
 #                                     started for ID after receiving it is over
 #   mta_queue_count                   messages in Exim's queue (exim -bpc)
@@ -188,20 +191,22 @@ mta_alias() {
 	printf '%s: "|%s"\n' "$_ma_name" "$*" >>"$_ma_file"
 }
 
-# mta_send FROM TO FILE - submit FILE over SMTP to the daemon, as a peer
-# would.  Prints the message id from Exim's "250 OK id=..." reply; on
-# failure prints the SMTP dialogue to stderr and returns curl's status.
-# CRs are stripped first: curl --crlf turns every LF into CRLF on the wire.
-mta_send() {
+# smtp_submit PORT FROM TO FILE SED - submit FILE over SMTP to
+# 127.0.0.1:PORT, as a peer would, and print the message id that the sed
+# script SED (sed -n) takes from curl's log of the dialogue (the server's
+# replies are the lines "< ...").  On failure prints the dialogue to
+# stderr and returns curl's status (1 if curl succeeded but SED found no
+# id).  CRs are stripped first: curl --crlf turns every LF into CRLF on
+# the wire.  The other MTA libraries (tests/lib/postfix.sh) use it too.
+smtp_submit() {
 	# mktemp, not $$: parallel senders in subshells share $$.
-	_mse_log=$(mktemp "$TEST_TMP/.mta_send.XXXXXX") || return 1
-	sed 's/\r$//' "$3" | curl -v -sS --max-time 30 \
-		--url "smtp://127.0.0.1:$MTA_PORT/client.test" \
-		--mail-from "$1" --mail-rcpt "$2" --upload-file - --crlf \
+	_mse_log=$(mktemp "$TEST_TMP/.smtp_submit.XXXXXX") || return 1
+	sed 's/\r$//' "$4" | curl -v -sS --max-time 30 \
+		--url "smtp://127.0.0.1:$1/client.test" \
+		--mail-from "$2" --mail-rcpt "$3" --upload-file - --crlf \
 		>/dev/null 2>"$_mse_log"
 	_mse_rc=$?
-	_mse_id=$(sed -n 's/^< 250 OK id=\([-0-9A-Za-z]*\).*/\1/p' "$_mse_log" |
-		tail -n 1)
+	_mse_id=$(sed -n "$5" "$_mse_log" | tail -n 1)
 	if [ "$_mse_rc" -ne 0 ] || [ -z "$_mse_id" ]; then
 		grep -E '^[<>*]' "$_mse_log" >&2
 		rm -f "$_mse_log"
@@ -210,6 +215,13 @@ mta_send() {
 	fi
 	rm -f "$_mse_log"
 	echo "$_mse_id"
+}
+
+# mta_send FROM TO FILE - submit FILE to the daemon (smtp_submit); prints
+# the message id from Exim's "250 OK id=..." reply.
+mta_send() {
+	smtp_submit "$MTA_PORT" "$1" "$2" "$3" \
+		's/^< 250 OK id=\([-0-9A-Za-z]*\).*/\1/p'
 }
 
 # _mta_attempt_pid ID - the pid of the process that ended a delivery attempt

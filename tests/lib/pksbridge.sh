@@ -18,12 +18,17 @@
 #                             a PKS mail (text/plain, inline armor) with a
 #                             unique Message-ID, padded with PAD_BYTES of
 #                             text after the key; prints the Message-ID
-#   pb_has_key GNUPGHOME FPR  gpg --with-colons --list-keys FPR in that
-#                             home (run as PB_USER): true if gpg lists it
-#   pb_entry CONF MSGID       the queue list --all --json line of the entry
-#                             for that Message-ID (queried as PB_OPER)
-#   pb_state CONF MSGID       that entry's state
+#   pb_has_key GNUPGHOME FPR [USER]  gpg --with-colons --list-keys FPR in
+#                             that home (run as USER, default PB_USER): true
+#                             if gpg lists it
+#   pb_entry CONF MSGID [USER]  the queue list --all --json line of the
+#                             entry for that Message-ID (queried as USER,
+#                             default PB_OPER)
+#   pb_state CONF MSGID [USER]  that entry's state
 #   pb_fpr NAME               a fixture key's fingerprint
+#   pb_created_by DIR USER    every file and directory below DIR (there
+#                             are some) belongs to USER: in a spool owned
+#                             by root, who ran pksbridge
 #
 # The users get the GECOS "$PB_GECOS" and TEST_TMP as their (never created)
 # home, so that pb_setup can remove the users of a run that was killed
@@ -134,19 +139,24 @@ pb_mail() {
 }
 
 pb_has_key() {
-	pb_as "$PB_USER" gpg --homedir "$1" --with-colons --list-keys "$2" \
+	pb_as "${3:-$PB_USER}" gpg --homedir "$1" --with-colons --list-keys "$2" \
 		2>/dev/null | grep -q "^fpr:::::::::$2:"
 }
 
 pb_entry() {
-	pb_as "$PB_OPER" "$PB_BIN" -c "$1" queue list --all --json |
+	pb_as "${3:-$PB_OPER}" "$PB_BIN" -c "$1" queue list --all --json |
 		grep -F "\"message_id\":\"$2\""
 }
 
 pb_state() {
-	pb_entry "$1" "$2" | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'
+	pb_entry "$1" "$2" "${3:-$PB_OPER}" | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'
 }
 
 pb_fpr() {
 	awk -v n="$1" '$1 == n { print $2 }' "$TEST_DATA/keys/fingerprints.txt"
+}
+
+pb_created_by() {
+	[ -n "$(find "$1" -mindepth 1)" ] &&
+		[ -z "$(find "$1" -mindepth 1 ! -user "$2")" ]
 }
