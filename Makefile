@@ -300,7 +300,9 @@ lint-man:
 
 man-lint: lint-man
 
+# build-mtaroot/ is the cached Debian system the Postfix and OpenSMTPD tests
+# run their MTA in (tests/lib/mtaroot.sh).
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-clang build-gcc build-mtaroot
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

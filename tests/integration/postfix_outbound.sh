@@ -20,7 +20,7 @@
 #      runs
 #
 # Each time: Postfix logs it relayed to the sink, the peer got exactly one
-# mail, with the key (real gpg), keeping SPEC rule 8 and its envelope
+# mail, with the key (real gpg), keeping the outbound mail format and its envelope
 # (MAIL FROM:<from_addr>) as it left Postfix, and the entry is done.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib/sks.sh"
@@ -93,7 +93,7 @@ sent_one() {
 	_so_m=$(peer_msgs_after "$SINK" "$2" "$3" | head -n 1)
 	check "$1: it holds alice's key (gpg --show-keys)" \
 		test "$(mail_fprs "$_so_m")" = "$ALICE"
-	check "$1: as it left Postfix it keeps SPEC rule 8, MAIL FROM:<$FROM_ADDR> too" \
+	check "$1: as it left Postfix it keeps the outbound mail format, MAIL FROM:<$FROM_ADDR> too" \
 		mail_ok "$_so_m" "$2"
 	check_grep "$1: ... and came through Postfix (its Received: line)" \
 		"^(Received: |[[:space:]]+)by $PF_DOMAIN \\(Postfix" "$_so_m"
