@@ -224,7 +224,8 @@ classify_search(struct mailcmd *c, const char *rest, size_t n)
 		}
 		c->search_kind = MAILCMD_SEARCH_BAD_ID;
 		n = utf8_prefix(rest, n, MAILCMD_SEARCH_MAX);
-		memcpy(c->search, rest, n);
+		for (size_t i = 0; i < n; i++)
+			c->search[i] = rest[i] == '\t' ? ' ' : rest[i];
 		c->search[n] = '\0';
 		snprintf(c->reason, sizeof c->reason, "not a key ID: \"0x\" must "
 			 "be followed by 8, 16, 40 or 64 hex digits and nothing "

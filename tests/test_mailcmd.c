@@ -54,6 +54,7 @@ test_parse_table(void)
 		{ "GET 0x", MAILCMD_BAD_ARG, "GET", MAILCMD_SEARCH_BAD_ID, "0x", 0, 1 },
 		{ "GET 0xF7923026 0x9CDAB933", MAILCMD_BAD_ARG, "GET", MAILCMD_SEARCH_BAD_ID, NULL, 0, 1 },
 		{ "GET 0xF7923026g", MAILCMD_BAD_ARG, "GET", MAILCMD_SEARCH_BAD_ID, NULL, 0, 1 },
+		{ "GET 0xAB\tCD", MAILCMD_BAD_ARG, "GET", MAILCMD_SEARCH_BAD_ID, "0xAB CD", 0, 1 },
 		/* Hex without 0x is a word, as in SKS. */
 		{ "GET F7923026", MAILCMD_GET, "GET", MAILCMD_SEARCH_TEXT, "F7923026", 0, 1 },
 		/* Missing or bad arguments. */
