@@ -28,6 +28,8 @@
 #define US "pgp-public-keys@bridge.test"
 #define FPR_C "BD5C2399CD95E4461856F0EF60B74832F7923026"
 #define FPR_D "C562077F5495A4F13AD187162C1B67B3F7923026"
+#define JA "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xe3\x81\xae " \
+	"\xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc"
 
 static void
 setup_cfg(struct config *cfg)
@@ -234,8 +236,8 @@ test_subject(void)
 	static const char *const encoded[] = {
 		"M\xc3\xbcller",
 		"=?UTF-8?Q?GET?=",
-		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xe3\x81\xae \xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc "
-		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xe3\x81\xae \xe3\x83\xa6\xe3\x83\xbc\xe3\x82\xb6\xe3\x83\xbc",
+		/* Japanese, twice: more than one encoded word. */
+		JA " " JA,
 	};
 	struct config cfg;
 	struct buf m = BUF_INIT;
