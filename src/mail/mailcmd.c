@@ -7,10 +7,10 @@
  * is not specified: it can hold CR, LF and NUL (a NUL ends the string
  * early, which only loses text), and bytes that are not UTF-8.
  */
-#include "mailcmd.h"
-#include "log.h"
-#include "utf8.h"
-#include "xalloc.h"
+#include "mail/mailcmd.h"
+#include "util/log.h"
+#include "util/utf8.h"
+#include "util/xalloc.h"
 
 #include <libetpan/libetpan.h>
 

@@ -1,8 +1,8 @@
 /*
  * replypolicy.c - whether a mail command gets a reply (see replypolicy.h).
  */
-#include "replypolicy.h"
-#include "outmail.h"
+#include "mail/replypolicy.h"
+#include "mail/outmail.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -30,10 +30,15 @@ struct ratebucket {
 	int64_t updated;	/* when ticks was computed (Unix seconds) */
 };
 
-/* ratelimit_parse - "N/DURATION" (durations as in the configuration:
- * "10/1h", "1000/1d", "5/90s"; N 1..100000, period 1 s .. 366 d) into
- * *lim; -1 if malformed or out of range. */
-int ratelimit_parse(const char *s, struct ratelimit *lim);
+/* Bounds that keep the arithmetic far inside int64_t: a full bucket is
+ * count * period <= 100000 * 366 d < 3.2 * 10^12 ticks. */
+#define RATELIMIT_COUNT_MAX 100000
+#define RATELIMIT_PERIOD_MAX (366 * 86400)
+
+/* ratelimit_valid - count and period (seconds) within those bounds
+ * (count 1..RATELIMIT_COUNT_MAX, period 1 s .. 366 d).  The "N/DURATION"
+ * text of the configuration is parsed there (config_parse_ratelimit). */
+int ratelimit_valid(uint64_t count, int64_t period);
 
 /* ratelimit_fresh - a bucket nobody used yet: full, as of now. */
 void ratelimit_fresh(const struct ratelimit *lim, int64_t now,

@@ -4,37 +4,13 @@
  * Bounds keep the arithmetic far inside int64_t: a full bucket is
  * count * period <= 100000 * 366 d < 3.2 * 10^12 ticks.
  */
-#include "ratelimit.h"
-#include "config.h"
-
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define COUNT_MAX 100000
-#define PERIOD_MAX (366 * 86400)
+#include "util/ratelimit.h"
 
 int
-ratelimit_parse(const char *s, struct ratelimit *lim)
+ratelimit_valid(uint64_t count, int64_t period)
 {
-	const char *slash;
-	char *end;
-	unsigned long n;
-	int64_t period;
-
-	if (s == NULL || (slash = strchr(s, '/')) == NULL || s[0] < '0' ||
-	    s[0] > '9')
-		return -1;
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno || end != slash || n == 0 || n > COUNT_MAX)
-		return -1;
-	if (config_parse_duration(slash + 1, &period) != 0 || period <= 0 ||
-	    period > PERIOD_MAX)
-		return -1;
-	lim->count = (uint32_t)n;
-	lim->period = period;
-	return 0;
+	return count >= 1 && count <= RATELIMIT_COUNT_MAX && period >= 1 &&
+	       period <= RATELIMIT_PERIOD_MAX;
 }
 
 static int64_t

@@ -5,8 +5,8 @@
  * Subject, LAST 100000, overlong searches), and RFC 2047 decoding that
  * must never let a CR or LF through.
  */
-#include "mailcmd.h"
-#include "unit.h"
+#include "mail/mailcmd.h"
+#include "lib/unit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -28,7 +28,7 @@
 
 #include <stddef.h>
 
-#include "mailcmd.h"
+#include "mail/mailcmd.h"
 
 #define REPLY_ADDR_MAX 320	/* 64 + 1 + 255, as SMTP allows */
 

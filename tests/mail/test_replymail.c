@@ -7,14 +7,14 @@
  * of an evil32-style short-ID collision: read back through pksbridge's
  * own inbound parser, and imported by the real gpg from the raw mail.
  */
-#include "armor.h"
-#include "buf.h"
-#include "config.h"
-#include "mailcmd.h"
-#include "mailparse.h"
-#include "pgp.h"
-#include "replymail.h"
-#include "unit.h"
+#include "openpgp/armor.h"
+#include "util/buf.h"
+#include "config/config.h"
+#include "mail/mailcmd.h"
+#include "mail/mailparse.h"
+#include "openpgp/pgp.h"
+#include "mail/replymail.h"
+#include "lib/unit.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -32,10 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "pgp.h"
+#include "util/buf.h"
+#include "config/config.h"
+#include "util/err.h"
+#include "openpgp/pgp.h"
 
 #define REPLYMAIL_MSGID_MAX 256		/* size of msgid_out */
 #define REPLYMAIL_SUBJECT_SEARCH_MAX 200 /* search bytes shown in Subject */

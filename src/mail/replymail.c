@@ -10,10 +10,10 @@
  * seconds.pid.64 random bits@domain); the two small formatters here are
  * copies of its static ones until both modules can share one.
  */
-#include "replymail.h"
-#include "armor.h"
-#include "outmail.h"
-#include "utf8.h"
+#include "mail/replymail.h"
+#include "openpgp/armor.h"
+#include "mail/outmail.h"
+#include "util/utf8.h"
 
 #include <stdio.h>
 #include <string.h>

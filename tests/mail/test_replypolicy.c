@@ -6,9 +6,9 @@
  * Precedence, X-Auto-Response-Suppress, sync traffic, loops,
  * mail_commands off, INCREMENTAL and Subject-less mail.
  */
-#include "mailcmd.h"
-#include "replypolicy.h"
-#include "unit.h"
+#include "mail/mailcmd.h"
+#include "mail/replypolicy.h"
+#include "lib/unit.h"
 
 #include <string.h>
 
