@@ -5,10 +5,8 @@
  * a refused reply leaves nothing in the caller's buffer.  The armor comes
  * from armor.h's streaming writer with its LF turned into CRLF on the
  * way, so the keys are held once as binary and never as LF text.
- *
- * XXX Date and Message-ID follow outmail.c's rules (RFC 5322 date in UTC;
- * seconds.pid.64 random bits@domain); the two small formatters here are
- * copies of its static ones until both modules can share one.
+ * Date, Message-ID, the header checks and the CRLF armor writer are
+ * outmail.h's, shared with the sync mail.
  */
 #include "mail/replymail.h"
 #include "openpgp/armor.h"
@@ -17,9 +15,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #define HEADER_LINE_MAX 998	/* RFC 5322 2.1.1, without the CRLF */
 #define FOLD_AT 78		/* RFC 5322 2.1.1's SHOULD */
@@ -58,31 +53,6 @@ const char *
 replymail_default_help(void)
 {
 	return default_help;
-}
-
-/* value_ok - printable ASCII only: no CR or LF (a new header line), no
- * NUL (a cut one), no other control, nothing 8-bit in a 7bit header. */
-static int
-value_ok(const char *v)
-{
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-		if (*p < 0x20 || *p >= 0x7f)
-			return 0;
-	return 1;
-}
-
-static int
-put_header(struct buf *b, const char *name, const char *value,
-	   struct pb_err *err)
-{
-	if (!value_ok(value))
-		return pb_err_set(err, PB_EDATA, "%s header value contains a "
-				  "control or non-ASCII character", name);
-	if (strlen(name) + 2 + strlen(value) > HEADER_LINE_MAX)
-		return pb_err_set(err, PB_EDATA, "%s header longer than %d "
-				  "characters", name, HEADER_LINE_MAX);
-	buf_printf(b, "%s: %s\r\n", name, value);
-	return 0;
 }
 
 /* msgid_ok - what may stand between < and > in a Message-ID we repeat:
@@ -169,7 +139,7 @@ put_subject(struct buf *b, const char *cmd, const char *search,
 	size_t n, shown = 0, start;
 	int cut;
 
-	if (!value_ok(cmd) || strlen(cmd) > 64)
+	if (!outmail_value_ok(cmd) || strlen(cmd) > 64)
 		return pb_err_set(err, PB_EDATA, "command name unusable in a "
 				  "Subject");
 	buf_printf(b, "Subject: Reply to %s", cmd);
@@ -219,42 +189,6 @@ put_subject(struct buf *b, const char *cmd, const char *search,
 	}
 	buf_puts(b, cut ? "\r\n ...\r\n" : "\r\n");
 	return 0;
-}
-
-static int
-make_date(int64_t now, char *out, size_t len)
-{
-	static const char *const wday[] = {
-		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const mon[] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
-		"Oct", "Nov", "Dec" };
-	time_t t = (time_t)now;
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 ||
-	    tm.tm_year + 1900 < 1970)
-		return -1;
-	snprintf(out, len, "%s, %d %s %04d %02d:%02d:%02d +0000",
-		 wday[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec);
-	return 0;
-}
-
-static int
-make_msgid(const char *domain, int64_t now, char *out, size_t outlen)
-{
-	unsigned long long rnd = 0;
-	struct timespec ts;
-	int len;
-
-	if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		rnd ^= (unsigned long long)ts.tv_nsec * 0x9E3779B97F4A7C15ULL;
-	}
-	len = snprintf(out, outlen, "%lld.%ld.%016llx@%s", (long long)now,
-		       (long)getpid(), rnd, domain);
-	return len < 0 || (size_t)len >= outlen ? -1 : 0;
 }
 
 /* clean_text - the body text as valid UTF-8 with LF line ends: CRLF and
@@ -378,15 +312,6 @@ replymail_format_fpr(const char *hex, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* armor_out_crlf - armor_out_fn appending to the struct buf in ctx with
- * every LF turned into CRLF (the writer writes no CR). */
-static int
-armor_out_crlf(void *ctx, const char *text, size_t len)
-{
-	put_crlf(ctx, text, len);
-	return 0;
-}
-
 /* put_text_part - Content-Type/-Transfer-Encoding and the text: 7bit if
  * it can be (ASCII, lines within 998, and, inside a multipart, free of
  * "=_" so that it cannot hold the boundary), else quoted-printable. */
@@ -434,19 +359,19 @@ replymail_compose(const struct config *cfg, const struct replymail *r,
 		return pb_err_set(err, PB_EDATA, "the request's Message-ID is "
 				  "unusable in In-Reply-To");
 	domain = strchr(cfg->from_addr_bare, '@') + 1;
-	if (make_date(now, date, sizeof date) != 0)
+	if (outmail_date(now, date, sizeof date) != 0)
 		return pb_err_set(err, PB_EDATA, "date %lld out of range",
 				  (long long)now);
-	if (make_msgid(domain, now, msgid, sizeof msgid) != 0)
+	if (outmail_msgid(domain, now, msgid, sizeof msgid) != 0)
 		return pb_err_set(err, PB_EDATA,
 				  "from_addr domain too long for a Message-ID");
 	snprintf(bracketed, sizeof bracketed, "<%s>", msgid);
 
-	if (put_header(&h, "From", cfg->from_addr, err) != 0 ||
-	    put_header(&h, "To", r->to, err) != 0 ||
+	if (outmail_header(&h, "From", cfg->from_addr, err) != 0 ||
+	    outmail_header(&h, "To", r->to, err) != 0 ||
 	    put_subject(&h, r->command, r->search, err) != 0 ||
-	    put_header(&h, "Date", date, err) != 0 ||
-	    put_header(&h, "Message-ID", bracketed, err) != 0)
+	    outmail_header(&h, "Date", date, err) != 0 ||
+	    outmail_header(&h, "Message-ID", bracketed, err) != 0)
 		goto out;
 	if (r->in_reply_to) {
 		char irt[MSGID_MAX + 3];
@@ -455,12 +380,12 @@ replymail_compose(const struct config *cfg, const struct replymail *r,
 		/* The longest ids fit only on a line of their own. */
 		if (strlen("In-Reply-To: ") + strlen(irt) > FOLD_AT)
 			buf_printf(&h, "In-Reply-To:\r\n %s\r\n", irt);
-		else if (put_header(&h, "In-Reply-To", irt, err) != 0)
+		else if (outmail_header(&h, "In-Reply-To", irt, err) != 0)
 			goto out;
 		put_references(&h, r->references, r->in_reply_to);
 	}
-	if (put_header(&h, "Auto-Submitted", "auto-replied", err) != 0 ||
-	    put_header(&h, "MIME-Version", "1.0", err) != 0)
+	if (outmail_header(&h, "Auto-Submitted", "auto-replied", err) != 0 ||
+	    outmail_header(&h, "MIME-Version", "1.0", err) != 0)
 		goto out;
 
 	for (size_t i = 0; i < r->nkeys; i++)
@@ -486,10 +411,10 @@ replymail_compose(const struct config *cfg, const struct replymail *r,
 		put_text_part(out, r->text, 1);
 		buf_printf(out, "\r\n--%s\r\nContent-Type: application/pgp-keys\r\n"
 			   "Content-Transfer-Encoding: 7bit\r\n\r\n", boundary);
-		armor_writer_begin(&w, armor_out_crlf, out);
+		armor_writer_begin(&w, outmail_armor_crlf, out);
 		for (size_t i = 0; i < r->nkeys; i++)
 			armor_writer_add(&w, r->keys[i].data, r->keys[i].len);
-		armor_writer_end(&w);	/* armor_out_crlf cannot fail */
+		armor_writer_end(&w);	/* outmail_armor_crlf cannot fail */
 		buf_printf(out, "\r\n--%s--\r\n", boundary);
 	}
 	if (msgid_out)

@@ -14,7 +14,8 @@ on stdout.  What it checks:
     else, Subject: incremental, X-KeyServer-Sent = FROM_ADDR,
     Precedence: list, MIME-Version: 1.0, Content-Type:
     application/pgp-keys, a Date that parses (RFC 5322) and is within
-    10 minutes of now, a Message-ID <left@right>; no Cc or Bcc; a
+    10 minutes of now, a Message-ID <left@right>, Auto-Submitted:
+    auto-generated (RFC 3834); no Cc or Bcc; a
     Content-Transfer-Encoding, if any, is 7bit;
   * the envelope beside it (MSG.env): MAIL FROM:<FROM_ADDR> and exactly
     one RCPT TO:<PEER>;
@@ -29,7 +30,8 @@ import sys
 import time
 
 SINGLE = ("from", "to", "subject", "x-keyserver-sent", "precedence",
-          "mime-version", "content-type", "date", "message-id")
+          "mime-version", "content-type", "date", "message-id",
+          "auto-submitted")
 
 
 def main():
@@ -100,6 +102,8 @@ def main():
     want("content-type",
          lambda v: v.split(";")[0].strip().lower() == "application/pgp-keys",
          "application/pgp-keys")
+    want("auto-submitted", lambda v: v.lower() == "auto-generated",
+         "auto-generated")
     want("message-id", lambda v: re.match(r"^<[^<>@\s]+@[^<>@\s]+>$", v),
          "<left@right>")
 
