@@ -129,8 +129,8 @@ first_token(const char *v, char *out, size_t n)
 }
 
 /* suppress_listed - X-Auto-Response-Suppress (Microsoft Exchange) is a
- * comma-separated list; All and AutoReply ask responders like us to be
- * quiet. */
+ * comma-separated list; All, AutoReply and OOF ask responders like us
+ * to be quiet. */
 static int
 suppress_listed(const char *v)
 {
@@ -140,7 +140,8 @@ suppress_listed(const char *v)
 		while (*v == ',' || is_blank(*v))
 			v++;
 		first_token(v, tok, sizeof tok);
-		if (strcmp(tok, "all") == 0 || strcmp(tok, "autoreply") == 0)
+		if (strcmp(tok, "all") == 0 || strcmp(tok, "autoreply") == 0 ||
+		    strcmp(tok, "oof") == 0)
 			return 1;
 		while (*v && *v != ',')
 			v++;
@@ -189,6 +190,13 @@ replypolicy_decide(const struct reply_request *req, const struct mailcmd *cmd,
 		refuse(d, REPLY_OFF, "no reply: mail_commands is off%s", "");
 		return;
 	}
+	if (req->carries_keys && !cmd->looks_like_command &&
+	    (cmd->kind == MAILCMD_UNKNOWN || cmd->kind == MAILCMD_TOO_LONG)) {
+		refuse(d, REPLY_KEY_MAIL, "no reply: the Subject is not a "
+		       "command and the mail carries keys (taken as key mail)%s",
+		       "");
+		return;
+	}
 	if (!opt->answer_any_subject && !cmd->looks_like_command &&
 	    (cmd->kind == MAILCMD_UNKNOWN || cmd->kind == MAILCMD_TOO_LONG)) {
 		refuse(d, REPLY_NOT_A_COMMAND, "no reply: the Subject is not a "
@@ -219,6 +227,18 @@ replypolicy_decide(const struct reply_request *req, const struct mailcmd *cmd,
 		refuse(d, REPLY_LIST_ADDRESS, "no reply: the envelope sender <%s> "
 		       "is a list address (owner-*, *-request)", addr);
 		return;
+	}
+	if (local_part_is(addr, "postmaster")) {
+		refuse(d, REPLY_SYSTEM_ADDRESS, "no reply: the envelope sender "
+		       "<%s> is a postmaster", addr);
+		return;
+	}
+	for (size_t i = 0; i < opt->npeers; i++) {
+		if (strcasecmp(addr, opt->peers[i]) == 0) {
+			refuse(d, REPLY_PEER, "no reply: the envelope sender <%s> "
+			       "is one of our PKS peers (mailsync file)", addr);
+			return;
+		}
 	}
 	if (req->auto_submitted != NULL) {
 		first_token(req->auto_submitted, tok, sizeof tok);
@@ -264,6 +284,9 @@ replypolicy_verdict_name(enum reply_verdict v)
 	case REPLY_BAD_SENDER: return "bad-sender";
 	case REPLY_OWN_ADDRESS: return "own-address";
 	case REPLY_LIST_ADDRESS: return "list-address";
+	case REPLY_SYSTEM_ADDRESS: return "system-address";
+	case REPLY_PEER: return "peer";
+	case REPLY_KEY_MAIL: return "key-mail";
 	case REPLY_AUTO_SUBMITTED: return "auto-submitted";
 	case REPLY_LIST_HEADER: return "list-header";
 	case REPLY_PRECEDENCE: return "precedence";

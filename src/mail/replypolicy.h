@@ -12,10 +12,17 @@
  *    else the MTA's $SENDER (RFC 3834 section 4).  Never From or
  *    Reply-To, which anyone can write (pksd and onak answered those);
  *  - no reply when that sender is null (<>), a MAILER-DAEMON, an owner-*
- *    or *-request address, not a plain address, or our own; when the
+ *    or *-request address, not a plain address, or our own; also (our
+ *    additions to RFC 3834's list) a postmaster (bounces come from it)
+ *    or one of our PKS peers (a peer never asks, and a forged request
+ *    would turn our reply into key mail to a keyserver); when the
  *    request says it is automatic (Auto-Submitted other than "no"), list
  *    mail (any List-* header; Precedence bulk, junk or list), or PKS sync
- *    traffic (any X-KeyServer-Sent), or when it is a loop;
+ *    traffic (any X-KeyServer-Sent), or when it is a loop; when it asks
+ *    for no automatic reply (X-Auto-Response-Suppress: All, AutoReply or
+ *    OOF, as Microsoft Exchange writes it: also ours); or when its
+ *    Subject is no command and it carries keys (key mail under some
+ *    other Subject, handled as key mail and not answered);
  *  - INCREMENTAL and Subject-less mail are not requests at all: nothing
  *    to answer and nothing to record.
  *
@@ -46,6 +53,7 @@ struct reply_request {
 	int has_list_header;		/* any header named List-* */
 	size_t n_keyserver_sent;	/* X-KeyServer-Sent headers */
 	int loop;			/* one of them names us */
+	int carries_keys;		/* a public key block was found */
 };
 
 struct reply_options {
@@ -55,6 +63,8 @@ struct reply_options {
 	 * "not supported"; 0: only mistakes in commands (GETT, MGET, a bare
 	 * GET) are answered and other Subjects get no reply. */
 	int answer_any_subject;
+	char *const *peers;		/* our PKS peers (mailsync file) */
+	size_t npeers;
 };
 
 enum reply_verdict {
@@ -67,6 +77,9 @@ enum reply_verdict {
 	REPLY_BAD_SENDER,	/* not a plain address we can mail */
 	REPLY_OWN_ADDRESS,	/* our own address: a loop */
 	REPLY_LIST_ADDRESS,	/* owner-*, *-request */
+	REPLY_SYSTEM_ADDRESS,	/* postmaster */
+	REPLY_PEER,		/* one of our PKS peers */
+	REPLY_KEY_MAIL,		/* keys under a Subject that is no command */
 	REPLY_AUTO_SUBMITTED,	/* Auto-Submitted other than "no" */
 	REPLY_LIST_HEADER,	/* List-* */
 	REPLY_PRECEDENCE,	/* bulk, junk, list */

@@ -4,7 +4,8 @@
  * rule with its own verdict: null and MAILER-DAEMON senders, owner-* and
  * *-request, unusable and own addresses, Auto-Submitted, List-*,
  * Precedence, X-Auto-Response-Suppress, sync traffic, loops,
- * mail_commands off, INCREMENTAL and Subject-less mail.
+ * mail_commands off, INCREMENTAL and Subject-less mail; our additions:
+ * postmaster, PKS peers, keys under a Subject that is no command.
  */
 #include "mail/mailcmd.h"
 #include "mail/replypolicy.h"
@@ -14,7 +15,8 @@
 
 #define US "pgp-public-keys@bridge.test"
 
-static const struct reply_options ON = { 1, US, 1 };
+static char *const PEERS[] = { "pgp-public-keys@pks.test", "keys@onak.test" };
+static const struct reply_options ON = { 1, US, 1, PEERS, 2 };
 
 static void
 decide(const struct reply_request *req, const char *subject,
@@ -136,6 +138,17 @@ test_rules(void)
 		{ "GET alice", { .return_path = "<alice@client.test>", .auto_response_suppress = "OOF, AutoReply" }, REPLY_SUPPRESS_HEADER, "Suppress" },
 		{ "GET alice", { .return_path = "<alice@client.test>", .auto_response_suppress = "All" }, REPLY_SUPPRESS_HEADER, "Suppress" },
 		{ "GET alice", { .return_path = "<alice@client.test>", .auto_response_suppress = "DR, NDR" }, REPLY_OK, NULL },
+		{ "GET alice", { .return_path = "<alice@client.test>", .auto_response_suppress = "oof" }, REPLY_SUPPRESS_HEADER, "Suppress" },
+		/* Our additions: postmaster, our own PKS peers. */
+		{ "GET alice", { .return_path = "<postmaster@mx.test>" }, REPLY_SYSTEM_ADDRESS, "postmaster" },
+		{ "GET alice", { .return_path = "<PostMaster@mx.test>" }, REPLY_SYSTEM_ADDRESS, "postmaster" },
+		{ "GET alice", { .return_path = "<Keys@Onak.Test>" }, REPLY_PEER, "PKS peers" },
+		{ "GET alice", { .return_path = "<keys@onak2.test>" }, REPLY_OK, NULL },
+		/* Keys under a Subject that is no command: key mail, no reply;
+		 * under a command (or a mistaken one), answered. */
+		{ "my new key", { .return_path = "<alice@client.test>", .carries_keys = 1 }, REPLY_KEY_MAIL, "carries keys" },
+		{ "GET 0xF7923026", { .return_path = "<alice@client.test>", .carries_keys = 1 }, REPLY_OK, NULL },
+		{ "MGET x", { .return_path = "<alice@client.test>", .carries_keys = 1 }, REPLY_OK, NULL },
 		{ "GET alice", { .return_path = "<alice@client.test>", .n_keyserver_sent = 1 }, REPLY_SYNC_TRAFFIC, "sync" },
 		{ "GET alice", { .return_path = "<alice@client.test>", .n_keyserver_sent = 2, .loop = 1 }, REPLY_LOOP, "own address" },
 		/* A loop wins over everything, sync traffic over the sender. */
@@ -171,7 +184,7 @@ static void
 test_options(void)
 {
 	struct reply_request req = { .return_path = "<alice@client.test>" };
-	struct reply_options off = { 0, US, 1 }, strict = { 1, US, 0 };
+	struct reply_options off = { 0, US, 1, NULL, 0 }, strict = { 1, US, 0, NULL, 0 };
 	struct reply_decision d;
 
 	decide(&req, "GET alice", &off, &d);
