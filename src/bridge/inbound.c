@@ -99,12 +99,14 @@ static void
 add_lines(const struct inbound *in, const unsigned char *is_new, int dup,
 	  struct mailreq *lines)
 {
+	char ttl[32];
+
+	config_format_duration(in->cfg->dedup_ttl, ttl, sizeof ttl);
 	for (size_t i = 0; dup && i < in->x.keys.nkeys; i++)
 		if (!is_new || !is_new[i])
 			mailreq_add_line(lines, "%s: nothing new (this keyserver "
-					 "received it within the last %llds)",
-					 in->x.keys.keys[i].fpr_hex,
-					 (long long)in->cfg->dedup_ttl);
+					 "received it within the last %s)",
+					 in->x.keys.keys[i].fpr_hex, ttl);
 	if (in->x.nreasons > 0)
 		mailreq_add_line(lines, "refused: %s", buf_str(&in->x.reasons));
 }
