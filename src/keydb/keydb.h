@@ -120,6 +120,11 @@ struct keydb {
 	int (*lookup)(struct keydb *db, const struct keydb_query *q,
 		      struct keydb_answer *a, int timeout_ms, struct pb_err *err);
 
+	/* prepare - load what lookups need (libraries) without touching the
+	 * database, so that a process forked afterwards finds it loaded;
+	 * NULL when there is nothing to load.  -1 if it cannot be loaded. */
+	int (*prepare)(struct keydb *db, struct pb_err *err);
+
 	/* close - release everything; db is invalid afterwards. */
 	void (*close)(struct keydb *db);
 

@@ -632,6 +632,12 @@ out:
 	return rc;
 }
 
+static int
+hkp_prepare(struct keydb *db, struct pb_err *err)
+{
+	return curl_ready(db->priv, err);
+}
+
 static void
 hkp_close(struct keydb *db)
 {
@@ -733,6 +739,7 @@ keydb_hkp_init(const char *url, struct keydb **db_r, struct pb_err *err)
 	h->db.name = xstrdup(url);
 	h->db.put = hkp_put;
 	h->db.lookup = hkp_lookup;
+	h->db.prepare = hkp_prepare;
 	h->db.close = hkp_close;
 	h->db.priv = h;
 	*db_r = &h->db;

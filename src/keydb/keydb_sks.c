@@ -355,14 +355,12 @@ hkp_url(const struct sks_db *s, char *from, size_t fromlen)
 				 : xasprintf("hkp://%s:%lu", addr, p);
 }
 
+/* hkp_ready - the HKP interface of this SKS, made at first use. */
 static int
-sks_lookup(struct keydb *db, const struct keydb_query *q,
-	   struct keydb_answer *a, int timeout_ms, struct pb_err *err)
+hkp_ready(struct sks_db *s, struct pb_err *err)
 {
-	struct sks_db *s = db->priv;
 	char from[4200];
 
-	memset(a, 0, sizeof *a);
 	if (!s->hkp) {
 		char *url = hkp_url(s, from, sizeof from);
 
@@ -374,7 +372,29 @@ sks_lookup(struct keydb *db, const struct keydb_query *q,
 		}
 		free(url);
 	}
+	return 0;
+}
+
+static int
+sks_lookup(struct keydb *db, const struct keydb_query *q,
+	   struct keydb_answer *a, int timeout_ms, struct pb_err *err)
+{
+	struct sks_db *s = db->priv;
+
+	memset(a, 0, sizeof *a);
+	if (hkp_ready(s, err) != 0)
+		return -1;
 	return s->hkp->lookup(s->hkp, q, a, timeout_ms, err);
+}
+
+static int
+sks_prepare(struct keydb *db, struct pb_err *err)
+{
+	struct sks_db *s = db->priv;
+
+	if (hkp_ready(s, err) != 0)
+		return -1;
+	return s->hkp->prepare(s->hkp, err);
 }
 
 static void
@@ -411,6 +431,7 @@ keydb_sks_init(const char *basedir, struct keydb **db_r, struct pb_err *err)
 	s->db.name = xasprintf("sks:%s", s->basedir);
 	s->db.put = sks_put;
 	s->db.lookup = sks_lookup;
+	s->db.prepare = sks_prepare;
 	s->db.close = sks_close;
 	s->db.priv = s;
 	*db_r = &s->db;
