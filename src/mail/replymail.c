@@ -31,7 +31,7 @@ static const char default_help[] =
 	"  GET <search>         the keys that match, ready to import: save this\n"
 	"                       reply and run \"gpg --import FILE\"\n"
 	"  INDEX <search>       a list of the keys that match\n"
-	"  VERBOSE INDEX <search>  the same, with signatures\n"
+	"  VERBOSE INDEX <search>  the same, with every user ID\n"
 	"  LAST <days>          the keys this keyserver saw change in that many\n"
 	"                       days (at most as far back as it remembers)\n"
 	"  ADD                  with your public key in the body (ASCII armor):\n"

@@ -101,7 +101,7 @@ local_part_is(const char *addr, const char *name)
 }
 
 /* list_address - owner-*, *-request: list software, whose "sender" must
- * never get an automatic answer (RFC 3834 section 2). */
+ * never get an automatic answer (RFC 3834 names both). */
 static int
 list_address(const char *addr)
 {

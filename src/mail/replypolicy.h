@@ -7,10 +7,11 @@
  * someone who never asked (backscatter) or starts a loop between two
  * responders.  So:
  *
- *  - the reply goes to ONE address, the request's envelope sender: the
- *    Return-Path the delivering MTA added, else the mbox "From " line,
- *    else the MTA's $SENDER (RFC 3834 section 4).  Never From or
- *    Reply-To, which anyone can write (pksd and onak answered those);
+ *  - the reply goes to ONE address, the request's envelope sender (where
+ *    RFC 3834 sends automatic responses): the Return-Path the delivering
+ *    MTA added, else the mbox "From " line, else the MTA's $SENDER.
+ *    Never From or Reply-To, which anyone can write (pksd and onak
+ *    answered those);
  *  - no reply when that sender is null (<>), a MAILER-DAEMON, an owner-*
  *    or *-request address, not a plain address, or our own; also (our
  *    additions to RFC 3834's list) a postmaster (bounces come from it)

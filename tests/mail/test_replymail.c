@@ -668,6 +668,25 @@ test_gpg_imports_reply(void)
 	config_free(&cfg);
 }
 
+/* The sample installed for operators to copy and translate is the
+ * built-in text, word for word. */
+static void
+test_help_sample(void)
+{
+	const char *top = getenv("TOP");
+	char path[4096];
+	size_t len;
+	char *text;
+
+	snprintf(path, sizeof path, "%s/conf/pksbridge-help.txt",
+		 top && *top ? top : ".");
+	text = unit_read_file(path, &len);
+	CHECK_MSG(text != NULL, "cannot read %s", path);
+	CHECK_MSG(strcmp(text, replymail_default_help()) == 0,
+		  "%s differs from the built-in HELP text", path);
+	free(text);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -681,6 +700,7 @@ main(int argc, char **argv)
 		{ "format_fpr", test_format_fpr },
 		{ "get_round_trip", test_get_round_trip },
 		{ "gpg_imports_reply", test_gpg_imports_reply },
+		{ "help sample = built-in text", test_help_sample },
 		{ NULL, NULL },
 	};
 
