@@ -354,10 +354,14 @@ def main():
                   fmt(x["p50_ms"], " ms"), fmt(x["p90_ms"], " ms"), fmt(x["max_ms"], " ms")))
         ld, dr = r6.get("sks_load"), r6.get("direct")
         if ld and dr:
-            per_r = ld["sks_cpu_s_replies"] * 1000 / max(ld["replies"], 1)
-            per_d = ld["sks_cpu_s_direct"] * 1000 / max(ld["direct"], 1)
-            w("   SKS CPU per reply %s, per direct op=get %s (%s); HKP requests per reply %s"
+            idle = ld.get("sks_cpu_s_idle_per_s", 0)
+            per_r = (ld["sks_cpu_s_replies"] - idle * ld.get("replies_s", 0)) \
+                * 1000 / max(ld["replies"], 1)
+            per_d = (ld["sks_cpu_s_direct"] - idle * ld.get("direct_s", 0)) \
+                * 1000 / max(ld["direct"], 1)
+            w("   SKS CPU per reply %s, per direct op=get %s (%s; SKS idle %s/s taken off); HKP requests per reply %s"
               % (fmt(per_r, " ms"), fmt(per_d, " ms"), fmt(ratio(per_r, per_d), " x", 2),
+                 fmt(idle * 1000, " ms"),
                  fmt(ld["sks_requests_counted"] / max(ld["replies_counted"], 1), "", 2)))
             w("   direct op=get latency p50 %s, p90 %s" % (fmt(dr["p50_ms"], " ms"),
                                                          fmt(dr["p90_ms"], " ms")))
