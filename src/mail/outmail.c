@@ -129,11 +129,12 @@ outmail_armor_crlf(void *ctx, const char *text, size_t len)
 	return 0;
 }
 
-/* outmail_msgid: seconds and pid make it unique on this host unless the
- * clock goes back, the 64 random bits cover that and several hosts
- * sharing one from_addr. */
-int
-outmail_msgid(const char *domain, int64_t now, char *out, size_t outlen)
+/* make_msgid - "SECONDS.PID.RANDOM@domain": seconds and pid make it
+ * unique on this host unless the clock goes back, the 64 random bits
+ * cover that and several hosts sharing one from_addr.  -1 if it does not
+ * fit in outlen. */
+static int
+make_msgid(const char *domain, int64_t now, char *out, size_t outlen)
 {
 	unsigned long long rnd = 0;
 	struct timespec ts;
@@ -150,8 +151,10 @@ outmail_msgid(const char *domain, int64_t now, char *out, size_t outlen)
 	return len < 0 || (size_t)len >= outlen ? -1 : 0;
 }
 
-int
-outmail_date(int64_t now, char *out, size_t len)
+/* make_date - now as an RFC 5322 date in UTC; -1 if the year is not
+ * 1970..9999. */
+static int
+make_date(int64_t now, char *out, size_t len)
 {
 	static const char *const wday[] = {
 		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
@@ -171,13 +174,32 @@ outmail_date(int64_t now, char *out, size_t len)
 }
 
 int
+outmail_stamp(const struct config *cfg, int64_t now, struct outmail_stamp *st,
+	      struct pb_err *err)
+{
+	const char *domain;
+
+	if (cfg->from_addr == NULL || !outmail_addr_ok(cfg->from_addr_bare))
+		return pb_err_set(err, PB_EDATA,
+				  "from_addr is not a plain user@domain");
+	domain = strchr(cfg->from_addr_bare, '@') + 1;
+	if (make_date(now, st->date, sizeof st->date) != 0)
+		return pb_err_set(err, PB_EDATA, "date %lld out of range",
+				  (long long)now);
+	if (make_msgid(domain, now, st->msgid, sizeof st->msgid) != 0)
+		return pb_err_set(err, PB_EDATA,
+				  "from_addr domain too long for a Message-ID");
+	snprintf(st->bracketed, sizeof st->bracketed, "<%s>", st->msgid);
+	return 0;
+}
+
+int
 outmail_compose(const struct config *cfg, const char *peer,
 		const struct pgp_key *keys, size_t n, int64_t now,
 		struct buf *out, char *msgid_out, struct pb_err *err)
 {
 	struct armor_writer w;
-	char date[64], msgid[OUTMAIL_MSGID_MAX], bracketed[OUTMAIL_MSGID_MAX + 2];
-	const char *domain;
+	struct outmail_stamp st;
 	size_t total = 0, start = out->len;
 
 	if (n == 0)
@@ -185,17 +207,8 @@ outmail_compose(const struct config *cfg, const char *peer,
 	if (!outmail_addr_ok(peer))
 		return pb_err_set(err, PB_EDATA,
 				  "peer address is not a plain user@domain");
-	if (cfg->from_addr == NULL || !outmail_addr_ok(cfg->from_addr_bare))
-		return pb_err_set(err, PB_EDATA,
-				  "from_addr is not a plain user@domain");
-	domain = strchr(cfg->from_addr_bare, '@') + 1;
-	if (outmail_date(now, date, sizeof date) != 0)
-		return pb_err_set(err, PB_EDATA, "date %lld out of range",
-				  (long long)now);
-	if (outmail_msgid(domain, now, msgid, sizeof msgid) != 0)
-		return pb_err_set(err, PB_EDATA,
-				  "from_addr domain too long for a Message-ID");
-	snprintf(bracketed, sizeof bracketed, "<%s>", msgid);
+	if (outmail_stamp(cfg, now, &st, err) != 0)
+		return -1;
 
 	for (size_t i = 0; i < n; i++)
 		total += keys[i].len;
@@ -212,8 +225,8 @@ outmail_compose(const struct config *cfg, const char *peer,
 	    outmail_header(out, "MIME-Version", "1.0", err) != 0 ||
 	    outmail_header(out, "Content-Type", "application/pgp-keys", err) != 0 ||
 	    outmail_header(out, "Content-Transfer-Encoding", "7bit", err) != 0 ||
-	    outmail_header(out, "Date", date, err) != 0 ||
-	    outmail_header(out, "Message-ID", bracketed, err) != 0 ||
+	    outmail_header(out, "Date", st.date, err) != 0 ||
+	    outmail_header(out, "Message-ID", st.bracketed, err) != 0 ||
 	    outmail_header(out, "Auto-Submitted", "auto-generated", err) != 0) {
 		/* Nothing of a refused mail stays in the caller's buffer. */
 		out->len = start;
@@ -225,6 +238,6 @@ outmail_compose(const struct config *cfg, const char *peer,
 	for (size_t i = 0; i < n; i++)
 		armor_writer_add(&w, keys[i].data, keys[i].len);
 	armor_writer_end(&w);	/* outmail_armor_crlf cannot fail */
-	snprintf(msgid_out, OUTMAIL_MSGID_MAX, "%s", msgid);
+	snprintf(msgid_out, OUTMAIL_MSGID_MAX, "%s", st.msgid);
 	return 0;
 }

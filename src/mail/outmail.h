@@ -68,14 +68,20 @@ int outmail_value_ok(const char *v);
 int outmail_header(struct buf *b, const char *name, const char *value,
 		   struct pb_err *err);
 
-/* outmail_date - now as an RFC 5322 date in UTC ("Tue, 1 Dec 2026
- * 23:57:49 +0000") into out (64 bytes are enough); -1 if the year is not
- * 1970..9999. */
-int outmail_date(int64_t now, char *out, size_t len);
+/* What every mail of ours carries: a Date and a fresh Message-ID. */
+struct outmail_stamp {
+	char date[64];				/* RFC 5322, UTC */
+	char msgid[OUTMAIL_MSGID_MAX];		/* without <> */
+	char bracketed[OUTMAIL_MSGID_MAX + 2];	/* with <> */
+};
 
-/* outmail_msgid - a fresh Message-ID without angle brackets,
- * "SECONDS.PID.RANDOM@domain", into out; -1 if it does not fit. */
-int outmail_msgid(const char *domain, int64_t now, char *out, size_t outlen);
+/* outmail_stamp - check that cfg's from_addr can stand in a header (a
+ * plain from_addr_bare, as outmail_addr_ok), and make st for now: the
+ * date, and "SECONDS.PID.RANDOM@" the domain of from_addr_bare.
+ * PB_EDATA if from_addr is unusable, now out of range, or the domain
+ * too long. */
+int outmail_stamp(const struct config *cfg, int64_t now,
+		  struct outmail_stamp *st, struct pb_err *err);
 
 /* outmail_armor_crlf - an armor_out_fn (armor.h) appending to the struct
  * buf in ctx with every LF turned into CRLF (the writer writes no CR).

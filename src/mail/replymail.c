@@ -5,8 +5,8 @@
  * a refused reply leaves nothing in the caller's buffer.  The armor comes
  * from armor.h's streaming writer with its LF turned into CRLF on the
  * way, so the keys are held once as binary and never as LF text.
- * Date, Message-ID, the header checks and the CRLF armor writer are
- * outmail.h's, shared with the sync mail.
+ * Date, Message-ID (outmail_stamp), the header checks and the CRLF armor
+ * writer are outmail.h's, shared with the sync mail.
  */
 #include "mail/replymail.h"
 #include "openpgp/armor.h"
@@ -341,37 +341,27 @@ replymail_compose(const struct config *cfg, const struct replymail *r,
 		  struct pb_err *err)
 {
 	struct buf h = BUF_INIT;
-	char date[64], msgid[REPLYMAIL_MSGID_MAX], bracketed[REPLYMAIL_MSGID_MAX + 2];
+	struct outmail_stamp st;
 	char boundary[REPLYMAIL_MSGID_MAX + 16];
-	const char *domain;
 	size_t total = 0;
 	int rc = -1;
 
 	if (!outmail_addr_ok(r->to))
 		return pb_err_set(err, PB_EDATA, "requester address is not a "
 				  "plain user@domain");
-	if (cfg->from_addr == NULL || !outmail_addr_ok(cfg->from_addr_bare))
-		return pb_err_set(err, PB_EDATA,
-				  "from_addr is not a plain user@domain");
 	if (r->command == NULL)
 		return pb_err_set(err, PB_EDATA, "no command to answer");
 	if (r->in_reply_to && !msgid_ok(r->in_reply_to, strlen(r->in_reply_to)))
 		return pb_err_set(err, PB_EDATA, "the request's Message-ID is "
 				  "unusable in In-Reply-To");
-	domain = strchr(cfg->from_addr_bare, '@') + 1;
-	if (outmail_date(now, date, sizeof date) != 0)
-		return pb_err_set(err, PB_EDATA, "date %lld out of range",
-				  (long long)now);
-	if (outmail_msgid(domain, now, msgid, sizeof msgid) != 0)
-		return pb_err_set(err, PB_EDATA,
-				  "from_addr domain too long for a Message-ID");
-	snprintf(bracketed, sizeof bracketed, "<%s>", msgid);
+	if (outmail_stamp(cfg, now, &st, err) != 0)
+		return -1;
 
 	if (outmail_header(&h, "From", cfg->from_addr, err) != 0 ||
 	    outmail_header(&h, "To", r->to, err) != 0 ||
 	    put_subject(&h, r->command, r->search, err) != 0 ||
-	    outmail_header(&h, "Date", date, err) != 0 ||
-	    outmail_header(&h, "Message-ID", bracketed, err) != 0)
+	    outmail_header(&h, "Date", st.date, err) != 0 ||
+	    outmail_header(&h, "Message-ID", st.bracketed, err) != 0)
 		goto out;
 	if (r->in_reply_to) {
 		char irt[MSGID_MAX + 3];
@@ -401,7 +391,7 @@ replymail_compose(const struct config *cfg, const struct replymail *r,
 		/* "=_" cannot occur in quoted-printable or base64 text, and
 		 * put_text_part keeps it out of 7bit text. */
 		snprintf(boundary, sizeof boundary, "=_pksbridge_%.200s",
-			 msgid);
+			 st.msgid);
 		for (char *p = boundary; *p; p++)
 			if (*p == '@')
 				*p = '.';
@@ -418,7 +408,7 @@ replymail_compose(const struct config *cfg, const struct replymail *r,
 		buf_printf(out, "\r\n--%s--\r\n", boundary);
 	}
 	if (msgid_out)
-		snprintf(msgid_out, REPLYMAIL_MSGID_MAX, "%s", msgid);
+		snprintf(msgid_out, REPLYMAIL_MSGID_MAX, "%s", st.msgid);
 	rc = 0;
 out:
 	buf_free(&h);

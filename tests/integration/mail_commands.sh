@@ -22,40 +22,32 @@
 . "$TOP/tests/lib/sks.sh"
 . "$TOP/tests/lib/sks_it.sh"
 . "$TOP/tests/lib/smtpsink.sh"
+. "$TOP/tests/lib/mailcmd_it.sh"
 
 need_cmd sks gpg curl python3 || done_testing
 K=$TEST_DATA/keys
 C=BD5C2399CD95E4461856F0EF60B74832F7923026
 D=C562077F5495A4F13AD187162C1B67B3F7923026
 BOB=$(awk '$1 == "bob" { print $2 }' "$K/fingerprints.txt")
-CHECK="python3 $TOP/tests/lib/reply_check.py"
-US=pgp-public-keys@bridge.test
+CHECK=$REPLY_CHECK
+US=$MC_US
 
-SKS=$TEST_TMP/sks
-port=$(free_port)
-sks_start "$SKS" "$port" 2>"$TEST_TMP/sks.err" ||
-	{ not_ok "SKS starts" "$(cat "$TEST_TMP/sks.err")"; done_testing; }
+mc_sks collide-c collide-d
+port=$SKS_PORT
 show_on_failure "$TEST_TMP/runner.log" "$SKS/sks-db.log"
-for k in collide-c collide-d; do
-	curl -s -o /dev/null --data-urlencode "keytext@$K/$k.asc" \
-		"http://127.0.0.1:$port/pks/add"
-done
 both_served() { sks_wait_key "$port" "$C" 10 && sks_wait_key "$port" "$D" 10; }
 check "SKS serves both keys of short ID F7923026" both_served
-smtpsink_start "$TEST_TMP/sink" || done_testing
-SINK=$TEST_TMP/sink
-CONF=$TEST_TMP/pb.conf
+mc_sink
 CONFDIR=$TEST_TMP/etc
-mkdir -p "$CONFDIR" "$TEST_TMP/spool" && chmod 700 "$TEST_TMP/spool"
-: >"$TEST_TMP/mailsync"
+mkdir -p "$CONFDIR"
+CONF=$CONFDIR/pksbridge.conf
+# conf LINE... - the configuration, keydb sks: (the lookups then find
+# SKS's HKP port in its sksconf), with LINEs.
 conf() {
-	pb_conf "$CONFDIR/pksbridge.conf" "spool_dir: $TEST_TMP/spool" \
-		"keydb: sks:$SKS/var/spool/sks" "from_addr: $US" \
-		"smtp_relay: 127.0.0.1:$SMTPSINK_PORT" "mailsync_file: $TEST_TMP/mailsync" \
-		"log: stderr" "reply_limit: 100/1h" "retry_schedule: 1h" "$@"
+	mc_conf "$CONF" "$TEST_TMP/spool" "keydb: sks:$SKS/var/spool/sks" \
+		"reply_limit: 100/1h" "retry_schedule: 1h" "$@"
 }
 conf
-CONF=$CONFDIR/pksbridge.conf
 
 # request FILE SUBJECT [FROM] [MSGID|-] - a request mail as an MTA hands
 # it over (Return-Path on top); prints its Message-ID.

@@ -15,22 +15,15 @@
 . "$TOP/tests/lib/sks.sh"
 . "$TOP/tests/lib/sks_it.sh"
 . "$TOP/tests/lib/smtpsink.sh"
+. "$TOP/tests/lib/mailcmd_it.sh"
 
 need_cmd sks curl python3 || done_testing
-US=pgp-public-keys@bridge.test
-CHECK="python3 $TOP/tests/lib/reply_check.py"
-SKS=$TEST_TMP/sks
-port=$(free_port)
-sks_start "$SKS" "$port" 2>"$TEST_TMP/sks.err" ||
-	{ not_ok "SKS starts" "$(cat "$TEST_TMP/sks.err")"; done_testing; }
-smtpsink_start "$TEST_TMP/sink" || done_testing
-SINK=$TEST_TMP/sink
-mkdir -m 700 "$TEST_TMP/spool"
-: >"$TEST_TMP/mailsync"
+US=$MC_US
+CHECK=$REPLY_CHECK
+mc_sks
+mc_sink
 CONF=$TEST_TMP/pb.conf
-pb_conf "$CONF" "spool_dir: $TEST_TMP/spool" "keydb: hkp://127.0.0.1:$port" \
-	"from_addr: $US" "smtp_relay: 127.0.0.1:$SMTPSINK_PORT" \
-	"mailsync_file: $TEST_TMP/mailsync" "log: stderr" "reply_limit: 100/1h"
+mc_conf "$CONF" "$TEST_TMP/spool" "reply_limit: 100/1h"
 
 # hostile NAME - ingest $TEST_TMP/NAME.eml; then REPLY is the reply the
 # sink got for it, or empty.

@@ -19,31 +19,20 @@
 . "$TOP/tests/lib/sks.sh"
 . "$TOP/tests/lib/sks_it.sh"
 . "$TOP/tests/lib/smtpsink.sh"
+. "$TOP/tests/lib/mailcmd_it.sh"
 
 need_cmd sks curl python3 || done_testing
-US=pgp-public-keys@bridge.test
-CHECK="python3 $TOP/tests/lib/reply_check.py"
-SKS=$TEST_TMP/sks
-port=$(free_port)
-sks_start "$SKS" "$port" 2>"$TEST_TMP/sks.err" ||
-	{ not_ok "SKS starts" "$(cat "$TEST_TMP/sks.err")"; done_testing; }
-for k in collide-c collide-d; do
-	curl -s -o /dev/null --data-urlencode "keytext@$TEST_DATA/keys/$k.asc" \
-		"http://127.0.0.1:$port/pks/add"
-done
-smtpsink_start "$TEST_TMP/sink" || done_testing
-SINK=$TEST_TMP/sink
-: >"$TEST_TMP/mailsync"
+US=$MC_US
+CHECK=$REPLY_CHECK
+mc_sks collide-c collide-d
+mc_sink
 CONF=$TEST_TMP/pb.conf
 # conf SPOOL LINE... - the configuration, with a spool of its own (a
 # spool keeps its rate buckets across configurations).
 conf() {
-	mkdir -p -m 700 "$TEST_TMP/$1"
 	_cf_spool=$TEST_TMP/$1
 	shift
-	pb_conf "$CONF" "spool_dir: $_cf_spool" "keydb: hkp://127.0.0.1:$port" \
-		"from_addr: $US" "smtp_relay: 127.0.0.1:$SMTPSINK_PORT" \
-		"mailsync_file: $TEST_TMP/mailsync" "log: stderr" "$@"
+	mc_conf "$CONF" "$_cf_spool" "$@"
 }
 conf spool1 "reply_limit: 3/1h" "reply_limit_total: 8/1h"
 SEQ=0

@@ -34,17 +34,11 @@ SINGLE = ("from", "to", "subject", "x-keyserver-sent", "precedence",
           "auto-submitted")
 
 
-def main():
-    if len(sys.argv) != 4:
-        print("usage: outmail_check.py MSG PEER FROM_ADDR")
-        return 2
-    path, peer, from_addr = sys.argv[1:]
-    probs = []
-    with open(path, "rb") as f:
-        raw = f.read()
-    if not raw:
-        print("empty message")
-        return 1
+def wire_lines(raw, probs):
+    """The lines of a mail as an SMTP server stored it (CRLF kept), with
+    the problems of its wire form appended to probs: not ending in CRLF,
+    a NUL or 8-bit byte (our mail is 7bit), a bare CR or LF.  Shared with
+    reply_check.py."""
     if not raw.endswith(b"\r\n"):
         probs.append("the message does not end with CRLF")
     if b"\0" in raw:
@@ -58,6 +52,21 @@ def main():
         if b"\n" in l or b"\r" in l:
             probs.append("line %d: bare CR or LF (every line must end CRLF)" % n)
             break
+    return lines
+
+
+def main():
+    if len(sys.argv) != 4:
+        print("usage: outmail_check.py MSG PEER FROM_ADDR")
+        return 2
+    path, peer, from_addr = sys.argv[1:]
+    probs = []
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw:
+        print("empty message")
+        return 1
+    lines = wire_lines(raw, probs)
     text = [l.decode("ascii", "replace") for l in lines]
     try:
         blank = text.index("")

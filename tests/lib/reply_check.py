@@ -7,7 +7,8 @@ format (src/mail/replymail.h), for the mail command integration tests.
 
 Exit 0 if the reply keeps the contract, else 1 with one line per problem.
 What it checks:
-  * on the wire: CRLF line ends only, 7-bit, no NUL, header lines at most
+  * on the wire (outmail_check.wire_lines, as for sync mail): CRLF line
+    ends only, 7-bit, no NUL; header lines at most
     998 characters, the whole mail at most 20 MB;
   * headers, each exactly once: From = FROM_ADDR, To = TO and nobody else,
     Subject starting "Reply to ", a Date that parses, a Message-ID
@@ -30,6 +31,9 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from outmail_check import wire_lines  # noqa: E402
+
 
 def main():
     if len(sys.argv) not in (4, 5):
@@ -41,17 +45,7 @@ def main():
     raw = open(path, "rb").read()
     if len(raw) > 20 << 20:
         probs.append("reply larger than 20 MB")
-    if b"\0" in raw:
-        probs.append("NUL byte")
-    if any(b >= 0x80 for b in raw):
-        probs.append("8-bit byte (the reply must be 7bit)")
-    lines = raw.split(b"\r\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for n, l in enumerate(lines, 1):
-        if b"\n" in l or b"\r" in l:
-            probs.append("line %d: bare CR or LF" % n)
-            break
+    lines = wire_lines(raw, probs)
     try:
         blank = lines.index(b"")
     except ValueError:

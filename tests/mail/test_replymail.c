@@ -51,24 +51,6 @@ take_block(void *ctx, const struct armor_block *blk)
 	return 0;
 }
 
-static int
-load_keys(const char *const *names, struct pgp_keylist *list)
-{
-	memset(list, 0, sizeof *list);
-	for (size_t i = 0; names[i]; i++) {
-		char rel[64], *text;
-		size_t len;
-
-		snprintf(rel, sizeof rel, "keys/%s.asc", names[i]);
-		text = unit_read_file(unit_data_path(rel), &len);
-		if (text == NULL)
-			return -1;
-		armor_scan(text, len, 1u << 24, take_block, list);
-		free(text);
-	}
-	return 0;
-}
-
 /* header_end - offset of the blank line ending the header section. */
 static size_t
 header_end(const struct buf *m)
@@ -494,11 +476,12 @@ static int
 compose_get(struct config *cfg, struct pgp_keylist *keys, struct buf *m,
 	    struct pb_err *err)
 {
-	static const char *const names[] = { "collide-c", "collide-d", NULL };
 	char text[512], fc[128], fd[128];
 	struct replymail r = { 0 };
 
-	if (load_keys(names, keys) != 0 || keys->nkeys != 2)
+	memset(keys, 0, sizeof *keys);
+	if (unit_load_keys("keys/collide-c.asc", keys) != 0 ||
+	    unit_load_keys("keys/collide-d.asc", keys) != 0 || keys->nkeys != 2)
 		return pb_err_set(err, PB_EIO, "fixture keys missing");
 	replymail_format_fpr(keys->keys[0].fpr_hex, fc, sizeof fc);
 	replymail_format_fpr(keys->keys[1].fpr_hex, fd, sizeof fd);
