@@ -7,7 +7,6 @@
  * of an evil32-style short-ID collision: read back through pksbridge's
  * own inbound parser, and imported by the real gpg from the raw mail.
  */
-#include "openpgp/armor.h"
 #include "util/buf.h"
 #include "config/config.h"
 #include "mail/mailcmd.h"
@@ -39,16 +38,6 @@ setup_cfg(struct config *cfg)
 	free(cfg->from_addr_bare);
 	cfg->from_addr = strdup("PGP keyserver <" US ">");
 	cfg->from_addr_bare = strdup(US);
-}
-
-static int
-take_block(void *ctx, const struct armor_block *blk)
-{
-	struct pgp_keylist *list = ctx;
-
-	if (blk->kind == ARMOR_PUBLIC_KEY && blk->ok)
-		pgp_split_keys(blk->data, blk->len, NULL, list);
-	return 0;
 }
 
 /* header_end - offset of the blank line ending the header section. */
@@ -504,7 +493,7 @@ count_parts(void *ctx, const char *type, const char *data, size_t len)
 	struct pgp_keylist *keys = ctx;
 
 	if (strcmp(type, "application/pgp-keys") == 0)
-		armor_scan(data, len, 1u << 24, take_block, keys);
+		unit_armor_keys(data, len, keys);
 	return 0;
 }
 
