@@ -13,6 +13,10 @@
 #      the envelope sender), the key reaches SKS, and the key goes out to
 #      the PKS peer as sync mail
 #   3. gpg1 --search-keys: "GET <word>", answered
+#   4. Exim's sendmail given "-f FROM_ADDR -f <>", as pksbridge runs a
+#      sendmail_cmd with a -f of its own for a reply (mail_commands.sh
+#      shows those arguments): the last -f counts, the mail leaves from
+#      the null sender
 #   and gpgkeys_mailto's quirk each time: gpg1 exits 2 after every send
 #   ("keyserver communications error"), which is not ours.
 . "$(dirname "$0")/../lib.sh"
@@ -165,6 +169,16 @@ check "3: the reply keeps the format" sh -c \
 	"$CHECK '$TEST_TMP/r3.eml' $ALICE $US >'$TEST_TMP/r3.txt'"
 check_grep "3: gpgkeys_mailto sent GET collide, answered with both keys" \
 	'^2 keys match collide:$' "$TEST_TMP/r3.txt"
+
+# --- 4. sendmail_cmd with its own -f, then pksbridge's -f <> --------------------
+nalice=$(mails "$MB/alice.mbox")
+printf 'From: %s\nTo: %s\nSubject: Reply to HELP\n\ntext\n' "$US" "$ALICE" |
+	mta_exim -oi -f "$US" -f '<>' -- "$ALICE"
+check_eq "4: Exim's sendmail -oi -f $US -f '<>' accepts the mail" "$?" 0
+wait_for "4: Exim delivers it to alice" 30 more_mails "$MB/alice.mbox" "$nalice"
+check_eq "4: ... from the null sender (the last -f counts)" \
+	"$(awk '/^From / { n++ } n == '"$((nalice + 1))"' && /^Return-path:/' "$MB/alice.mbox")" \
+	"Return-path: <>"
 
 check_eq "Exim never bounced or failed a delivery (no <= <> from us bounced, no **)" \
 	"$(grep -c -e ' \*\* ' "$TEST_TMP/exim/log/mainlog")" 0
