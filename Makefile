@@ -234,7 +234,9 @@ INSTALL_SED := sed -e 's|/usr/local/share/doc/pksbridge|$(docdir)|g' \
                    -e 's|/usr/local/etc|$(sysconfdir)|g'
 MAN8       := $(wildcard man/*.8)
 MAN5       := $(wildcard man/*.5)
-DOCS       := README.md docs/WIRING.md docs/JSON.md
+# conf/pksbridge-help.txt is the built-in HELP text (test_replymail keeps
+# them equal), for operators to copy beside pksbridge.conf and translate.
+DOCS       := README.md docs/WIRING.md docs/JSON.md conf/pksbridge-help.txt
 UNITS      := contrib/systemd/pksbridge.service \
               contrib/systemd/pksbridge-purge.service \
               contrib/systemd/pksbridge-purge.timer

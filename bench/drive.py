@@ -20,7 +20,20 @@ process start-up.
       every FPR is served, or until nothing new was served for S seconds
       after the last handover.  Prints one JSON object (see the end).
 
-Times are seconds (or ms) from the first handover, CLOCK_MONOTONIC.
+  drive.py reply --list FILE --sink DIR --first N [--pause S] [--timeout S]
+                 [--parallel K] -- CMD...
+      FILE has "FPR ..." lines.  For each, run CMD with a mail command
+      "GET 0x<last 8 hex digits>" on stdin (a gpg1-style request, as the
+      MTA hands it over), and wait until the SMTP sink storing into DIR
+      has its next message (DIR/msg.N, msg.N+1, ...: smtpsink renames it
+      there once it accepted the mail).  Prints one JSON line per request:
+      {"reply_ms": the sink file's mtime minus the wall clock just before
+      CMD started, "ingest_ms": CMD's run, "rc": N}.  K at a time: the
+      requests of a round start together, each waits for its own reply
+      (any of the round's messages counts).
+
+Times are seconds (or ms) from the first handover, CLOCK_MONOTONIC; the
+reply latency uses the wall clock, which the sink's file times use.
 """
 import argparse
 import http.client
@@ -189,6 +202,69 @@ def bulk(a):
     return 0
 
 
+def request_mail(fpr, n):
+    return ("Return-Path: <bench%d@client.test>\n"
+            "From: bench%d@client.test\n"
+            "To: pgp-public-keys@bridge.test\n"
+            "Subject: GET 0x%s\n"
+            "Message-ID: <bench.%d.%d@client.test>\n\n"
+            "GnuPG 1.4.23 email keyserver request\n" %
+            (n % 97, n % 97, fpr[-8:].upper(), n, int(time.time()))).encode()
+
+
+def reply(a):
+    import os
+    fprs = []
+    with open(a.list) as f:
+        for line in f:
+            w = line.split()
+            if w:
+                fprs.append(w[0])
+    n = a.first
+    bad = 0
+    for r in range(0, len(fprs), a.parallel):
+        batch = fprs[r:r + a.parallel]
+        procs = []
+        for i, fpr in enumerate(batch):
+            t0w = time.time_ns()
+            t0 = now()
+            p = subprocess.Popen(a.cmd, stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            p.stdin.write(request_mail(fpr, n + i))
+            p.stdin.close()
+            procs.append((p, t0w, t0))
+        targets = [os.path.join(a.sink, "msg.%d" % (n + i))
+                   for i in range(len(batch))]
+        deadline = now() + a.timeout
+        ingest = [None] * len(batch)
+        while now() < deadline:
+            for i, (p, _, t0) in enumerate(procs):
+                if ingest[i] is None and p.poll() is not None:
+                    ingest[i] = now() - t0
+            if all(os.path.exists(t) for t in targets) and \
+                    all(x is not None for x in ingest):
+                break
+            time.sleep(0.001)
+        # Each reply is the earliest message not yet given to an earlier
+        # request of the round (they may arrive in any order).
+        mtimes = sorted(os.stat(t).st_mtime_ns for t in targets
+                        if os.path.exists(t))
+        for i, (p, t0w, t0) in enumerate(procs):
+            rc = p.wait()
+            got = mtimes[i] if i < len(mtimes) else None
+            if got is None or rc != 0:
+                bad += 1
+            print(json.dumps({
+                "reply_ms": None if got is None else round((got - t0w) / 1e6, 2),
+                "ingest_ms": None if ingest[i] is None else round(ingest[i] * 1000, 2),
+                "rc": rc}))
+            sys.stdout.flush()
+        n += len(batch)
+        time.sleep(a.pause)
+    return 1 if bad else 0
+
+
 def main():
     argv = sys.argv[1:]
     cmd = []
@@ -209,12 +285,23 @@ def main():
     bu.add_argument("--post", action="store_true")
     bu.add_argument("--settle", type=float, default=25)
     bu.add_argument("--timeout", type=float, default=900)
+    re_ = sub.add_parser("reply")
+    re_.add_argument("--list", required=True)
+    re_.add_argument("--sink", required=True)
+    re_.add_argument("--first", type=int, default=1)
+    re_.add_argument("--pause", type=float, default=0.05)
+    re_.add_argument("--timeout", type=float, default=30)
+    re_.add_argument("--parallel", type=int, default=1)
     a = ap.parse_args(argv)
     a.cmd = cmd
     if a.what == "latency":
         if not cmd:
             ap.error("latency needs -- CMD")
         return latency(a)
+    if a.what == "reply":
+        if not cmd:
+            ap.error("reply needs -- CMD")
+        return reply(a)
     return bulk(a)
 
 

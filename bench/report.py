@@ -175,6 +175,27 @@ def s5(raw):
     return out
 
 
+def s6(raw):
+    d = os.path.join(raw, "s6_replies")
+    if not os.path.isdir(d):
+        return None
+    out = {}
+    for p in ("runner", "runner4", "inline"):
+        path = os.path.join(d, p + ".jsonl")
+        if not os.path.exists(path):
+            continue
+        v = sorted(json.loads(l)["reply_ms"] for l in open(path)
+                   if l.strip() and json.loads(l)["reply_ms"] is not None)
+        if v:
+            out[p] = {"requests": len(v), "p50_ms": pct(v, 50), "p90_ms": pct(v, 90),
+                      "max_ms": v[-1]}
+    for name in ("sks_load", "direct"):
+        j = read_json(os.path.join(d, name + ".json"))
+        if j:
+            out[name] = j
+    return out
+
+
 def main():
     raw, outjson = sys.argv[1], sys.argv[2]
     meta = read_json(os.path.join(raw, "meta.json")) or {}
@@ -317,6 +338,41 @@ def main():
                                 x["mails"], x["distinct_keys_delivered"], x["keys_posted"]),
                             "met": x["mails"] <= want and
                             x["distinct_keys_delivered"] == x["keys_posted"]})
+        w("")
+
+    r6 = s6(raw)
+    if r6:
+        res["replies"] = r6
+        w("6. replies to mail commands: GET 0x<short ID>, start of ingest -> reply accepted by the SMTP sink")
+        w("   %-34s %8s %10s %10s %10s" % ("path", "requests", "p50", "p90", "max"))
+        for p, name in (("runner", "runner's reply worker"),
+                        ("runner4", "runner, 4 at a time"),
+                        ("inline", "no runner: the filter itself")):
+            if p in r6:
+                x = r6[p]
+                w("   %-34s %8d %10s %10s %10s" % (name, x["requests"],
+                  fmt(x["p50_ms"], " ms"), fmt(x["p90_ms"], " ms"), fmt(x["max_ms"], " ms")))
+        ld, dr = r6.get("sks_load"), r6.get("direct")
+        if ld and dr:
+            idle = ld.get("sks_cpu_s_idle_per_s", 0)
+            per_r = (ld["sks_cpu_s_replies"] - idle * ld.get("replies_s", 0)) \
+                * 1000 / max(ld["replies"], 1)
+            per_d = (ld["sks_cpu_s_direct"] - idle * ld.get("direct_s", 0)) \
+                * 1000 / max(ld["direct"], 1)
+            w("   SKS CPU per reply %s, per direct op=get %s (%s; SKS idle %s/s taken off); HKP requests per reply %s"
+              % (fmt(per_r, " ms"), fmt(per_d, " ms"), fmt(ratio(per_r, per_d), " x", 2),
+                 fmt(idle * 1000, " ms"),
+                 fmt(ld["sks_requests_counted"] / max(ld["replies_counted"], 1), "", 2)))
+            w("   direct op=get latency p50 %s, p90 %s" % (fmt(dr["p50_ms"], " ms"),
+                                                         fmt(dr["p90_ms"], " ms")))
+        if "runner" in r6:
+            v = r6["runner"]["p50_ms"]
+            targets.append({"scenario": "GET reply latency, ingest -> sink, runner running",
+                            "target": "p50 <= 100 ms",
+                            "measured": "p50 %s, p90 %s (%d requests)" % (
+                                fmt(v, " ms"), fmt(r6["runner"]["p90_ms"], " ms"),
+                                r6["runner"]["requests"]),
+                            "met": v <= 100})
         w("")
 
     res["targets"] = targets

@@ -107,8 +107,11 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	/* Nothing we start from here on (gpg, for an inline delivery) may
 	 * hold the MTA's pipe open. */
 	filter_quiet_fds();
-	handoff_after_commit(&h, sp, cfg, res.state == QS_READY ? res.id : NULL,
-			     res.noutbound > 0);
+	handoff_after_commit(&h, sp, cfg,
+			     res.state == QS_READY && strcmp(res.id, res.reply_id) ?
+			     res.id : NULL,
+			     res.reply_id[0] && res.reply_state == QS_READY ?
+			     res.reply_id : NULL, res.noutbound > 0);
 	spool_checkpoint(sp, 0);
 	spool_close(sp);
 	return FILTER_EXIT_OK;

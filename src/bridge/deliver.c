@@ -8,6 +8,7 @@
  * delivery cheap: gpg starts once per batch instead of once per mail.
  */
 #include "bridge/deliver.h"
+#include "bridge/addreply.h"
 #include "keydb/keydb.h"
 #include "openpgp/keycheck.h"
 #include "openpgp/pgp.h"
@@ -28,6 +29,7 @@ struct deliverer {
 	const struct config *cfg;
 	struct keydb *db;
 	struct keycheck *kc;
+	char reply_id[QID_LEN + 1];	/* the last ADD reply made, or "" */
 };
 
 struct deliverer *
@@ -69,9 +71,13 @@ struct item {
 	char *error;			/* owned */
 	struct q_entry rejected;	/* keys GnuPG refused, to split off */
 	struct buf rpayload;
+	struct mailreq lines;		/* an ADD's reply (entry.request
+					 * set): keys GnuPG refused */
+	struct mailreq described;	/* what the others add, if delivered */
 	/* results of the finishing transaction */
 	enum deliver_outcome final;
 	char quarantine_id[QID_LEN + 1];
+	char reply_id[QID_LEN + 1];	/* the ADD's reply entry, or "" */
 	int lost_lease;
 	char why_lost[Q_WHY_LEN];	/* why the outcome was not recorded */
 };
@@ -123,6 +129,7 @@ finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 		int r;
 
 		it->quarantine_id[0] = '\0';
+		it->reply_id[0] = '\0';
 		it->lost_lease = 0;
 		if (!it->claimed)
 			continue;
@@ -163,6 +170,24 @@ finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 					 it->rpayload.len, err);
 			memcpy(it->quarantine_id, q.id, sizeof q.id);
 			q_entry_free(&q);
+		}
+		/* An ADD is answered once its entry is finished, in the
+		 * transaction that says so. */
+		if (r == 0 && e.request && e.reply_to && e.state != QS_DEFERRED) {
+			struct mailreq lines = { 0 };
+
+			for (size_t l = 0; l < it->lines.nlines; l++)
+				mailreq_add_line(&lines, "%s", it->lines.lines[l]);
+			for (size_t l = 0; e.state == QS_DONE &&
+			     l < it->described.nlines; l++)
+				mailreq_add_line(&lines, "%s",
+						 it->described.lines[l]);
+			if (e.state == QS_FAILED)
+				mailreq_add_line(&lines, "refused: %s", e.last_error ?
+						 e.last_error : "failed");
+			r = addreply_insert(sp, txn, &e, &lines, now, it->reply_id,
+					    err);
+			mailreq_free(&lines);
 		}
 		q_entry_free(&e);
 		if (r != 0)
@@ -257,7 +282,7 @@ read_keys(struct batch *b, struct pgp_key **keys_r, size_t *nkeys_r,
  * is a primary key packet alone, which adds nothing to any key). */
 static size_t
 split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accepted,
-	       const char **reasons, struct pgp_key *good)
+	       const char **reasons, struct pgp_key *good, unsigned char *kept_r)
 {
 	size_t ngood = 0;
 	int merges = keydb_merges(b->d->cfg->keydb);
@@ -275,9 +300,14 @@ split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accep
 			if (accepted[k] || (merges && keys[k].npackets > 1 &&
 					    keycheck_unbound(reasons[k]))) {
 				good[ngood++] = keys[k];
+				kept_r[k] = 1;
 				kept++;
 				continue;
 			}
+			if (it->entry.request)
+				mailreq_add_line(&it->lines, "%s: refused: GnuPG "
+						 "rejected it: %s", keys[k].fpr_hex,
+						 reasons[k] ? reasons[k] : "unusable");
 			if (r->nkeys == 0) {
 				struct q_source src = {
 					it->entry.sender, it->entry.message_id,
@@ -312,6 +342,31 @@ split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accep
 	return ngood;
 }
 
+/* describe_adds - before the put: for every ADD in the batch, what each
+ * of its keys adds to the database's copy (addreply.h).  An ADD is a
+ * person's, so the few lookups this costs are worth the answer. */
+static void
+describe_adds(struct deliverer *d, struct batch *b, const struct pgp_key *keys,
+	      const unsigned char *kept, int timeout_ms)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+
+		if (!it->claimed || it->outcome != DELIVER_SKIPPED ||
+		    !it->entry.request)
+			continue;
+		for (size_t k = it->first; k < it->first + it->nkeys; k++)
+			if (kept[k])
+				addreply_describe(d->db, &keys[k],
+						  (size_t)d->cfg->max_key_size,
+						  timeout_ms / 4, &it->described);
+		if (strncmp(d->cfg->keydb, "sks:", 4) == 0)
+			mailreq_add_line(&it->described, "(handed to SKS, which merges "
+					 "keys within about ten seconds and reports "
+					 "no refusals)");
+	}
+}
+
 static int
 keycheck_ready(struct deliverer *d, struct pb_err *err)
 {
@@ -335,6 +390,7 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 	struct pgp_key *keys = NULL, *good = NULL;
 	unsigned char *accepted = NULL;
 	const char **reasons = NULL;
+	unsigned char *kept = NULL;
 	size_t nkeys = 0, ngood = 0, nclaimed = 0;
 	struct pb_err derr;
 	int64_t t0 = clock_ms();
@@ -366,25 +422,29 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 	accepted = xcalloc(nkeys + 1, 1);
 	reasons = xcalloc(nkeys + 1, sizeof *reasons);
 	good = xcalloc(nkeys + 1, sizeof *good);
+	kept = xcalloc(nkeys + 1, 1);
 	if (keycheck_ready(d, &derr) != 0 ||
 	    keycheck_keys(d->kc, keys, nkeys, accepted, reasons, &derr) != 0) {
 		errtext = xasprintf("key check: %s", derr.msg);
 		set_outcome(&b, DELIVER_DEFERRED, errtext);
 	} else {
-		ngood = split_rejected(&b, keys, accepted, reasons, good);
+		ngood = split_rejected(&b, keys, accepted, reasons, good, kept);
 		if (ngood == 0) {
 			;	/* every item decided already */
 		} else if (!d->db && keydb_open(d->cfg->keydb, &d->db, &derr) != 0) {
 			errtext = xasprintf("key database: %s", derr.msg);
 			set_outcome(&b, DELIVER_DEFERRED, errtext);
-		} else if (d->db->put(d->db, ids[0], good, ngood, timeout_ms,
-				      &derr) != 0) {
-			errtext = xasprintf("%s: %s", d->db->name, derr.msg);
-			set_outcome(&b, derr.status == PB_EPERM ? DELIVER_FAILED
-								: DELIVER_DEFERRED,
-				    errtext);
 		} else {
-			set_outcome(&b, DELIVER_DONE, NULL);
+			describe_adds(d, &b, keys, kept, timeout_ms);
+			if (d->db->put(d->db, ids[0], good, ngood, timeout_ms,
+				       &derr) != 0) {
+				errtext = xasprintf("%s: %s", d->db->name, derr.msg);
+				set_outcome(&b, derr.status == PB_EPERM ?
+					    DELIVER_FAILED : DELIVER_DEFERRED,
+					    errtext);
+			} else {
+				set_outcome(&b, DELIVER_DONE, NULL);
+			}
 		}
 	}
 
@@ -422,8 +482,14 @@ out:
 	free(good);
 	free(accepted);
 	free(reasons);
+	free(kept);
 	free(errtext);
+	d->reply_id[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
+		if (b.items[i].reply_id[0])
+			memcpy(d->reply_id, b.items[i].reply_id, sizeof d->reply_id);
+		mailreq_free(&b.items[i].lines);
+		mailreq_free(&b.items[i].described);
 		q_entry_free(&b.items[i].entry);
 		q_entry_free(&b.items[i].rejected);
 		buf_free(&b.items[i].rpayload);
@@ -438,4 +504,10 @@ deliver_inbound(struct deliverer *d, const char *id, int timeout_ms,
 		enum deliver_outcome *out, struct pb_err *err)
 {
 	return deliver_inbound_batch(d, &id, 1, timeout_ms, out, err);
+}
+
+const char *
+deliver_reply_id(const struct deliverer *d)
+{
+	return d->reply_id[0] ? d->reply_id : NULL;
 }

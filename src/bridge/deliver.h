@@ -6,7 +6,9 @@
  * once), asks GnuPG which keys it accepts, hands those to the key
  * database, and records each outcome: done, deferred with the next
  * attempt from retry_schedule, or failed once max_queue_lifetime has
- * passed or the database refused for good.  Keys GnuPG rejects are split
+ * passed or the database refused for good.  An ADD mail's entry, once
+ * finished, gets its reply entry in the same transaction
+ * (bridge/addreply.h).  Keys GnuPG rejects are split
  * off into a quarantined entry and never delivered.  The runner delivers
  * many entries per attempt: one gpg run and one database call for all.
  */
@@ -46,6 +48,11 @@ int deliver_inbound(struct deliverer *d, const char *id, int timeout_ms,
 int deliver_inbound_batch(struct deliverer *d, const char *const *ids,
 			  size_t n, int timeout_ms,
 			  enum deliver_outcome *outcomes, struct pb_err *err);
+
+/* deliver_reply_id - the reply entry to an ADD that the last
+ * deliver_inbound(_batch) made, or NULL: for an inline attempt to send
+ * it right away. */
+const char *deliver_reply_id(const struct deliverer *d);
 
 /* deliver_lease_secs - how long a lease lasts for a given timeout. */
 int deliver_lease_secs(int timeout_ms);

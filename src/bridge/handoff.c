@@ -3,6 +3,7 @@
  */
 #include "bridge/handoff.h"
 #include "bridge/deliver.h"
+#include "bridge/reply.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #define INLINE_LOCK "inline.lock"
 /* The inline attempt is bounded well inside the filter's own watchdog. */
 #define INLINE_TIMEOUT_MS 10000
+#define INLINE_REPLY_TIMEOUT_S 10
 
 static void
 spool_file(const struct spool *sp, const char *name, char *path, size_t len)
@@ -90,33 +92,57 @@ handoff_cancel(struct handoff *h)
 	h->runner_fd = h->slot_fd = -1;
 }
 
+/* reply_inline - the one attempt at a reply a filter makes when no
+ * runner listens. */
+static void
+reply_inline(struct spool *sp, const struct config *cfg, const char *id)
+{
+	struct replier *r = reply_open(sp, cfg);
+	enum reply_outcome out;
+	struct pb_err err;
+
+	if (reply_send(r, id, INLINE_REPLY_TIMEOUT_S, &out, &err) != 0) {
+		log_warning(id, "inline reply: %s", err.msg);
+		out = REPLY_DEFERRED;
+	}
+	reply_close(r);
+	if (out != REPLY_SENT)
+		handoff_wake(sp);
+}
+
 /* deliver_inline - the one attempt a filter makes when no runner
  * listens.  With the slot the entry is leased to us already; without it
- * the attempt claims it like any other process would. */
+ * the attempt claims it like any other process would.  The reply to an
+ * ADD that the delivery made is sent too. */
 static void
 deliver_inline(struct spool *sp, const struct config *cfg, const char *id)
 {
 	struct deliverer *d = deliver_open(sp, cfg);
 	enum deliver_outcome out;
 	struct pb_err err;
+	char reply_id[QID_LEN + 1] = "";
 
 	if (deliver_inbound(d, id, INLINE_TIMEOUT_MS, &out, &err) != 0) {
 		log_warning(id, "inline delivery: %s", err.msg);
 		out = DELIVER_DEFERRED;
 	}
+	if (deliver_reply_id(d))
+		snprintf(reply_id, sizeof reply_id, "%s", deliver_reply_id(d));
 	deliver_close(d);
 	/* A runner started meanwhile retries it sooner. */
 	if (out != DELIVER_DONE)
 		handoff_wake(sp);
+	if (reply_id[0])
+		reply_inline(sp, cfg, reply_id);
 }
 
 void
 handoff_after_commit(struct handoff *h, struct spool *sp,
 		     const struct config *cfg, const char *inbound_id,
-		     int outbound)
+		     const char *reply_id, int outbound)
 {
 	/* One wakeup covers the inbound entry and the outbound ones. */
-	int heard = h->runner_fd >= 0 && (inbound_id || outbound) &&
+	int heard = h->runner_fd >= 0 && (inbound_id || reply_id || outbound) &&
 		    nudge(h->runner_fd);
 
 	if (h->runner_fd >= 0) {
@@ -126,6 +152,8 @@ handoff_after_commit(struct handoff *h, struct spool *sp,
 	/* Without a runner nobody else would deliver: then deliver anyway. */
 	if (inbound_id && !heard)
 		deliver_inline(sp, cfg, inbound_id);
+	if (reply_id && !heard)
+		reply_inline(sp, cfg, reply_id);
 	if (outbound && !heard)
 		handoff_wake(sp);
 	handoff_cancel(h);

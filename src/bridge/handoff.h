@@ -15,7 +15,9 @@
  * ingest filter delivers its inbound entry itself, one filter at a time
  * (an flock on the spool's inline.lock, never waited for), and wakes a
  * runner that may have started meanwhile if that attempt did not finish
- * the entry; outbound entries always wait for a runner.
+ * the entry; outbound entries always wait for a runner, but for the
+ * reply to a mail command, which the filter also sends itself then (and
+ * so the reply to an ADD that its inline delivery made).
  *
  * The choice is made before the commit, because only the filter holding
  * the inline slot leases its entry in the committing transaction, and
@@ -44,12 +46,13 @@ int handoff_lease_secs(const struct handoff *h);
 
 /* handoff_after_commit - the entries are durable: wake the runner for
  * them, or, with none listening, deliver the ready inbound entry
- * inbound_id (NULL: none) inline, within timeout_ms.  outbound: outbound
- * entries were queued too.  Delivery outcomes are recorded in the entries
- * and logged; nothing here can undo the commit.  Releases h. */
+ * inbound_id and send the ready reply entry reply_id (NULL: none) inline,
+ * each within a bounded time.  outbound: outbound sync entries were
+ * queued too.  Outcomes are recorded in the entries and logged; nothing
+ * here can undo the commit.  Releases h. */
 void handoff_after_commit(struct handoff *h, struct spool *sp,
 			  const struct config *cfg, const char *inbound_id,
-			  int outbound);
+			  const char *reply_id, int outbound);
 
 /* handoff_cancel - nothing was committed: release h. */
 void handoff_cancel(struct handoff *h);

@@ -3,6 +3,7 @@
  */
 #include "bridge/inbound.h"
 #include "bridge/outbound.h"
+#include "bridge/request.h"
 #include "mail/extract.h"
 #include "spool/dedup.h"
 #include "transport/mailsync.h"
@@ -22,7 +23,8 @@ struct inbound {
 	struct extract x;
 	enum q_origin origin;
 	int loop;
-	struct mailsync peers;		/* for ADD mails */
+	struct mailsync peers;		/* for ADD mails and requests */
+	struct request rq;		/* a mail command in the Subject */
 };
 
 static enum q_origin
@@ -68,6 +70,46 @@ struct commit_ctx {
 	struct inbound_result *res;
 	unsigned char *is_new;		/* per key */
 };
+
+/* reply - the request's reply entry, now: admitted or not (see
+ * request.h), with lines for an ADD answered at once. */
+static int
+reply(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
+      const struct mailreq *lines, int64_t now, struct pb_err *err)
+{
+	struct inbound *in = c->in;
+	struct q_source src = { in->opts.sender, in->x.h.message_id,
+				in->opts.total_size, c->res->id[0] ? c->res->id : NULL };
+	struct mailreq mr;
+	int r;
+
+	request_record(&in->rq, &mr);
+	for (size_t i = 0; lines && i < lines->nlines; i++)
+		mailreq_add_line(&mr, "%s", lines->lines[i]);
+	r = request_insert(sp, txn, &in->rq, &mr, &src, in->opts.lease_secs,
+			   now, c->res->reply_id, &c->res->reply_state, err);
+	mailreq_free(&mr);
+	return r;
+}
+
+/* add_lines - an ADD reply's lines known at ingest: with dup, one for
+ * each key with nothing new (is_new NULL: every key); one for what was
+ * quarantined. */
+static void
+add_lines(const struct inbound *in, const unsigned char *is_new, int dup,
+	  struct mailreq *lines)
+{
+	char ttl[32];
+
+	config_format_duration(in->cfg->dedup_ttl, ttl, sizeof ttl);
+	for (size_t i = 0; dup && i < in->x.keys.nkeys; i++)
+		if (!is_new || !is_new[i])
+			mailreq_add_line(lines, "%s: nothing new (this keyserver "
+					 "received it within the last %s)",
+					 in->x.keys.keys[i].fpr_hex, ttl);
+	if (in->x.nreasons > 0)
+		mailreq_add_line(lines, "refused: %s", buf_str(&in->x.reasons));
+}
 
 /* new_entry - an entry for this mail in state, with why. */
 static void
@@ -138,6 +180,21 @@ insert_ready(struct spool *sp, DB_TXN *txn, struct commit_ctx *c, int64_t now,
 		extract_payload_subset(&in->x, c->is_new, &subset);
 		payload = &subset;
 	}
+	if (in->rq.cmd.kind == MAILCMD_ADD && in->rq.admitted) {
+		/* Answered once delivered (deliver.c): the request goes with
+		 * the keys, with what is known now (keys with nothing new,
+		 * pieces refused). */
+		struct mailreq mr;
+		struct buf rec = BUF_INIT;
+
+		request_record(&in->rq, &mr);
+		add_lines(in, c->is_new, 1, &mr);
+		mailreq_encode(&mr, &rec);
+		e.reply_to = xstrdup(in->rq.policy.to);
+		e.request_len = rec.len;
+		e.request = buf_steal(&rec, NULL);
+		mailreq_free(&mr);
+	}
 	if (r == 0)
 		r = queue_insert(sp, txn, &e, payload->data, payload->len, err);
 	memcpy(c->res->id, e.id, sizeof c->res->id);
@@ -158,18 +215,25 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	char seen_qid[QID_LEN + 1];
 	int seen;
 
+	struct mailreq lines = { 0 };
+	int add = in->rq.cmd.kind == MAILCMD_ADD, r;
+
 	/* Re-runnable: start from a clean result every attempt. */
 	memset(res, 0, sizeof *res);
 	res->origin = in->origin;
 	res->nkeys = in->x.keys.nkeys;
+	if (request_admit(sp, txn, cfg, &in->rq, now, err) != 0)
+		return -1;
 
 	if (in->loop) {
 		snprintf(res->reason, sizeof res->reason,
 			 "X-KeyServer-Sent lists our own address %s",
 			 cfg->from_addr_bare);
 		res->state = QS_LOOP;
-		return insert_final(sp, txn, in, QS_LOOP, res->reason, 0, NULL,
-				    NULL, res->id, err);
+		if (insert_final(sp, txn, in, QS_LOOP, res->reason, 0, NULL,
+				 NULL, res->id, err) != 0)
+			return -1;
+		return in->rq.asked ? reply(sp, txn, c, NULL, now, err) : 0;
 	}
 	if (in->x.h.message_id) {
 		seen = dedup_msgid_seen(sp, txn, in->x.h.message_id, now,
@@ -192,6 +256,10 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 		if (insert_final(sp, txn, in, QS_QUARANTINED, res->reason, 0,
 				 &in->x.raw, NULL, res->id, err) != 0)
 			return -1;
+		if (add)
+			add_lines(in, NULL, 0, &lines);
+		if (in->rq.asked && (r = reply(sp, txn, c, &lines, now, err)) != 0)
+			goto fail;
 		goto record_msgid;
 	}
 
@@ -207,7 +275,7 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 
 	if (res->nnew > 0) {
 		if (insert_ready(sp, txn, c, now, err) != 0)
-			return -1;
+			goto fail;
 		/* A user's ADD is a local change: it goes to the PKS peers
 		 * too (after the keys are recorded as seen locally). */
 		if (in->origin == Q_ORIGIN_LOCAL) {
@@ -217,7 +285,7 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 					     in->peers.peers, in->peers.n,
 					     in->opts.sender, in->opts.total_size,
 					     res->id, now, &ores, err) != 0)
-				return -1;
+				goto fail;
 			res->noutbound = ores.nready;
 		}
 	} else if (in->x.keys.nkeys > 0) {
@@ -227,16 +295,18 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 		res->state = QS_DUPLICATE;
 		if (insert_final(sp, txn, in, QS_DUPLICATE, res->reason, 1, NULL,
 				 NULL, res->id, err) != 0)
-			return -1;
+			goto fail;
 	}
 
-	if (in->x.nreasons > 0) {
+	/* A command that is not ADD needs no key: a mail without a key
+	 * block is no quarantine case, its reply entry stands for it. */
+	if (in->x.nreasons > 0 && !(in->rq.asked && !add && in->x.no_key_block)) {
 		const char *parent = res->id[0] ? res->id : NULL;
 		char qid[QID_LEN + 1];
 
 		if (insert_final(sp, txn, in, QS_QUARANTINED, buf_str(&in->x.reasons),
 				 0, &in->x.raw, parent, qid, err) != 0)
-			return -1;
+			goto fail;
 		if (parent) {
 			memcpy(res->quarantine_id, qid, sizeof qid);
 		} else {
@@ -247,11 +317,34 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 		}
 	}
 
+	/* The request's reply: an ADD whose keys go to the database is
+	 * answered once they are delivered (its entry carries the request);
+	 * everything else now. */
+	if (in->rq.asked) {
+		if (add && res->state == QS_READY && in->rq.admitted) {
+			/* insert_ready stored the request already */
+		} else {
+			if (add)
+				add_lines(in, c->is_new, res->state == QS_DUPLICATE ||
+					  res->state == QS_READY, &lines);
+			if (reply(sp, txn, c, &lines, now, err) != 0)
+				goto fail;
+		}
+		if (!res->id[0]) {
+			memcpy(res->id, res->reply_id, sizeof res->id);
+			res->state = res->reply_state;
+		}
+	}
+
 record_msgid:
+	mailreq_free(&lines);
 	if (in->x.h.message_id &&
 	    dedup_msgid_record(sp, txn, in->x.h.message_id, res->id, now, err) != 0)
 		return -1;
 	return 0;
+fail:
+	mailreq_free(&lines);
+	return -1;
 }
 
 int
@@ -260,14 +353,21 @@ inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 {
 	const struct inbound_opts *o = &in->opts;
 	struct commit_ctx c;
+	struct mailcmd probe;
 	int r;
 
-	if (in->origin == Q_ORIGIN_LOCAL && in->x.keys.nkeys > 0 &&
+	/* The peers, for an ADD's outbound entries and because a request
+	 * from a peer gets no reply. */
+	mailcmd_from_raw(in->x.h.subject, &probe);
+	if (((in->origin == Q_ORIGIN_LOCAL && in->x.keys.nkeys > 0) ||
+	     mailcmd_answered(&probe)) &&
 	    mailsync_load(&in->peers, in->cfg->mailsync_file, err) != 0) {
 		/* The file is part of the configuration: a broken one
 		 * defers the mail until it is fixed. */
 		return -1;
 	}
+	request_decide(&in->rq, in->cfg, &in->x.h, o->sender, in->peers.peers,
+		       in->peers.n, in->loop, in->x.npub_blocks > 0);
 	c.in = in;
 	c.res = res;
 	c.is_new = xcalloc(in->x.keys.nkeys + 1, 1);
@@ -288,6 +388,16 @@ inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 				   res->id, buf_str(&in->x.reasons));
 		if (res->noutbound)
 			log_info(res->id, "queued for %zu PKS peer(s)", res->noutbound);
+		if (res->reply_id[0])
+			log_info(res->reply_id, "to=<%s>, command=%s, kind=reply, "
+				 "status=%s%s%s%s", in->rq.policy.to,
+				 mailcmd_kind_name(in->rq.cmd.kind),
+				 res->reply_state == QS_READY ? "queued" : "suppressed",
+				 in->rq.why[0] ? " (" : "", in->rq.why,
+				 in->rq.why[0] ? ")" : "");
+		else if (in->rq.asked && in->rq.admitted)
+			log_info(res->id, "to=<%s>, command=add, kind=reply, "
+				 "status=waiting for delivery", in->rq.policy.to);
 	}
 	return r;
 }

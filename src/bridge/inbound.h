@@ -8,6 +8,12 @@
  * quarantined entry for every piece that cannot be delivered (broken
  * armor, secret keys, no key at all, too large) — next to, never instead
  * of, the good keys of the same mail.
+ *
+ * A mail command in the Subject (bridge/request.h) adds its reply entry
+ * in the same transaction.  A command that is not ADD needs no key, so
+ * a mail without any key block then makes no quarantined entry: its
+ * reply entry stands for the mail (and its Message-ID is recorded
+ * against it, so a resent request is a duplicate, not answered twice).
  */
 #ifndef PB_INBOUND_H
 #define PB_INBOUND_H
@@ -31,8 +37,8 @@ struct inbound_opts {
 	const char *sender;	/* envelope sender from the MTA, or NULL */
 	uint64_t total_size;	/* bytes the MTA handed over (the mail may
 				 * have been cut at max_message_size + 1) */
-	int lease_secs;		/* > 0: lease the ready entry to this process
-				 * for its inline delivery attempt */
+	int lease_secs;		/* > 0: lease the ready entries to this
+				 * process for its inline delivery attempt */
 };
 
 struct inbound_result {
@@ -44,6 +50,8 @@ struct inbound_result {
 	size_t nnew;			/* of which carry something new */
 	size_t noutbound;		/* outbound entries created (ADD) */
 	char reason[PB_ERR_MSGLEN];	/* why quarantined/duplicate/loop */
+	char reply_id[QID_LEN + 1];	/* "" or the reply entry made now */
+	enum q_state reply_state;	/* ready or suppressed */
 };
 
 /* Two steps, so a caller can free the mail in between (a 16 MB mail is

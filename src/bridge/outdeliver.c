@@ -265,7 +265,7 @@ one_mail(struct spool *sp, struct ob_batch *b, int timeout_s, size_t *sent_r,
 				   msgid, &terr) != 0) {
 		outcome = 3;
 		errtext = xasprintf("composing: %s", terr.msg);
-	} else if (transport_send(b->cfg, b->peer, &mail, timeout_s, &terr) != 0) {
+	} else if (transport_send(b->cfg, b->peer, NULL, &mail, timeout_s, &terr) != 0) {
 		outcome = terr.status == PB_EPERM ? 3 : 2;
 		errtext = xstrdup(terr.msg);
 	} else {

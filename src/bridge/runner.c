@@ -9,13 +9,24 @@
  * entries it sends, and if it is killed mid-send the leases die with it
  * and the entries stay queued.  With --once everything runs in-process,
  * peer after peer.
+ *
+ * Replies to mail commands go out through one more child, the reply
+ * worker: every reply goes to the same relay, so there is nothing per
+ * requester to keep apart, and one worker keeps one key database handle
+ * for all the replies due (it sends them one after the other, and the
+ * ones that arrive meanwhile, then exits).  The runner loads what the
+ * key database's lookups need (libcurl: about 15 ms here) once, before
+ * any worker is forked, so that no worker pays for it.
  */
 #include "bridge/runner.h"
+#include "keydb/keydb.h"
 #include "bridge/deliver.h"
 #include "bridge/handoff.h"
 #include "bridge/outdeliver.h"
+#include "bridge/reply.h"
 #include "spool/dedup.h"
 #include "spool/queue.h"
+#include "spool/replylimit.h"
 #include "spool/spool.h"
 #include "util/log.h"
 #include "util/sdnotify.h"
@@ -116,7 +127,24 @@ struct runner {
 	int wake_fd;
 	struct peer_child kids[MAX_PEER_CHILDREN];
 	size_t nkids;
+	pid_t reply_pid;	/* the reply worker, or 0 */
+	struct keydb *warm;	/* lookups' libraries loaded (never used) */
 };
+
+/* warm_up - load what the key database's lookups need, in this process,
+ * for the reply workers it forks. */
+static void
+warm_up(struct runner *r)
+{
+	struct pb_err err;
+
+	if (r->warm)
+		r->warm->close(r->warm);
+	r->warm = NULL;
+	if (keydb_open(r->cfg->keydb, &r->warm, &err) != 0 ||
+	    (r->warm->prepare && r->warm->prepare(r->warm, &err) != 0))
+		log_warning(NULL, "loading the key database's lookups: %s", err.msg);
+}
 
 static int
 peer_busy(const struct runner *r, const char *peer)
@@ -136,6 +164,14 @@ reap(struct runner *r)
 
 	child_exited = 0;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == r->reply_pid) {
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				log_warning(NULL, "the reply worker ended with "
+					    "status %d", status);
+			r->reply_pid = 0;
+			any = 1;
+			continue;
+		}
 		for (size_t i = 0; i < r->nkids; i++) {
 			if (r->kids[i].pid != pid)
 				continue;
@@ -149,6 +185,74 @@ reap(struct runner *r)
 		}
 	}
 	return any;
+}
+
+/* child_setup - in a fresh child of the runner: its signals as a
+ * process of its own, the watchdog at secs, no wakeup FIFO. */
+static void
+child_setup(struct runner *r, unsigned secs)
+{
+	sigset_t none;
+
+	/* The parent's handles are not ours to use or close. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);	/* the watchdog kills it */
+	alarm(secs);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+}
+
+/* send_replies - the due replies: by the reply worker (daemon mode: a
+ * child, unless one runs already and will see them), or right here
+ * (--once). */
+static void
+send_replies(struct runner *r)
+{
+	struct replier *rep;
+	struct spool *csp;
+	struct pb_err err;
+	size_t n;
+	pid_t pid;
+
+	if (r->o->once) {
+		rep = reply_open(r->sp, r->cfg);
+		if (reply_send_due(rep, SMTP_TIMEOUT_S, RUNNER_WATCHDOG_SECS / 2, &n,
+				   &err) != 0)
+			log_warning(NULL, "replies: %s", err.msg);
+		reply_close(rep);
+		return;
+	}
+	if (r->reply_pid)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		log_warning(NULL, "fork for the reply worker: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		int rc = 0;
+
+		child_setup(r, PEER_CHILD_SECS);
+		if (spool_open(r->cfg->spool_dir, &csp, &err) != 0) {
+			log_error(NULL, "replies: %s", err.msg);
+			_exit(1);
+		}
+		rep = reply_open(csp, r->cfg);
+		if (reply_send_due(rep, SMTP_TIMEOUT_S, PEER_CHILD_SECS - 60, &n,
+				   &err) != 0) {
+			log_warning(NULL, "replies: %s", err.msg);
+			rc = 1;
+		}
+		reply_close(rep);
+		spool_close(csp);
+		_exit(rc);
+	}
+	r->reply_pid = pid;
 }
 
 /* deliver_peer - send what is due for peer: in a child (daemon mode),
@@ -175,20 +279,9 @@ deliver_peer(struct runner *r, const char *peer)
 	}
 	if (pid == 0) {
 		struct spool *csp;
-		sigset_t none;
 		int rc = 0;
 
-		/* The parent's handles are not ours to use or close. */
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_IGN);
-		signal(SIGCHLD, SIG_DFL);
-		signal(SIGALRM, SIG_DFL);	/* the watchdog kills it */
-		alarm(PEER_CHILD_SECS);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (r->wake_fd >= 0)
-			close(r->wake_fd);
+		child_setup(r, PEER_CHILD_SECS);
 		if (spool_open(r->cfg->spool_dir, &csp, &err) != 0) {
 			log_error(NULL, "delivery to <%s>: %s", peer, err.msg);
 			_exit(1);
@@ -220,6 +313,7 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 	char **peers = NULL;
 	size_t n, nb = 0, npeers = 0;
 	uint64_t bytes = 0;
+	int replies = 0;
 
 	*progress = 0;
 	*more = 0;
@@ -259,6 +353,8 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 		if (inbound) {
 			batch[nb++] = ids[i];
 			bytes += e.payload_len;
+		} else if (e.kind == Q_KIND_REPLY) {
+			replies |= !q_entry_leased_elsewhere(&e, now);
 		} else if (e.peer && !q_entry_leased_elsewhere(&e, now)) {
 			/* Not for a peer whose entry another live process
 			 * works on (a child of a killed runner, another
@@ -287,6 +383,14 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 				*progress = 1;
 		}
 		free(peers[p]);
+	}
+	if (replies && !stop_requested) {
+		pid_t before = r->reply_pid;
+
+		alarm(RUNNER_WATCHDOG_SECS);
+		send_replies(r);
+		if (r->o->once || (r->reply_pid && r->reply_pid != before))
+			*progress = 1;
 	}
 	free(peers);
 	free(batch);
@@ -327,12 +431,16 @@ stop_children(struct runner *r)
 	/* Mid-send entries stay queued: their leases die with the child. */
 	for (size_t i = 0; i < r->nkids; i++)
 		kill(r->kids[i].pid, SIGTERM);
-	while (r->nkids) {
+	if (r->reply_pid)
+		kill(r->reply_pid, SIGTERM);
+	while (r->nkids || r->reply_pid) {
 		int status;
 		pid_t pid = waitpid(-1, &status, 0);
 
 		if (pid < 0 && errno != EINTR)
 			break;
+		if (pid == r->reply_pid)
+			r->reply_pid = 0;
 		for (size_t i = 0; i < r->nkids; i++) {
 			if (r->kids[i].pid == pid) {
 				free(r->kids[i].peer);
@@ -390,6 +498,8 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	sigemptyset(&empty);
 
 	r.d = deliver_open(r.sp, cfg);
+	if (!o->once)
+		warm_up(&r);
 	if (!o->once) {
 		log_info(NULL, "runner started: spool=%s, keydb=%s, relay=%s",
 			 cfg->spool_dir, cfg->keydb,
@@ -412,6 +522,8 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 			if (reload(cfg, o) == 0) {
 				deliver_close(r.d);
 				r.d = deliver_open(r.sp, cfg);
+				if (!o->once)
+					warm_up(&r);
 			}
 		}
 		/* The scans below read outside transactions, and nothing but
@@ -456,6 +568,10 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 				log_warning(NULL, "dedup expiry: %s", xerr.msg);
 			else if (n)
 				log_info(NULL, "dedup: expired %zu records", n);
+			if (replylimit_expire(r.sp, &cfg->reply_limit,
+					      &cfg->reply_limit_total, now, &n,
+					      &xerr) != 0)
+				log_warning(NULL, "reply limit expiry: %s", xerr.msg);
 			last_expire = now;
 		}
 		if (more && progress)
@@ -493,6 +609,8 @@ nap:
 	}
 	stop_children(&r);
 	deliver_close(r.d);
+	if (r.warm)
+		r.warm->close(r.warm);
 	spool_checkpoint(r.sp, 1);
 	if (r.wake_fd >= 0)
 		close(r.wake_fd);

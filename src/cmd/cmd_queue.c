@@ -10,6 +10,7 @@
  * table, stats, Prometheus) are in qreport.c.
  */
 #include "bridge/handoff.h"
+#include "bridge/mailreq.h"
 #include "cmd/commands.h"
 #include "cmd/qreport.h"
 #include "openpgp/armor.h"
@@ -292,12 +293,45 @@ do_list(struct qenv *q, int argc, char **argv)
 	return rc;
 }
 
+/* request_text - a reply's request, one "name: value" line each. */
+static void
+request_text(const struct buf *payload, struct buf *out)
+{
+	struct mailreq mr;
+	struct pb_err err;
+
+	if (mailreq_decode(payload->data, payload->len, &mr, &err) != 0) {
+		buf_printf(out, "(%s)\n", err.msg);
+		return;
+	}
+	buf_printf(out, "command: %s", mailcmd_kind_name(mr.cmd.kind));
+	if (mr.cmd.name[0])
+		buf_printf(out, " (%s)", mr.cmd.name);
+	buf_puts(out, "\n");
+	if (mr.cmd.search_kind != MAILCMD_SEARCH_NONE)
+		buf_printf(out, "search: %s\n", mr.cmd.search);
+	if (mr.cmd.kind == MAILCMD_LAST)
+		buf_printf(out, "days: %u\n", mr.cmd.days);
+	if (mr.cmd.lang[0])
+		buf_printf(out, "language: %s\n", mr.cmd.lang);
+	if (mr.cmd.reason[0])
+		buf_printf(out, "reason: %s\n", mr.cmd.reason);
+	if (mr.references)
+		buf_printf(out, "references: %s\n", mr.references);
+	for (size_t i = 0; i < mr.nlines; i++)
+		buf_printf(out, "line: %s\n", mr.lines[i]);
+	mailreq_free(&mr);
+}
+
 /* payload_text - what queue show prints as the payload: keys as one
- * armored block, raw quarantined text as it was kept. */
+ * armored block, raw quarantined text as it was kept, a reply's
+ * request as lines. */
 static void
 payload_text(const struct q_entry *e, const struct buf *payload, struct buf *out)
 {
-	if (e->payload_kind == Q_PAYLOAD_KEYS) {
+	if (e->payload_kind == Q_PAYLOAD_REQUEST) {
+		request_text(payload, out);
+	} else if (e->payload_kind == Q_PAYLOAD_KEYS) {
 		struct armor_writer w;
 		const unsigned char *k;
 		size_t off = 0, klen;
@@ -331,8 +365,11 @@ show_human(struct buf *b, const struct q_entry *e, const struct buf *text,
 	show_line(b, "direction:", q_dir_name(e->dir));
 	show_line(b, "state:", q_state_name(e->state));
 	show_line(b, "origin:", q_origin_name(e->origin));
+	show_line(b, "kind:", q_kind_name(e->kind));
 	if (e->peer)
 		show_line(b, "peer:", e->peer);
+	if (e->reply_to)
+		show_line(b, "reply to:", e->reply_to);
 	if (e->sender)
 		show_line(b, "sender:", e->sender);
 	if (e->message_id) {
@@ -420,7 +457,8 @@ do_show(struct qenv *q, int argc, char **argv)
 		b.len--;	/* reopen the object to add the payload */
 		buf_puts(&b, ",\"payload_kind\":");
 		json_str(&b, e.payload_kind == Q_PAYLOAD_KEYS ? "keys" :
-			 e.payload_kind == Q_PAYLOAD_RAW ? "raw" : "none");
+			 e.payload_kind == Q_PAYLOAD_RAW ? "raw" :
+			 e.payload_kind == Q_PAYLOAD_REQUEST ? "request" : "none");
 		buf_puts(&b, ",\"payload\":");
 		if (text.len)
 			json_strn(&b, (const char *)text.data, text.len);

@@ -244,6 +244,7 @@ qreport_entry_json(struct buf *b, const struct q_entry *e, int64_t now)
 	json_kv_str(b, "direction", q_dir_name(e->dir), &first);
 	json_kv_str(b, "state", q_state_name(e->state), &first);
 	json_kv_str(b, "origin", q_origin_name(e->origin), &first);
+	json_kv_str(b, "kind", q_kind_name(e->kind), &first);
 	json_kv_str(b, "peer", e->peer, &first);
 	json_kv_int(b, "created", e->created, &first);
 	json_kv_int(b, "attempts", e->attempts, &first);
@@ -295,9 +296,12 @@ qreport_entry_human(struct buf *b, const struct q_entry *e, int64_t now,
 	int tries = q_state_pending(e->state) && e->attempts > 0;
 
 	qreport_age(now - e->created, age, sizeof age);
+	/* A reply shows as such where the direction goes: its peer is a
+	 * person, not a PKS peer. */
 	buf_printf(b, "%-14s%c %8llu %7s %-8s %-11s ", e->id,
 		   e->state == QS_HELD ? '!' : q_entry_lease_holder(e, now) != 0 ? '*' : ' ',
-		   (unsigned long long)e->size, age, q_dir_name(e->dir),
+		   (unsigned long long)e->size, age,
+		   e->kind == Q_KIND_REPLY ? "reply" : q_dir_name(e->dir),
 		   q_state_name(e->state));
 	qreport_text(b, e->peer ? e->peer : q_origin_name(e->origin));
 	buf_putc(b, '\n');
@@ -398,7 +402,8 @@ q_stats_add(struct q_stats *s, const struct q_entry *e)
 	s->count[e->dir][e->state]++;
 	if (pending && (s->oldest_pending == 0 || e->created < s->oldest_pending))
 		s->oldest_pending = e->created;
-	if (e->dir != Q_OUTBOUND || !e->peer)
+	/* Requesters are not peers: replies count in the totals only. */
+	if (e->dir != Q_OUTBOUND || !e->peer || e->kind != Q_KIND_SYNC)
 		return;
 	p = peer_slot(s, e->peer);
 	p->count[e->state]++;

@@ -68,6 +68,10 @@ config_defaults(struct config *cfg)
 	cfg->max_batch_keys = 100;
 	cfg->max_batch_bytes = 1u << 20;
 	cfg->log_dest = LOG_DEST_SYSLOG;
+	cfg->mail_commands = 1;
+	cfg->reply_limit = (struct ratelimit){ 10, 3600 };
+	cfg->reply_limit_total = (struct ratelimit){ 1000, 3600 };
+	cfg->max_reply_keys = 25;
 }
 
 void
@@ -151,6 +155,27 @@ config_parse_size(const char *s, uint64_t *out)
 	if (*end != '\0' || v > UINT64_MAX / mult)
 		return -1;
 	*out = v * mult;
+	return 0;
+}
+
+int
+config_parse_ratelimit(const char *s, struct ratelimit *lim)
+{
+	const char *slash;
+	char *end;
+	unsigned long long n;
+	int64_t period;
+
+	if (s == NULL || (slash = strchr(s, '/')) == NULL ||
+	    !isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end != slash || config_parse_duration(slash + 1, &period) != 0 ||
+	    !ratelimit_valid(n, period))
+		return -1;
+	lim->count = (uint32_t)n;
+	lim->period = period;
 	return 0;
 }
 
@@ -491,6 +516,53 @@ set_log(struct config *cfg, const struct key *k, const char *v, char *why,
 	return 0;
 }
 
+/* set_yes_no - a switch, written as sksconf's boolean keys are. */
+static int
+set_yes_no(struct config *cfg, const struct key *k, const char *v, char *why,
+	   size_t why_len)
+{
+	(void)why;
+	(void)why_len;
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "on") == 0)
+		*FIELD(cfg, k, int) = 1;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+		 strcmp(v, "off") == 0)
+		*FIELD(cfg, k, int) = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+set_ratelimit(struct config *cfg, const struct key *k, const char *v,
+	      char *why, size_t why_len)
+{
+	(void)why;
+	(void)why_len;
+	return config_parse_ratelimit(v, FIELD(cfg, k, struct ratelimit));
+}
+
+/* set_count - a plain number from k->min to 1000 (no size suffix). */
+static int
+set_count(struct config *cfg, const struct key *k, const char *v, char *why,
+	  size_t why_len)
+{
+	char *end;
+	unsigned long long n;
+
+	(void)why;
+	(void)why_len;
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end != '\0' || n < k->min || n > 1000)
+		return -1;
+	*FIELD(cfg, k, uint64_t) = n;
+	return 0;
+}
+
 #define OFF(field) offsetof(struct config, field)
 
 static const struct key keys[] = {
@@ -521,6 +593,14 @@ static const struct key keys[] = {
 	{ "max_batch_bytes", set_size, OFF(max_batch_bytes), 1024,
 	  "expected a size of at least 1K" },
 	{ "log", set_log, 0, 0, "expected syslog or stderr" },
+	{ "mail_commands", set_yes_no, OFF(mail_commands), 0,
+	  "expected yes or no" },
+	{ "reply_limit", set_ratelimit, OFF(reply_limit), 0,
+	  "expected N/DURATION such as 10/1h (N 1..100000, at most 366d)" },
+	{ "reply_limit_total", set_ratelimit, OFF(reply_limit_total), 0,
+	  "expected N/DURATION such as 1000/1h (N 1..100000, at most 366d)" },
+	{ "max_reply_keys", set_count, OFF(max_reply_keys), 1,
+	  "expected a number from 1 to 1000" },
 };
 
 static int

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "util/ratelimit.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -43,6 +44,10 @@ struct config {
 	uint64_t max_batch_keys;
 	uint64_t max_batch_bytes;
 	int log_dest;			/* LOG_DEST_SYSLOG or LOG_DEST_STDERR */
+	int mail_commands;		/* answer mail commands (yes/no) */
+	struct ratelimit reply_limit;	/* replies per envelope sender */
+	struct ratelimit reply_limit_total; /* replies in all */
+	uint64_t max_reply_keys;	/* keys in one reply, 1..1000 */
 	unsigned keydb_set : 1;		/* keydb given explicitly */
 };
 
@@ -73,6 +78,10 @@ void config_free(struct config *cfg);
 /* Value parsers, exported for the CLI (--since, purge) and tests. */
 int config_parse_duration(const char *s, int64_t *out);
 int config_parse_size(const char *s, uint64_t *out);
+/* config_parse_ratelimit - "N/DURATION" ("10/1h", "1000/1d", "5/90s";
+ * N 1..100000, the period 1 s .. 366 d, see ratelimit.h) into *lim; -1
+ * if malformed or out of range. */
+int config_parse_ratelimit(const char *s, struct ratelimit *lim);
 /* config_format_duration - "1h30m"-style; buf of at least 32 bytes. */
 const char *config_format_duration(int64_t secs, char *buf, size_t len);
 

@@ -33,6 +33,18 @@
  * key gpg refuses for its own content (no valid user ID, v3) is PB_EPERM;
  * anything else (write errors, gpg dying, the lock) is PB_ETEMP, since an
  * import of the same keys can be repeated safely.
+ *
+ * Lookups (the mail commands) list keys with GPGME in a child of the same
+ * kind, for the same reason: a keyring locked by an import must cost the
+ * timeout, not a hung reply worker.  gpg's search modes are chosen by a
+ * pattern's first character ("=" exact, "<" address, "@" part of one,
+ * "#" and "&" internal ids, "+" words), and an empty pattern lists every
+ * key: a text search is therefore always given as "*" and the text
+ * (gpg's explicit substring mode, in which nothing after the "*" is
+ * special), so that a user's leading "=" or "<" can choose nothing and
+ * no search lists the whole keyring.  The keys are exported (mode 0:
+ * third-party certifications included, as a keyserver gives them) only
+ * when there are no more than the query's max.
  */
 #include "keydb/keydb.h"
 #include "openpgp/keycheck.h"
@@ -68,6 +80,8 @@
 
 /* Bound on what the child may report (one line per key plus a few). */
 #define REPORT_MAX (1u << 20)
+/* A lookup's report: the listing and the exported keys. */
+#define LOOKUP_REPORT_MAX (20u << 20)
 
 struct gnupg_db {
 	struct keydb db;
@@ -313,12 +327,29 @@ free_report(struct import_report *ir)
 	free(ir->results);
 }
 
-/* run_child - fork the importer, collect its report within timeout_ms.
- * Returns 0 with the report text in out, or -1 (timeout, fork failure,
- * child died). */
+/* What a child does: report to fd, then _exit. */
+typedef void (*child_fn)(const struct gnupg_db *g, const void *arg, int fd)
+	__attribute__((noreturn));
+
+struct import_arg {
+	const struct pgp_key *keys;
+	size_t n;
+};
+
+static void __attribute__((noreturn))
+import_child(const struct gnupg_db *g, const void *arg, int fd)
+{
+	const struct import_arg *a = arg;
+
+	child_import(g->home, g->file_mode, a->keys, a->n, fd);
+}
+
+/* run_child - fork a child running fn, collect its report (at most max
+ * bytes) within timeout_ms.  Returns 0 with the report in out, or -1
+ * (timeout, fork failure, child died). */
 static int
-run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
-	  int timeout_ms, struct buf *out, struct pb_err *err)
+run_child(struct gnupg_db *g, child_fn fn, const void *arg, size_t max,
+	  int timeout_ms, const char *what, struct buf *out, struct pb_err *err)
 {
 	int64_t deadline = timeout_ms > 0 ? clock_ms() + timeout_ms : INT64_MAX;
 	int fds[2], status = 0, ret = -1, timed_out = 0;
@@ -339,7 +370,7 @@ run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 		setpgid(0, 0);
 		signal(SIGPIPE, SIG_IGN);
 		close(fds[0]);
-		child_import(g->home, g->file_mode, keys, n, fds[1]);
+		fn(g, arg, fds[1]);
 	}
 	setpgid(pid, pid);	/* also here: whichever runs first wins */
 	close(fds[1]);
@@ -370,8 +401,8 @@ run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 			ret = 0;	/* EOF: the child is done */
 			break;
 		}
-		if (out->len + (size_t)r > REPORT_MAX) {
-			pb_err_set(err, PB_ETEMP, "gpg import report too long");
+		if (out->len + (size_t)r > max) {
+			pb_err_set(err, PB_ETEMP, "gpg %s report too long", what);
 			break;
 		}
 		buf_append(out, chunk, (size_t)r);
@@ -388,11 +419,11 @@ run_child(struct gnupg_db *g, const struct pgp_key *keys, size_t n,
 		status = 0;
 	if (timed_out)
 		return pb_err_set(err, PB_ETEMP,
-				  "gpg import into %s did not finish in %d ms "
-				  "(keyring locked?)", g->home, timeout_ms);
+				  "gpg %s in %s did not finish in %d ms "
+				  "(keyring locked?)", what, g->home, timeout_ms);
 	if (ret == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		return pb_err_set(err, PB_ETEMP, "gpg import child died (status %d)",
-				  status);
+		return pb_err_set(err, PB_ETEMP, "gpg %s child died (status %d)",
+				  what, status);
 	return ret;
 }
 
@@ -402,6 +433,7 @@ gnupg_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 {
 	struct gnupg_db *g = db->priv;
 	struct import_report ir = { 0 };
+	struct import_arg arg = { keys, n };
 	struct buf out = BUF_INIT, missing = BUF_INIT;
 	size_t nmissing = 0;
 	int ret = -1;
@@ -410,7 +442,8 @@ gnupg_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 		return 0;
 	if (prepare_home(g, err) != 0)
 		return -1;
-	if (run_child(g, keys, n, timeout_ms, &out, err) != 0)
+	if (run_child(g, import_child, &arg, REPORT_MAX, timeout_ms, "import",
+		      &out, err) != 0)
 		goto out;
 	buf_putc(&out, '\0');	/* parse_report wants a string even if empty */
 	parse_report((char *)out.data, &ir);
@@ -458,6 +491,268 @@ out:
 	return ret;
 }
 
+/* ---- lookups ----------------------------------------------------------- */
+
+/* openpgp_algo - GPGME's algorithm number as OpenPGP's (RFC 9580 9.1):
+ * they are the same but for GPGME's own ECC numbers. */
+static unsigned
+openpgp_algo(gpgme_pubkey_algo_t a)
+{
+	switch (a) {
+	case GPGME_PK_ECDSA: return 19;
+	case GPGME_PK_ECDH: return 18;
+	case GPGME_PK_EDDSA: return 22;
+	default: return (unsigned)a < 256 ? (unsigned)a : 0;
+	}
+}
+
+/* report_hex - s as hex, so that no byte of a user ID can end a line. */
+static void
+report_uid(int fd, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char line[2 * 1024 + 4];
+	size_t n = strlen(s), o = 0;
+
+	if (n > 1024)
+		n = 1024;
+	line[o++] = 'U';
+	line[o++] = ' ';
+	for (size_t i = 0; i < n; i++) {
+		line[o++] = hex[(unsigned char)s[i] >> 4];
+		line[o++] = hex[(unsigned char)s[i] & 15];
+	}
+	line[o++] = '\n';
+	for (size_t off = 0; off < o;) {
+		ssize_t w = write(fd, line + off, o - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+/* Most keys listed before giving up counting: far past any max_reply_keys
+ * (at most 1000), and the bound on what a listing of "*" text costs. */
+#define LIST_COUNT_MAX 100000
+
+/* child_lookup - runs in the child: list, report, export, exit.  Lines:
+ * "E STATUS MESSAGE"; "M FPR ALGO BITS CREATED EXPIRES FLAGS" per match
+ * (up to q->max), each followed by its "U HEX" user IDs; "N COUNT" (with
+ * "+" when counting stopped); then, for keys, "K LEN" and LEN bytes of
+ * binary keys. */
+static void __attribute__((noreturn))
+lookup_child(const struct gnupg_db *g, const void *arg, int fd)
+{
+	const struct keydb_query *q = arg;
+	gpgme_ctx_t ctx;
+	gpgme_key_t key, *keep;
+	gpgme_data_t dh;
+	gpgme_error_t ge;
+	struct pb_err ierr;
+	char *pattern;
+	size_t n = 0, nkeep = 0;
+
+	if (keycheck_gpgme_init(&ierr) != 0) {
+		report(fd, "E %d %s\n", PB_EUNAVAIL, ierr.msg);
+		_exit(0);
+	}
+	if ((ge = gpgme_new(&ctx)) != 0 ||
+	    (ge = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL,
+					    g->home)) != 0) {
+		report(fd, "E %d gpgme: %s\n", PB_ETEMP, gpgme_strerror(ge));
+		_exit(0);
+	}
+	gpgme_set_offline(ctx, 1);
+	gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL);
+	pattern = q->kind == KEYDB_SEARCH_TEXT ? xasprintf("*%s", q->search)
+					       : xstrdup(q->search);
+	keep = xcalloc(q->max + 1, sizeof *keep);
+	if ((ge = gpgme_op_keylist_start(ctx, pattern, 0)) != 0) {
+		report(fd, "E %d gpg key listing in %s failed: %s\n", PB_ETEMP,
+		       g->home, gpgme_strerror(ge));
+		_exit(0);
+	}
+	while (n < LIST_COUNT_MAX && gpgme_op_keylist_next(ctx, &key) == 0) {
+		n++;
+		if (nkeep < q->max && key->subkeys && key->subkeys->fpr) {
+			gpgme_subkey_t sk = key->subkeys;
+
+			report(fd, "M %s %u %u %lld %lld %s%s%s\n", sk->fpr,
+			       openpgp_algo(sk->pubkey_algo), sk->length,
+			       (long long)sk->timestamp, (long long)sk->expires,
+			       key->revoked ? "r" : "", key->expired ? "e" : "",
+			       key->disabled ? "d" : "-");
+			for (gpgme_user_id_t u = key->uids; u; u = u->next)
+				if (u->uid)
+					report_uid(fd, u->uid);
+			keep[nkeep++] = key;
+		} else {
+			gpgme_key_unref(key);
+		}
+	}
+	gpgme_op_keylist_end(ctx);
+	report(fd, "N %zu%s\n", n, n == LIST_COUNT_MAX ? "+" : "");
+	if (q->want == KEYDB_WANT_KEYS && n > 0 && n <= q->max) {
+		size_t len;
+		char *bytes;
+
+		if ((ge = gpgme_data_new(&dh)) != 0 ||
+		    (ge = gpgme_op_export_keys(ctx, keep, 0, dh)) != 0) {
+			report(fd, "E %d gpg export from %s failed: %s\n", PB_ETEMP,
+			       g->home, gpgme_strerror(ge));
+			_exit(0);
+		}
+		bytes = gpgme_data_release_and_get_mem(dh, &len);
+		report(fd, "K %zu\n", len);
+		for (size_t off = 0; bytes && off < len;) {
+			ssize_t w = write(fd, bytes + off, len - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+		gpgme_free(bytes);
+	}
+	/* Released although _exit follows: a memory checker watching the
+	 * child then sees what it would see in a long-lived process. */
+	for (size_t i = 0; i < nkeep; i++)
+		gpgme_key_unref(keep[i]);
+	free(keep);
+	free(pattern);
+	gpgme_release(ctx);
+	_exit(0);
+}
+
+/* hex_uid - the user ID of a "U HEX" line, decoded, into a fresh string. */
+static char *
+hex_uid(const char *hex, size_t n)
+{
+	char *out = xmalloc(n / 2 + 1);
+	size_t o = 0;
+
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		int hi = hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'A' + 10;
+		int lo = hex[i + 1] <= '9' ? hex[i + 1] - '0' : hex[i + 1] - 'A' + 10;
+
+		if (hi < 0 || hi > 15 || lo < 0 || lo > 15)
+			break;
+		out[o++] = (char)(hi << 4 | lo);
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* parse_lookup - the child's report into a; 0, or -1 with err for an
+ * "E" line or a report that breaks off. */
+static int
+parse_lookup(const struct buf *rep, const struct keydb_query *q,
+	     struct keydb_answer *a, struct pb_err *err)
+{
+	const char *p = rep->len ? (const char *)rep->data : "";
+	const char *end = p + rep->len;
+	struct keydb_match *cur = NULL;
+	size_t listed = 0;
+	int have_n = 0;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (!nl)
+			break;
+		if (n > 2 && p[0] == 'E' && p[1] == ' ') {
+			long st = strtol(p + 2, NULL, 10);
+			const char *msg = memchr(p + 2, ' ', n - 2);
+
+			return pb_err_set(err, st > 0 && st <= PB_EUNAVAIL ?
+					  (enum pb_status)st : PB_ETEMP, "%.*s",
+					  msg ? (int)(n - (size_t)(msg + 1 - p)) : 0,
+					  msg ? msg + 1 : "");
+		} else if (n > 2 && p[0] == 'M' && p[1] == ' ') {
+			char fpr[2 * PGP_FPR_MAX + 1], flags[8] = "";
+			unsigned algo = 0, bits = 0;
+			long long created = 0, expires = 0;
+			char line[256];
+
+			snprintf(line, sizeof line, "%.*s", (int)n, p);
+			if (sscanf(line + 2, "%64s %u %u %lld %lld %7s", fpr, &algo,
+				   &bits, &created, &expires, flags) < 5)
+				continue;
+			cur = keydb_answer_add_match(a, fpr, q->max);
+			listed++;
+			if (cur) {
+				cur->algo = algo;
+				cur->bits = bits;
+				cur->created = created;
+				cur->expires = expires;
+				cur->flags = (strchr(flags, 'r') ? KEYDB_REVOKED : 0) |
+					     (strchr(flags, 'e') ? KEYDB_EXPIRED : 0) |
+					     (strchr(flags, 'd') ? KEYDB_DISABLED : 0);
+			}
+		} else if (n > 2 && p[0] == 'U' && p[1] == ' ' && cur) {
+			char *u = hex_uid(p + 2, n - 2);
+
+			keydb_match_add_uid(cur, u, strlen(u));
+			free(u);
+		} else if (n > 2 && p[0] == 'N' && p[1] == ' ') {
+			a->nmatched = (size_t)strtoull(p + 2, NULL, 10);
+			if (p[n - 1] == '+') {
+				a->too_many = 1;
+				snprintf(a->why, sizeof a->why, "more than %zu keys "
+					 "match", a->nmatched);
+			}
+			have_n = 1;
+		} else if (n > 2 && p[0] == 'K' && p[1] == ' ') {
+			size_t klen = (size_t)strtoull(p + 2, NULL, 10);
+			const char *bytes = nl + 1;
+
+			/* Never trust a length: it must be what arrived. */
+			if (klen != (size_t)(end - bytes))
+				return pb_err_set(err, PB_ETEMP, "gpg export report "
+						  "broke off (%zu of %zu bytes)",
+						  (size_t)(end - bytes), klen);
+			keydb_answer_take_keys(a, q, (const unsigned char *)bytes,
+					       klen);
+			a->nmatched = listed;
+			return 0;
+		}
+		p = nl + 1;
+	}
+	if (!have_n)
+		return pb_err_set(err, PB_ETEMP, "gpg key listing report broke off");
+	if (q->want == KEYDB_WANT_KEYS && a->nmatched > 0 && a->nmatched <= q->max)
+		return pb_err_set(err, PB_ETEMP, "gpg exported no keys");
+	return 0;
+}
+
+static int
+gnupg_lookup(struct keydb *db, const struct keydb_query *q,
+	     struct keydb_answer *a, int timeout_ms, struct pb_err *err)
+{
+	struct gnupg_db *g = db->priv;
+	struct buf out = BUF_INIT;
+	int ret = -1;
+
+	memset(a, 0, sizeof *a);
+	/* An empty pattern would list every key (see the top of the file). */
+	if (q->search == NULL || q->search[0] == '\0')
+		return pb_err_set(err, PB_EDATA, "empty search");
+	if (prepare_home(g, err) != 0)
+		return -1;
+	if (run_child(g, lookup_child, q, LOOKUP_REPORT_MAX, timeout_ms,
+		      "key listing", &out, err) != 0)
+		goto out;
+	ret = parse_lookup(&out, q, a, err);
+out:
+	buf_free(&out);
+	return ret;
+}
+
 static void
 gnupg_close(struct keydb *db)
 {
@@ -483,6 +778,7 @@ keydb_gnupg_init(const char *home, struct keydb **db_r, struct pb_err *err)
 	g->home = xstrdup(home);
 	g->db.name = xasprintf("gnupg:%s", home);
 	g->db.put = gnupg_put;
+	g->db.lookup = gnupg_lookup;
 	g->db.close = gnupg_close;
 	g->db.priv = g;
 	*db_r = &g->db;

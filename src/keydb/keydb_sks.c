@@ -23,6 +23,17 @@
  *
  * A large file is fine for SKS, but it answers no HKP request while it
  * merges one (about 400 keys/s); batches are the queue runner's business.
+ *
+ * Lookups go to that SKS's HKP port, through the hkp:// backend.  Where
+ * it listens is in its sksconf (hkp_address, hkp_port), and where that
+ * file is depends on how SKS was laid out: BASEDIR/sksconf (upstream
+ * SKS keeps everything in its base directory); else, when BASEDIR is
+ * PREFIX/var/spool/sks (Debian's sks, and its -basedir layout, which
+ * joins every path to the base), PREFIX/etc/sks/sksconf; else, or when
+ * the file names no address, SKS's own defaults, 127.0.0.1 and 11371.
+ * The first address of hkp_address is used; a wildcard one (0.0.0.0,
+ * ::) means the loopback address.  The file is read at the first lookup,
+ * so a running SKS's changes are seen by the next process.
  */
 #include "keydb/keydb.h"
 
@@ -40,11 +51,16 @@
 #include "util/xalloc.h"
 
 #define MAX_SEQ 10000	/* pksbridge-QID-N.ready names tried per put */
+#define SKS_HKP_DEFAULT_ADDR "127.0.0.1"
+#define SKS_HKP_DEFAULT_PORT 11371
+#define DEBIAN_SPOOL "/var/spool/sks"
+#define SKSCONF_MAX (256u << 10)
 
 struct sks_db {
 	struct keydb db;
 	char *basedir;
 	char *msgdir;
+	struct keydb *hkp;	/* its HKP interface, from the first lookup */
 };
 
 /* safe_qid - the queue id as a file name component: SKS lists the
@@ -233,6 +249,154 @@ out:
 	return ret;
 }
 
+/* sksconf_value - the value of key in the sksconf text (a "#" anywhere
+ * starts a comment, as SKS reads it), trimmed, into out; 0 if found. */
+static int
+sksconf_value(const char *text, const char *key, char *out, size_t outlen)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	while (*p) {
+		const char *eol = strchr(p, '\n'), *v, *end;
+		size_t n;
+
+		if (!eol)
+			eol = p + strlen(p);
+		end = memchr(p, '#', (size_t)(eol - p));
+		if (!end)
+			end = eol;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if ((size_t)(end - p) > klen && strncmp(p, key, klen) == 0) {
+			v = p + klen;
+			while (v < end && (*v == ' ' || *v == '\t'))
+				v++;
+			if (v < end && *v == ':') {
+				v++;
+				while (v < end && (*v == ' ' || *v == '\t'))
+					v++;
+				while (end > v && (end[-1] == ' ' || end[-1] == '\t' ||
+						   end[-1] == '\r'))
+					end--;
+				n = (size_t)(end - v);
+				if (n > 0 && n < outlen) {
+					memcpy(out, v, n);
+					out[n] = '\0';
+					return 0;
+				}
+			}
+		}
+		p = *eol ? eol + 1 : eol;
+	}
+	return -1;
+}
+
+/* read_small - the whole file at path (at most SKSCONF_MAX bytes) as a
+ * string, or NULL. */
+static char *
+read_small(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *text;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	text = xmalloc(SKSCONF_MAX + 1);
+	n = fread(text, 1, SKSCONF_MAX, f);
+	fclose(f);
+	text[n] = '\0';
+	return text;
+}
+
+/* hkp_url - "hkp://ADDR:PORT" of this SKS (see the top of the file);
+ * *from_r says which file it came from (or "defaults").  Caller frees. */
+static char *
+hkp_url(const struct sks_db *s, char *from, size_t fromlen)
+{
+	char addr[256] = SKS_HKP_DEFAULT_ADDR, port[16], *text = NULL;
+	char path[4096];
+	size_t bl = strlen(s->basedir), dl = strlen(DEBIAN_SPOOL);
+	unsigned long p = SKS_HKP_DEFAULT_PORT;
+	char *end;
+
+	snprintf(path, sizeof path, "%s/sksconf", s->basedir);
+	text = read_small(path);
+	if (!text && bl >= dl && strcmp(s->basedir + bl - dl, DEBIAN_SPOOL) == 0) {
+		snprintf(path, sizeof path, "%.*s/etc/sks/sksconf",
+			 (int)(bl - dl), s->basedir);
+		text = read_small(path);
+	}
+	snprintf(from, fromlen, "%s", text ? path : "SKS's defaults");
+	if (text) {
+		char a[256];
+
+		if (sksconf_value(text, "hkp_address", a, sizeof a) == 0) {
+			size_t n = strcspn(a, " \t,");
+
+			a[n] = '\0';
+			if (strcmp(a, "0.0.0.0") == 0)
+				snprintf(addr, sizeof addr, "127.0.0.1");
+			else if (strcmp(a, "::") == 0)
+				snprintf(addr, sizeof addr, "::1");
+			else
+				snprintf(addr, sizeof addr, "%s", a);
+		}
+		if (sksconf_value(text, "hkp_port", port, sizeof port) == 0) {
+			unsigned long v = strtoul(port, &end, 10);
+
+			if (*end == '\0' && v > 0 && v <= 65535)
+				p = v;
+		}
+		free(text);
+	}
+	return strchr(addr, ':') ? xasprintf("hkp://[%s]:%lu", addr, p)
+				 : xasprintf("hkp://%s:%lu", addr, p);
+}
+
+/* hkp_ready - the HKP interface of this SKS, made at first use. */
+static int
+hkp_ready(struct sks_db *s, struct pb_err *err)
+{
+	char from[4200];
+
+	if (!s->hkp) {
+		char *url = hkp_url(s, from, sizeof from);
+
+		if (keydb_hkp_init(url, &s->hkp, err) != 0) {
+			pb_err_prefix(err, "SKS's HKP address %s (from %s): ", url,
+				      from);
+			free(url);
+			return -1;
+		}
+		free(url);
+	}
+	return 0;
+}
+
+static int
+sks_lookup(struct keydb *db, const struct keydb_query *q,
+	   struct keydb_answer *a, int timeout_ms, struct pb_err *err)
+{
+	struct sks_db *s = db->priv;
+
+	memset(a, 0, sizeof *a);
+	if (hkp_ready(s, err) != 0)
+		return -1;
+	return s->hkp->lookup(s->hkp, q, a, timeout_ms, err);
+}
+
+static int
+sks_prepare(struct keydb *db, struct pb_err *err)
+{
+	struct sks_db *s = db->priv;
+
+	if (hkp_ready(s, err) != 0)
+		return -1;
+	return s->hkp->prepare(s->hkp, err);
+}
+
 static void
 sks_close(struct keydb *db)
 {
@@ -241,6 +405,8 @@ sks_close(struct keydb *db)
 	if (!db)
 		return;
 	s = db->priv;
+	if (s->hkp)
+		s->hkp->close(s->hkp);
 	free((char *)db->name);
 	free(s->basedir);
 	free(s->msgdir);
@@ -264,6 +430,8 @@ keydb_sks_init(const char *basedir, struct keydb **db_r, struct pb_err *err)
 	s->msgdir = xasprintf("%s/messages", s->basedir);
 	s->db.name = xasprintf("sks:%s", s->basedir);
 	s->db.put = sks_put;
+	s->db.lookup = sks_lookup;
+	s->db.prepare = sks_prepare;
 	s->db.close = sks_close;
 	s->db.priv = s;
 	*db_r = &s->db;

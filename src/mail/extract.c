@@ -235,9 +235,10 @@ extract_body(struct extract *x, const struct config *cfg, const char *mail,
 		else
 			add_reason(x, "%s", p->reason);
 	}
-	if (x->npub_blocks == 0 && x->nreasons == 0)
+	if (x->npub_blocks == 0 && x->nreasons == 0) {
 		add_reason(x, "no public key block found");
-	else if (x->keys.nkeys == 0 && x->nreasons == 0)
+		x->no_key_block = 1;
+	} else if (x->keys.nkeys == 0 && x->nreasons == 0)
 		add_reason(x, "no public key in the key blocks");
 	if (x->reasons.len >= REASONS_MAX)
 		buf_printf(&x->reasons, " (%zu problems in all)", x->nreasons);

@@ -32,6 +32,8 @@ struct extract {
 	size_t nreasons;
 	struct buf raw;			/* bounded text for quarantine */
 	int too_large;
+	int no_key_block;	/* the mail had no key block and no other
+				 * problem: reasons says just that */
 	size_t npub_blocks;
 };
 

@@ -182,6 +182,22 @@ unfold_dup(const char *v, size_t n)
 	return out;
 }
 
+/* unfold_capped - unfold_dup, then only the first (or, with tail, the
+ * last) MAIL_HEADER_KEEP bytes kept. */
+static char *
+unfold_capped(const char *v, size_t n, int tail)
+{
+	char *s = unfold_dup(v, n);
+	size_t len = strlen(s);
+
+	if (len > MAIL_HEADER_KEEP) {
+		if (tail)
+			memmove(s, s + len - MAIL_HEADER_KEEP, MAIL_HEADER_KEEP);
+		s[MAIL_HEADER_KEEP] = '\0';
+	}
+	return s;
+}
+
 static void
 lower_ascii(char *s)
 {
@@ -843,9 +859,31 @@ mail_parse_headers(const char *msg, size_t len, struct mail_headers *h,
 
 	memset(h, 0, sizeof *h);
 	pb_err_clear(err);
+	if (off > 5) {
+		size_t e = off;
+
+		while (e > 5 && (msg[e - 1] == '\n' || msg[e - 1] == '\r'))
+			e--;
+		h->from_line = unfold_capped(msg + 5, e - 5, 0);
+	}
 	hdr_begin(&it, msg + off, len - off);
 	while (hdr_next(&it, &f)) {
-		if (!have_subject && name_is(&f, "Subject")) {
+		/* The reply's facts: the first of each, as the MTA put its
+		 * Return-Path first. */
+		char **first = name_is(&f, "Return-Path") ? &h->return_path :
+			       name_is(&f, "Auto-Submitted") ? &h->auto_submitted :
+			       name_is(&f, "Precedence") ? &h->precedence :
+			       name_is(&f, "X-Auto-Response-Suppress") ?
+			       &h->auto_response_suppress :
+			       name_is(&f, "References") ? &h->references : NULL;
+
+		if (f.name_len >= 5 && strncasecmp(f.name, "List-", 5) == 0)
+			h->has_list_header = 1;
+		if (first) {
+			if (*first == NULL)
+				*first = unfold_capped(f.value, f.value_len,
+						       first == &h->references);
+		} else if (!have_subject && name_is(&f, "Subject")) {
 			have_subject = 1;
 			h->subject = unfold_dup(f.value, f.value_len);
 		} else if (!have_msgid && name_is(&f, "Message-ID")) {
@@ -906,5 +944,11 @@ mail_headers_free(struct mail_headers *h)
 		free(h->recipients[i]);
 	free(h->recipients);
 	free(h->content_type);
+	free(h->return_path);
+	free(h->from_line);
+	free(h->auto_submitted);
+	free(h->precedence);
+	free(h->auto_response_suppress);
+	free(h->references);
 	memset(h, 0, sizeof *h);
 }

@@ -37,7 +37,22 @@ struct mail_headers {
 				 * Cc and Bcc header, in order: for
 				 * "sendmail -t" */
 	size_t n_recipients;
+	/* What a reply to a mail command needs (mail/replypolicy.h).  Each
+	 * is the first such header's value, unfolded, control characters
+	 * made spaces, blanks trimmed, NULL if absent; at most
+	 * MAIL_HEADER_KEEP bytes (References: its last MAIL_HEADER_KEEP,
+	 * where the newest ids are). */
+	char *return_path;	/* as the delivering MTA wrote it: "<a@b>" */
+	char *from_line;	/* the mbox "From " line without "From " and
+				 * its line end, NULL if there is none */
+	char *auto_submitted;
+	char *precedence;
+	char *auto_response_suppress;	/* X-Auto-Response-Suppress */
+	char *references;
+	int has_list_header;	/* any header whose name starts "List-" */
 };
+
+#define MAIL_HEADER_KEEP 4096
 
 /* A problem with one part: becomes a quarantine reason. */
 typedef void (*mail_problem_cb)(void *ctx, const char *reason);

@@ -88,10 +88,8 @@ outmail_addr_ok(const char *addr)
 	return domain_ok(at + 1, strlen(at + 1));
 }
 
-/* header_value_ok - no control characters (CR and LF would start a new
- * header, NUL would cut it short) and no 8-bit bytes in a 7bit mail. */
-static int
-header_value_ok(const char *v)
+int
+outmail_value_ok(const char *v)
 {
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
 		if (*p < 0x20 || *p >= 0x7f)
@@ -99,12 +97,11 @@ header_value_ok(const char *v)
 	return 1;
 }
 
-/* put_header - "Name: value" CRLF, refusing lines RFC 5322 forbids. */
-static int
-put_header(struct buf *b, const char *name, const char *value,
-	   struct pb_err *err)
+int
+outmail_header(struct buf *b, const char *name, const char *value,
+	       struct pb_err *err)
 {
-	if (!header_value_ok(value))
+	if (!outmail_value_ok(value))
 		return pb_err_set(err, PB_EDATA,
 				  "%s header value contains a control or "
 				  "non-ASCII character", name);
@@ -116,10 +113,8 @@ put_header(struct buf *b, const char *name, const char *value,
 	return 0;
 }
 
-/* armor_out_crlf - armor_out_fn: append to the struct buf in ctx with
- * every LF the writer produces turned into CRLF (it writes no CR). */
-static int
-armor_out_crlf(void *ctx, const char *text, size_t len)
+int
+outmail_armor_crlf(void *ctx, const char *text, size_t len)
 {
 	struct buf *b = ctx;
 	const char *p = text, *end = text + len, *nl;
@@ -156,21 +151,55 @@ make_msgid(const char *domain, int64_t now, char *out, size_t outlen)
 	return len < 0 || (size_t)len >= outlen ? -1 : 0;
 }
 
-int
-outmail_compose(const struct config *cfg, const char *peer,
-		const struct pgp_key *keys, size_t n, int64_t now,
-		struct buf *out, char *msgid_out, struct pb_err *err)
+/* make_date - now as an RFC 5322 date in UTC; -1 if the year is not
+ * 1970..9999. */
+static int
+make_date(int64_t now, char *out, size_t len)
 {
 	static const char *const wday[] = {
 		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 	static const char *const mon[] = {
 		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
 		"Oct", "Nov", "Dec" };
-	struct armor_writer w;
-	char date[64], msgid[OUTMAIL_MSGID_MAX], bracketed[OUTMAIL_MSGID_MAX + 2];
-	const char *domain;
 	time_t t = (time_t)now;
 	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 ||
+	    tm.tm_year + 1900 < 1970)
+		return -1;
+	snprintf(out, len, "%s, %d %s %04d %02d:%02d:%02d +0000",
+		 wday[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return 0;
+}
+
+int
+outmail_stamp(const struct config *cfg, int64_t now, struct outmail_stamp *st,
+	      struct pb_err *err)
+{
+	const char *domain;
+
+	if (cfg->from_addr == NULL || !outmail_addr_ok(cfg->from_addr_bare))
+		return pb_err_set(err, PB_EDATA,
+				  "from_addr is not a plain user@domain");
+	domain = strchr(cfg->from_addr_bare, '@') + 1;
+	if (make_date(now, st->date, sizeof st->date) != 0)
+		return pb_err_set(err, PB_EDATA, "date %lld out of range",
+				  (long long)now);
+	if (make_msgid(domain, now, st->msgid, sizeof st->msgid) != 0)
+		return pb_err_set(err, PB_EDATA,
+				  "from_addr domain too long for a Message-ID");
+	snprintf(st->bracketed, sizeof st->bracketed, "<%s>", st->msgid);
+	return 0;
+}
+
+int
+outmail_compose(const struct config *cfg, const char *peer,
+		const struct pgp_key *keys, size_t n, int64_t now,
+		struct buf *out, char *msgid_out, struct pb_err *err)
+{
+	struct armor_writer w;
+	struct outmail_stamp st;
 	size_t total = 0, start = out->len;
 
 	if (n == 0)
@@ -178,46 +207,37 @@ outmail_compose(const struct config *cfg, const char *peer,
 	if (!outmail_addr_ok(peer))
 		return pb_err_set(err, PB_EDATA,
 				  "peer address is not a plain user@domain");
-	if (cfg->from_addr == NULL || !outmail_addr_ok(cfg->from_addr_bare))
-		return pb_err_set(err, PB_EDATA,
-				  "from_addr is not a plain user@domain");
-	domain = strchr(cfg->from_addr_bare, '@') + 1;
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 ||
-	    tm.tm_year + 1900 < 1970)
-		return pb_err_set(err, PB_EDATA, "date %lld out of range",
-				  (long long)now);
-	snprintf(date, sizeof date, "%s, %d %s %04d %02d:%02d:%02d +0000",
-		 wday[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon],
-		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	if (make_msgid(domain, now, msgid, sizeof msgid) != 0)
-		return pb_err_set(err, PB_EDATA,
-				  "from_addr domain too long for a Message-ID");
-	snprintf(bracketed, sizeof bracketed, "<%s>", msgid);
+	if (outmail_stamp(cfg, now, &st, err) != 0)
+		return -1;
 
 	for (size_t i = 0; i < n; i++)
 		total += keys[i].len;
 	/* Base64 grows by 4/3, each 64-column line by 2 more (CRLF). */
 	buf_reserve(out, 1024 + total / 48 * 66 + 66);
-	if (put_header(out, "From", cfg->from_addr, err) != 0 ||
-	    put_header(out, "To", peer, err) != 0 ||
-	    put_header(out, "Subject", "incremental", err) != 0 ||
-	    put_header(out, "X-KeyServer-Sent", cfg->from_addr_bare, err) != 0 ||
-	    put_header(out, "Precedence", "list", err) != 0 ||
-	    put_header(out, "MIME-Version", "1.0", err) != 0 ||
-	    put_header(out, "Content-Type", "application/pgp-keys", err) != 0 ||
-	    put_header(out, "Content-Transfer-Encoding", "7bit", err) != 0 ||
-	    put_header(out, "Date", date, err) != 0 ||
-	    put_header(out, "Message-ID", bracketed, err) != 0) {
+	/* Auto-Submitted (RFC 3834): sync mail is machine-made, so no
+	 * responder (a vacation program, another keyserver's mail front
+	 * end) answers it. */
+	if (outmail_header(out, "From", cfg->from_addr, err) != 0 ||
+	    outmail_header(out, "To", peer, err) != 0 ||
+	    outmail_header(out, "Subject", "incremental", err) != 0 ||
+	    outmail_header(out, "X-KeyServer-Sent", cfg->from_addr_bare, err) != 0 ||
+	    outmail_header(out, "Precedence", "list", err) != 0 ||
+	    outmail_header(out, "MIME-Version", "1.0", err) != 0 ||
+	    outmail_header(out, "Content-Type", "application/pgp-keys", err) != 0 ||
+	    outmail_header(out, "Content-Transfer-Encoding", "7bit", err) != 0 ||
+	    outmail_header(out, "Date", st.date, err) != 0 ||
+	    outmail_header(out, "Message-ID", st.bracketed, err) != 0 ||
+	    outmail_header(out, "Auto-Submitted", "auto-generated", err) != 0) {
 		/* Nothing of a refused mail stays in the caller's buffer. */
 		out->len = start;
 		out->data[start] = '\0';
 		return -1;
 	}
 	buf_append(out, "\r\n", 2);
-	armor_writer_begin(&w, armor_out_crlf, out);
+	armor_writer_begin(&w, outmail_armor_crlf, out);
 	for (size_t i = 0; i < n; i++)
 		armor_writer_add(&w, keys[i].data, keys[i].len);
-	armor_writer_end(&w);	/* armor_out_crlf cannot fail */
-	snprintf(msgid_out, OUTMAIL_MSGID_MAX, "%s", msgid);
+	armor_writer_end(&w);	/* outmail_armor_crlf cannot fail */
+	snprintf(msgid_out, OUTMAIL_MSGID_MAX, "%s", st.msgid);
 	return 0;
 }

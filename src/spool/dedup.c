@@ -18,7 +18,8 @@
 
 #define REC_V 1
 #define PKT_REC_LEN (1 + 3 * 8)
-#define KEY_REC_LEN (1 + 4 * 8)
+#define KEY_REC_LEN (1 + 5 * 8)
+#define KEY_REC_LEN_OLD (1 + 4 * 8)	/* before last_new was kept */
 #define MSGID_MAX 998
 #define EXPIRE_BATCH 500
 
@@ -64,8 +65,11 @@ pkt_rec_encode(const struct pkt_rec *r, unsigned char out[PKT_REC_LEN])
 	be64_put(out + 17, (uint64_t)r->seen_local);
 }
 
+/* last_new: when a packet of the key was last seen for the first time
+ * (what LAST answers from).  Records written before it was kept have
+ * none, and their last sighting stands in for it. */
 struct key_rec {
-	int64_t first_seen, last_seen, last_pks, last_local;
+	int64_t first_seen, last_seen, last_pks, last_local, last_new;
 };
 
 static int
@@ -73,12 +77,15 @@ key_rec_decode(const DBT *d, struct key_rec *r)
 {
 	const unsigned char *p = d->data;
 
-	if (d->size != KEY_REC_LEN || p[0] != REC_V)
+	if ((d->size != KEY_REC_LEN && d->size != KEY_REC_LEN_OLD) ||
+	    p[0] != REC_V)
 		return -1;
 	r->first_seen = (int64_t)be64_get(p + 1);
 	r->last_seen = (int64_t)be64_get(p + 9);
 	r->last_pks = (int64_t)be64_get(p + 17);
 	r->last_local = (int64_t)be64_get(p + 25);
+	r->last_new = d->size == KEY_REC_LEN ? (int64_t)be64_get(p + 33)
+					      : r->last_seen;
 	return 0;
 }
 
@@ -90,6 +97,7 @@ key_rec_encode(const struct key_rec *r, unsigned char out[KEY_REC_LEN])
 	be64_put(out + 9, (uint64_t)r->last_seen);
 	be64_put(out + 17, (uint64_t)r->last_pks);
 	be64_put(out + 25, (uint64_t)r->last_local);
+	be64_put(out + 33, (uint64_t)r->last_new);
 }
 
 static int64_t
@@ -148,7 +156,7 @@ dedup_record_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 	unsigned char kval[KEY_REC_LEN];
 	struct key_rec kr;
 	DBT dk, dv;
-	int ret;
+	int ret, any_new = 0;
 
 	for (size_t i = 0; i < key->npackets; i++) {
 		unsigned char val[PKT_REC_LEN];
@@ -167,6 +175,7 @@ dedup_record_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 		} else if (ret == 0 || ret == DB_NOTFOUND || ret == DB_BUFFER_SMALL) {
 			memset(&r, 0, sizeof r);
 			r.first_seen = now;
+			any_new = 1;
 		} else {
 			return spool_dberr(sp, ret, err, "dedup read %s",
 					   key->fpr_hex);
@@ -197,6 +206,8 @@ dedup_record_key(struct spool *sp, DB_TXN *txn, const struct pgp_key *key,
 		return spool_dberr(sp, ret, err, "dedup key read %s", key->fpr_hex);
 	}
 	kr.last_seen = max64(kr.last_seen, now);
+	if (any_new)
+		kr.last_new = max64(kr.last_new, now);
 	if (origin == Q_ORIGIN_PKS)
 		kr.last_pks = max64(kr.last_pks, now);
 	else
@@ -398,6 +409,7 @@ dedup_lookup(struct spool *sp, DB_TXN *txn, const unsigned char *fpr,
 	info->last_seen = kr.last_seen;
 	info->last_pks = kr.last_pks;
 	info->last_local = kr.last_local;
+	info->last_new = kr.last_new;
 
 	if ((ret = sp->dedup->cursor(sp->dedup, txn, &cur, spool_cflags(txn))) != 0)
 		return spool_dberr(sp, ret, err, "dedup cursor");
@@ -451,6 +463,51 @@ dedup_count(struct spool *sp, DB_TXN *txn, uint64_t *n_r, struct pb_err *err)
 		return spool_dberr(sp, ret, err, "dedup stat");
 	*n_r = st->bt_nkeys;
 	free(st);
+	return 0;
+}
+
+int
+dedup_changed_since(struct spool *sp, DB_TXN *txn, int64_t since, size_t max,
+		    char (**fprs_r)[2 * PGP_FPR_MAX + 1], size_t *n_r,
+		    uint64_t *total_r, struct pb_err *err)
+{
+	char (*fprs)[2 * PGP_FPR_MAX + 1] = NULL;
+	size_t n = 0;
+	uint64_t total = 0;
+	DBC *cur;
+	DBT dk, dv;
+	int ret;
+
+	*fprs_r = NULL;
+	*n_r = 0;
+	*total_r = 0;
+	if ((ret = sp->dedupkey->cursor(sp->dedupkey, txn, &cur,
+					spool_cflags(txn))) != 0)
+		return spool_dberr(sp, ret, err, "dedup cursor");
+	memset(&dk, 0, sizeof dk);
+	memset(&dv, 0, sizeof dv);
+	while ((ret = cur->get(cur, &dk, &dv, DB_NEXT)) == 0) {
+		const unsigned char *k = dk.data;
+		struct key_rec kr;
+
+		if (dk.size < 1 || k[0] == 0 || k[0] > PGP_FPR_MAX ||
+		    dk.size != 1u + k[0] || key_rec_decode(&dv, &kr) != 0 ||
+		    kr.last_new < since)
+			continue;
+		total++;
+		if (n == max)
+			continue;
+		fprs = xreallocarray(fprs, n + 1, sizeof *fprs);
+		pgp_hex(k + 1, k[0], fprs[n++]);
+	}
+	cur->close(cur);
+	if (ret != DB_NOTFOUND) {
+		free(fprs);
+		return spool_dberr(sp, ret, err, "dedup scan");
+	}
+	*fprs_r = fprs;
+	*n_r = n;
+	*total_r = total;
 	return 0;
 }
 

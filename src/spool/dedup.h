@@ -75,6 +75,7 @@ struct dedup_key_info {
 	int64_t last_seen;
 	int64_t last_pks;
 	int64_t last_local;
+	int64_t last_new;	/* a packet last seen for the first time */
 	size_t npackets;
 	struct dedup_packet_info *packets;	/* owned */
 };
@@ -85,6 +86,14 @@ int dedup_lookup(struct spool *sp, DB_TXN *txn, const unsigned char *fpr,
 		 size_t fpr_len, struct dedup_key_info *info,
 		 struct pb_err *err);
 void dedup_key_info_free(struct dedup_key_info *info);
+
+/* dedup_changed_since - the keys of which a packet was first seen at
+ * or after since (what "LAST <days>" answers): the first max of them
+ * (hex fingerprints, caller frees *fprs_r) and, in *total_r, how many
+ * there are in all.  A scan of one record per key. */
+int dedup_changed_since(struct spool *sp, DB_TXN *txn, int64_t since,
+			size_t max, char (**fprs_r)[2 * PGP_FPR_MAX + 1],
+			size_t *n_r, uint64_t *total_r, struct pb_err *err);
 
 /* dedup_count - keys in the index (dedup_entries in queue stats). */
 int dedup_count(struct spool *sp, DB_TXN *txn, uint64_t *n_r,

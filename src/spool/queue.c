@@ -20,6 +20,7 @@ enum {
 	T_DIR = 1, T_STATE, T_ORIGIN, T_HELD_FROM, T_PEER, T_SENDER, T_MSGID,
 	T_PARENT, T_LAST_ERROR, T_CREATED, T_UPDATED, T_NEXT, T_LEASE_UNTIL,
 	T_LEASE_PID, T_ATTEMPTS, T_SIZE, T_PAYLOAD_KIND, T_PAYLOAD_LEN, T_KEY,
+	T_KIND, T_REPLY_TO, T_REQUEST,
 };
 
 static const char *const state_names[QS__COUNT] = {
@@ -55,6 +56,12 @@ const char *
 q_origin_name(enum q_origin o)
 {
 	return o == Q_ORIGIN_LOCAL ? "local" : "pks";
+}
+
+const char *
+q_kind_name(enum q_kind k)
+{
+	return k == Q_KIND_REPLY ? "reply" : "sync";
 }
 
 int
@@ -98,6 +105,8 @@ q_entry_free(struct q_entry *e)
 	for (size_t i = 0; i < e->nkeys; i++)
 		free(e->keys[i].uid);
 	free(e->keys);
+	free(e->reply_to);
+	free(e->request);
 	memset(e, 0, sizeof *e);
 }
 
@@ -116,6 +125,9 @@ q_entry_copy(struct q_entry *dst, const struct q_entry *src)
 	dst->message_id = dup_or_null(src->message_id);
 	dst->parent = dup_or_null(src->parent);
 	dst->last_error = dup_or_null(src->last_error);
+	dst->reply_to = dup_or_null(src->reply_to);
+	dst->request = src->request ? xmemdup(src->request, src->request_len)
+				    : NULL;
 	dst->keys = NULL;
 	dst->nkeys = 0;
 	for (size_t i = 0; i < src->nkeys; i++)
@@ -137,6 +149,15 @@ q_entry_new(struct q_entry *e, enum q_dir dir, enum q_origin origin,
 	e->message_id = dup_or_null(src->message_id);
 	e->size = src->size;
 	e->parent = dup_or_null(src->parent);
+}
+
+void
+q_entry_new_reply(struct q_entry *e, enum q_state state, const char *to,
+		  const char *why, const struct q_source *src)
+{
+	q_entry_new(e, Q_OUTBOUND, Q_ORIGIN_LOCAL, state, 0, why, src);
+	e->kind = Q_KIND_REPLY;
+	e->peer = dup_or_null(to);
 }
 
 void
@@ -236,6 +257,13 @@ encode_entry(const struct q_entry *e, struct buf *b)
 	rec_put_u64(b, T_SIZE, e->size);
 	rec_put_u64(b, T_PAYLOAD_KIND, (uint64_t)e->payload_kind);
 	rec_put_u64(b, T_PAYLOAD_LEN, e->payload_len);
+	/* Absent for sync entries, so that their records stay as they were
+	 * (and an older pksbridge reads them unchanged). */
+	if (e->kind != Q_KIND_SYNC)
+		rec_put_u64(b, T_KIND, (uint64_t)e->kind);
+	rec_put_str(b, T_REPLY_TO, e->reply_to);
+	if (e->request)
+		rec_put_bytes(b, T_REQUEST, e->request, e->request_len);
 	for (size_t i = 0; i < e->nkeys; i++) {
 		size_t flen = strlen(e->keys[i].fpr);
 		size_t ulen = e->keys[i].uid ? strlen(e->keys[i].uid) : 0;
@@ -289,6 +317,17 @@ decode_entry(const char *id, const void *data, size_t len, struct q_entry *e,
 				goto corrupt;
 			e->origin = (enum q_origin)u;
 			break;
+		case T_KIND:
+			if (rec_get_u64(v, vlen, &u) || u > Q_KIND_REPLY)
+				goto corrupt;
+			e->kind = (enum q_kind)u;
+			break;
+		case T_REPLY_TO: str = &e->reply_to; break;
+		case T_REQUEST:
+			free(e->request);
+			e->request = vlen ? xmemdup(v, vlen) : xmalloc(1);
+			e->request_len = vlen;
+			break;
 		case T_PEER: str = &e->peer; break;
 		case T_SENDER: str = &e->sender; break;
 		case T_MSGID: str = &e->message_id; break;
@@ -324,7 +363,7 @@ decode_entry(const char *id, const void *data, size_t len, struct q_entry *e,
 				goto corrupt;
 			break;
 		case T_PAYLOAD_KIND:
-			if (rec_get_u64(v, vlen, &u) || u > Q_PAYLOAD_RAW)
+			if (rec_get_u64(v, vlen, &u) || u > Q_PAYLOAD_REQUEST)
 				goto corrupt;
 			e->payload_kind = (enum q_payload)u;
 			break;
@@ -415,11 +454,13 @@ due_del(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
 	return 0;
 }
 
-/* The per-peer index: pending outbound entries only. */
+/* The per-peer index: pending outbound sync entries only (it is how a
+ * peer's keys are coalesced into one mail; replies never are). */
 static int
 peer_indexed(const struct q_entry *e)
 {
-	return e->dir == Q_OUTBOUND && e->peer && q_state_pending(e->state);
+	return e->dir == Q_OUTBOUND && e->kind == Q_KIND_SYNC && e->peer &&
+	       q_state_pending(e->state);
 }
 
 static size_t

@@ -1,8 +1,9 @@
 /*
  * queue.h - queue entries: what is in flight, in both directions.
  *
- * One entry per inbound mail (or per quarantined piece of one), and one
- * per outbound mail per PKS peer.  Entries live in the spool's queue
+ * One entry per inbound mail (or per quarantined piece of one), one per
+ * outbound mail per PKS peer, and one per mail command asking for a
+ * reply (kind "reply": answered, or recorded with why not).  Entries live in the spool's queue
  * database keyed by their id; their payload (keys, or the raw text kept
  * for a quarantined piece) lives in a separate database so listing never
  * reads payloads.  Pending entries (ready, deferred) are also indexed by
@@ -46,9 +47,16 @@ enum q_state {
 
 enum q_origin { Q_ORIGIN_PKS, Q_ORIGIN_LOCAL };
 
+/* What an outbound entry sends: sync mail to a PKS peer, or the reply to
+ * one person's mail command (peer = that person).  Inbound entries are
+ * all sync.  Entries written before there were replies read as sync. */
+enum q_kind { Q_KIND_SYNC, Q_KIND_REPLY };
+
 /* What an entry's payload holds: nothing, its keys as a key sequence
- * (pgp_keyseq_add), or the raw text kept of a quarantined piece. */
-enum q_payload { Q_PAYLOAD_NONE, Q_PAYLOAD_KEYS, Q_PAYLOAD_RAW };
+ * (pgp_keyseq_add), the raw text kept of a quarantined piece, or the
+ * request a reply answers (bridge/mailreq.h). */
+enum q_payload { Q_PAYLOAD_NONE, Q_PAYLOAD_KEYS, Q_PAYLOAD_RAW,
+		 Q_PAYLOAD_REQUEST };
 
 struct q_keyref {
 	char fpr[65];		/* upper-case hex, 40 or 64 digits */
@@ -60,6 +68,7 @@ struct q_entry {
 	enum q_dir dir;
 	enum q_state state;
 	enum q_origin origin;
+	enum q_kind kind;
 	enum q_state held_from;	/* state to return to on release */
 	char *peer;		/* outbound recipient, else NULL */
 	char *sender;		/* envelope sender from the MTA, or NULL */
@@ -77,6 +86,12 @@ struct q_entry {
 	uint64_t payload_len;
 	struct q_keyref *keys;
 	size_t nkeys;
+	/* An ADD mail's inbound entry whose sender is to get a reply once it
+	 * is delivered: to whom, and the request (bridge/mailreq.h) that
+	 * reply answers; else NULL and 0. */
+	char *reply_to;
+	unsigned char *request;
+	size_t request_len;
 };
 
 /* Names as they appear in JSON and on the command line. */
@@ -84,6 +99,7 @@ const char *q_state_name(enum q_state s);
 int q_state_from_name(const char *name, enum q_state *s);
 const char *q_dir_name(enum q_dir d);
 const char *q_origin_name(enum q_origin o);
+const char *q_kind_name(enum q_kind k);
 int q_state_pending(enum q_state s);	/* ready, deferred, held */
 
 /* q_entry_add_key - append a key reference (copies uid). */
@@ -115,6 +131,13 @@ struct q_source {
 void q_entry_new(struct q_entry *e, enum q_dir dir, enum q_origin origin,
 		 enum q_state state, int64_t due, const char *why,
 		 const struct q_source *src);
+
+/* q_entry_new_reply - a reply to a mail command (outbound, local, kind
+ * reply): ready to be answered (due now), or suppressed with why, the
+ * reason it will not be.  to (copied; may be NULL when no usable address
+ * was found) becomes the peer. */
+void q_entry_new_reply(struct q_entry *e, enum q_state state, const char *to,
+		       const char *why, const struct q_source *src);
 
 /* q_entry_new_quarantine - a quarantined piece, and why it cannot be
  * delivered. */
@@ -243,7 +266,8 @@ int queue_due_ids(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
 		  char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err);
 
 /* queue_peer_ids - ids of the pending (ready, deferred, held) outbound
- * entries for peer, oldest first, at most max; caller frees *ids_r. */
+ * sync entries for peer, oldest first, at most max; caller frees *ids_r.
+ * (Replies are never coalesced: each answers one request.) */
 int queue_peer_ids(struct spool *sp, DB_TXN *txn, const char *peer, size_t max,
 		   char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err);
 

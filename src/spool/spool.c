@@ -217,7 +217,8 @@ static void
 close_all(struct spool *sp)
 {
 	DB **dbs[] = { &sp->queue, &sp->payload, &sp->due, &sp->dedup,
-		       &sp->dedupkey, &sp->msgid, &sp->sent, &sp->peers };
+		       &sp->dedupkey, &sp->msgid, &sp->sent, &sp->peers,
+		       &sp->replylimit };
 
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
 		if (*dbs[i]) {
@@ -297,6 +298,7 @@ open_env(struct spool *sp, struct pb_err *err)
 		{ offsetof(struct spool, msgid), "msgid.db" },
 		{ offsetof(struct spool, sent), "sent.db" },
 		{ offsetof(struct spool, peers), "peers.db" },
+		{ offsetof(struct spool, replylimit), "replylimit.db" },
 	};
 	DB_ENV *env;
 	int ret;

@@ -33,6 +33,7 @@ struct spool {
 	DB *msgid;	/* Message-ID -> record */
 	DB *sent;	/* peer NUL fpr_len fpr digest -> time (outbound) */
 	DB *peers;	/* peer NUL id -> "" for pending outbound entries */
+	DB *replylimit;	/* requester -> reply rate bucket (replylimit.h) */
 	char *dir;
 	int file_mode;
 	int retry;	/* set by spool_dberr: the txn may be retried */

@@ -264,7 +264,8 @@ feed(struct child *c, const char *data, size_t len, int64_t deadline)
 }
 
 int
-sendpipe_send(char *const argv[], const char *const *rcpts, size_t nrcpts,
+sendpipe_send(char *const argv[], const char *sender,
+	      const char *const *rcpts, size_t nrcpts,
 	      const char *data, size_t len, int timeout_s, struct pb_err *err)
 {
 	posix_spawn_file_actions_t fa;
@@ -283,11 +284,17 @@ sendpipe_send(char *const argv[], const char *const *rcpts, size_t nrcpts,
 	has_t = sendpipe_has_t(argv);
 	if (!has_t && nrcpts == 0)
 		return pb_err_set(err, PB_EDATA, "no recipients");
+	if (sender && sender[0] == '-')
+		return pb_err_set(err, PB_EDATA, "sender would read as an option");
 	while (argv[argc] != NULL)
 		argc++;
-	extra = has_t ? 0 : 1 + nrcpts;
+	extra = (sender ? 2 : 0) + (has_t ? 0 : 1 + nrcpts);
 	cargv = xcalloc(argc + extra + 1, sizeof *cargv);
 	memcpy(cargv, argv, argc * sizeof *cargv);
+	if (sender) {
+		cargv[argc++] = (char *)"-f";
+		cargv[argc++] = (char *)(sender[0] ? sender : "<>");
+	}
 	if (!has_t) {
 		cargv[argc] = (char *)"--";
 		for (size_t i = 0; i < nrcpts; i++)

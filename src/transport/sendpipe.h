@@ -9,6 +9,11 @@
  * "try again", 71 and 74 are treated the same way, as are a signal and
  * our own timeout; any other failure is permanent.
  *
+ * The envelope sender: the command's own choice (its -f, or the user it
+ * runs as), unless one is asked for: then "-f SENDER" follows the
+ * configured arguments, and the null sender is written "<>", as Exim
+ * documents it.  Replies to mail commands go out that way.
+ *
  * Recipients: appended to the command's arguments after "--" (Postfix,
  * Exim, msmtp and OpenSMTPD's sendmail all end their options there), so
  * that no address can ever be read as an option.  If the configured
@@ -25,7 +30,8 @@
 #include "util/err.h"
 
 /* sendpipe_send - run argv (argv[0] an absolute path, NULL-terminated)
- * plus "--" and rcpts[0..nrcpts) (unless argv has -t), write data[0..len)
+ * plus "-f" sender (when sender is not NULL; "" is the null sender, given
+ * as "<>") and "--" and rcpts[0..nrcpts) (unless argv has -t), write data[0..len)
  * to its stdin with every CRLF turned into LF, and wait for it, at most
  * timeout_s seconds in all; then its whole process group is killed.
  * The child's stdout and stderr share one pipe; the first 1 KB of it is
@@ -38,9 +44,11 @@
  * that: a configuration mistake that must not lose mail), a command that
  * exited 0 without reading all its input, or a local failure (pipe,
  * spawn); PB_EPERM for any other exit status;
- * PB_EDATA for argv[0] not absolute or no recipients without -t.
+ * PB_EDATA for argv[0] not absolute, no recipients without -t, or a
+ * sender that could be read as an option (starting with "-").
  * SIGPIPE is never delivered to the process. */
-int sendpipe_send(char *const argv[], const char *const *rcpts,
+int sendpipe_send(char *const argv[], const char *sender,
+		  const char *const *rcpts,
 		  size_t nrcpts, const char *data, size_t len, int timeout_s,
 		  struct pb_err *err);
 

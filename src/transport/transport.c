@@ -32,7 +32,8 @@ helo_name(const struct config *cfg, char *out, size_t len)
 
 int
 transport_send(const struct config *cfg, const char *peer,
-	       const struct buf *mail, int timeout_s, struct pb_err *err)
+	       const char *mail_from, const struct buf *mail, int timeout_s,
+	       struct pb_err *err)
 {
 	const char *rcpts[1] = { peer };
 	enum smtp_status st;
@@ -43,7 +44,7 @@ transport_send(const struct config *cfg, const char *peer,
 		return pb_err_set(err, PB_EDATA,
 				  "peer address is not a plain user@domain");
 	if (cfg->sendmail_argv != NULL) {
-		if (sendpipe_send(cfg->sendmail_argv, rcpts, 1,
+		if (sendpipe_send(cfg->sendmail_argv, mail_from, rcpts, 1,
 				  (const char *)mail->data, mail->len,
 				  timeout_s, err) != 0)
 			return pb_err_prefix(err, "sendmail_cmd: ");
@@ -51,7 +52,8 @@ transport_send(const struct config *cfg, const char *peer,
 	}
 	helo_name(cfg, helo, sizeof helo);
 	if (smtp_send(cfg->smtp_host, cfg->smtp_port, helo,
-		      cfg->from_addr_bare, rcpts, 1, (const char *)mail->data,
+		      mail_from ? mail_from : cfg->from_addr_bare, rcpts, 1,
+		      (const char *)mail->data,
 		      mail->len, timeout_s, &st, &reply, err) != 0)
 		return pb_err_prefix(err, "relay ");
 	switch (st) {

@@ -3,6 +3,7 @@
  * states, which keys, which reasons.  Real fixture mails, a real spool.
  */
 #include "bridge/inbound.h"
+#include "bridge/mailreq.h"
 #include "lib/unit.h"
 #include "openpgp/pgp.h"
 #include "spool/queue.h"
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define ALICE "FE144C003EC2F056976C38BA3268C6A75E3A732B"
 #define BOB "CB5E676296A30F057AC88C6E45398AB92CB795F3"
@@ -54,6 +56,20 @@ accept_file(struct spool *sp, const struct config *cfg, const char *name,
 	if (r != 0)
 		unit_fail(__FILE__, __LINE__, "inbound_accept %s: %s", name, err.msg);
 	free(mail);
+	return r;
+}
+
+/* accept_request - inbound_accept of an in-memory mail, $SENDER sender. */
+static int
+accept_request(struct spool *sp, const struct config *cfg, const char *text,
+	    const char *sender, struct inbound_result *res)
+{
+	struct inbound_opts o = { INBOUND_ORIGIN_AUTO, sender, strlen(text), 0 };
+	struct pb_err err;
+	int r = inbound_accept(sp, cfg, text, strlen(text), &o, res, &err);
+
+	if (r != 0)
+		unit_fail(__FILE__, __LINE__, "inbound_accept: %s", err.msg);
 	return r;
 }
 
@@ -258,18 +274,226 @@ test_loop(void)
 	config_free(&cfg);
 }
 
+/* A mail without a key and without a command is quarantined; with a
+ * command ("help") it is a request, whose reply entry stands for it. */
 static void
 test_no_key(void)
 {
+	static const char nocmd[] = "From: someone@example.net\n"
+		"Subject: Hello\nMessage-ID: <nokey.2@example.net>\n\nHi\n";
+	static const char nosubj[] = "From: someone@example.net\n"
+		"Message-ID: <nokey.3@example.net>\n\nHi\n";
 	struct config cfg;
 	struct spool *sp = fresh_spool("nokey", &cfg);
 	struct inbound_result r;
+	struct q_entry e;
+	struct pb_err err;
 
 	CHECK(sp != NULL);
 	CHECK(accept_file(sp, &cfg, "mails/13-no-key.eml", INBOUND_ORIGIN_AUTO,
 			  &r) == 0);
+	CHECK_INT(r.state, QS_READY);
+	CHECK_STR(r.id, r.reply_id);
+	CHECK_OK(queue_get(sp, NULL, r.id, 0, &e, &err), &err);
+	CHECK_INT(e.kind, Q_KIND_REPLY);
+	CHECK_STR(e.peer, "sender@example.org");
+	q_entry_free(&e);
+	/* "Hello" is a request too: the reply says it is not supported. */
+	CHECK(accept_request(sp, &cfg, nocmd, "sender@example.org", &r) == 0);
+	CHECK_INT(r.state, QS_READY);
+	CHECK(r.reply_id[0] != '\0');
+	/* No Subject: no request, quarantined as ever. */
+	CHECK(accept_request(sp, &cfg, nosubj, "sender@example.org", &r) == 0);
 	CHECK_INT(r.state, QS_QUARANTINED);
 	CHECK(strstr(r.reason, "no public key block") != NULL);
+	CHECK(r.reply_id[0] == '\0');
+	spool_close(sp);
+	config_free(&cfg);
+}
+
+/* mail - a request mail: Subject, a Return-Path, extra header lines,
+ * a Message-ID of its own, and the body. */
+static void
+mail(struct buf *b, const char *return_path, const char *subject,
+     const char *extra, const char *body_file)
+{
+	static unsigned seq;
+	size_t len;
+	char *body = body_file ? unit_read_file(unit_data_path(body_file), &len)
+			       : NULL;
+
+	buf_reset(b);
+	if (return_path)
+		buf_printf(b, "Return-Path: %s\n", return_path);
+	buf_printf(b, "From: someone@client.test\nSubject: %s\n"
+		   "Message-ID: <req.%u.%ld@client.test>\n%s\n%s", subject,
+		   ++seq, (long)getpid(), extra ? extra : "",
+		   body ? body : "GnuPG 1.4.23 email keyserver request\n");
+	free(body);
+}
+
+/* reply_of - the reply entry of r (its state, reason, payload kind). */
+static int
+reply_of(struct spool *sp, const struct inbound_result *r, struct q_entry *e)
+{
+	struct pb_err err;
+
+	if (!r->reply_id[0])
+		return -1;
+	return queue_get(sp, NULL, r->reply_id, 0, e, &err);
+}
+
+/* Requests at ingest: a GET is one reply entry and nothing else; the
+ * no-reply rules and mail_commands: no suppress it with the reason; a
+ * resend is a duplicate; INCREMENTAL is no request; keys under a
+ * Subject that is no command are key mail; the rate limit. */
+static void
+test_requests(void)
+{
+	struct config cfg;
+	struct spool *sp = fresh_spool("requests", &cfg);
+	struct inbound_result r, r2;
+	struct buf m = BUF_INIT;
+	struct q_entry e;
+	int ready = 0, limited = 0;
+
+	CHECK(sp != NULL);
+	mail(&m, "<alice@client.test>", "GET 0xF7923026", NULL, NULL);
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.state, QS_READY);
+	CHECK_STR(r.id, r.reply_id);
+	CHECK(reply_of(sp, &r, &e) == 0);
+	CHECK_INT(e.dir, Q_OUTBOUND);
+	CHECK_INT(e.kind, Q_KIND_REPLY);
+	CHECK_INT(e.payload_kind, Q_PAYLOAD_REQUEST);
+	CHECK_STR(e.peer, "alice@client.test");
+	q_entry_free(&e);
+	/* The same mail again: a duplicate of the reply entry. */
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r2) == 0);
+	CHECK_INT(r2.state, QS_DUPLICATE);
+	CHECK(strstr(r2.reason, r.reply_id) != NULL);
+	CHECK(r2.reply_id[0] == '\0');
+
+	/* A null sender: recorded, not answered. */
+	mail(&m, "<>", "GET 0xF7923026", NULL, NULL);
+	CHECK(accept_request(sp, &cfg, buf_str(&m), "alice@client.test", &r) == 0);
+	CHECK_INT(r.state, QS_SUPPRESSED);
+	CHECK(reply_of(sp, &r, &e) == 0);
+	CHECK(e.peer == NULL);
+	CHECK(strstr(e.last_error, "no reply: the envelope sender is null") != NULL);
+	q_entry_free(&e);
+	/* Auto-Submitted, and the address kept for the operator. */
+	mail(&m, "<bob@client.test>", "GET alice", "Auto-Submitted: auto-replied\n",
+	     NULL);
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.state, QS_SUPPRESSED);
+	CHECK(reply_of(sp, &r, &e) == 0);
+	CHECK_STR(e.peer, "bob@client.test");
+	CHECK(strstr(e.last_error, "Auto-Submitted: auto-replied") != NULL);
+	q_entry_free(&e);
+	/* INCREMENTAL without keys: no request, quarantined as ever. */
+	mail(&m, "<peer@pks.test>", "incremental", NULL, NULL);
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.state, QS_QUARANTINED);
+	CHECK(r.reply_id[0] == '\0');
+	/* Keys under a Subject that is no command: key mail. */
+	mail(&m, "<carol@client.test>", "my new key", NULL, "keys/carol.asc");
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.state, QS_READY);
+	CHECK(r.reply_id[0] != '\0' && strcmp(r.id, r.reply_id) != 0);
+	CHECK_INT(r.reply_state, QS_SUPPRESSED);
+
+	/* mail_commands: no. */
+	cfg.mail_commands = 0;
+	mail(&m, "<carol@client.test>", "HELP", NULL, NULL);
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.state, QS_SUPPRESSED);
+	CHECK(reply_of(sp, &r, &e) == 0);
+	CHECK(strstr(e.last_error, "mail_commands is off") != NULL);
+	q_entry_free(&e);
+	cfg.mail_commands = 1;
+
+	/* reply_limit 2/1h: the third GET from dave is refused; erin is
+	 * still answered. */
+	cfg.reply_limit = (struct ratelimit){ 2, 3600 };
+	for (int i = 0; i < 3; i++) {
+		mail(&m, "<dave@client.test>", "GET dave", NULL, NULL);
+		CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+		ready += r.reply_state == QS_READY;
+		if (r.reply_state == QS_SUPPRESSED) {
+			CHECK(reply_of(sp, &r, &e) == 0);
+			limited += strstr(e.last_error, "reply_limit 2/3600s for "
+					  "<dave@client.test> reached") != NULL;
+			q_entry_free(&e);
+		}
+	}
+	CHECK_INT(ready, 2);
+	CHECK_INT(limited, 1);
+	mail(&m, "<erin@client.test>", "GET erin", NULL, NULL);
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.reply_state, QS_READY);
+	buf_free(&m);
+	spool_close(sp);
+	config_free(&cfg);
+}
+
+/* ADD: with a new key, the inbound entry carries the request (the reply
+ * comes after delivery); with nothing new or no key, the reply entry is
+ * made now, saying so. */
+static void
+test_add_requests(void)
+{
+	struct config cfg;
+	struct spool *sp = fresh_spool("adds", &cfg);
+	struct inbound_result r;
+	struct buf m = BUF_INIT;
+	struct q_entry e, rep;
+	struct mailreq mr;
+	struct buf payload = BUF_INIT;
+	struct pb_err err;
+
+	CHECK(sp != NULL);
+	mail(&m, "<alice@client.test>", "ADD", NULL, "keys/alice.asc");
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.state, QS_READY);
+	CHECK(r.reply_id[0] == '\0');
+	CHECK_OK(queue_get(sp, NULL, r.id, 0, &e, &err), &err);
+	CHECK_INT(e.dir, Q_INBOUND);
+	CHECK_STR(e.reply_to, "alice@client.test");
+	CHECK(e.request != NULL);
+	CHECK_OK(mailreq_decode(e.request, e.request_len, &mr, &err), &err);
+	CHECK_INT(mr.cmd.kind, MAILCMD_ADD);
+	CHECK_INT(mr.nlines, 0);
+	mailreq_free(&mr);
+	q_entry_free(&e);
+	/* Again: nothing new, answered now. */
+	mail(&m, "<alice@client.test>", "ADD", NULL, "keys/alice.asc");
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.state, QS_DUPLICATE);
+	CHECK_INT(r.reply_state, QS_READY);
+	CHECK(reply_of(sp, &r, &rep) == 0);
+	CHECK_OK(queue_get_payload(sp, NULL, rep.id, &payload, &err), &err);
+	CHECK_OK(mailreq_decode(payload.data, payload.len, &mr, &err), &err);
+	CHECK_INT(mr.nlines, 1);
+	CHECK(strstr(mr.lines[0], ALICE ": nothing new") != NULL);
+	mailreq_free(&mr);
+	q_entry_free(&rep);
+	/* No key at all: quarantined as ever, and answered. */
+	mail(&m, "<alice@client.test>", "ADD", NULL, NULL);
+	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
+	CHECK_INT(r.state, QS_QUARANTINED);
+	CHECK_INT(r.reply_state, QS_READY);
+	CHECK(reply_of(sp, &r, &rep) == 0);
+	buf_reset(&payload);
+	CHECK_OK(queue_get_payload(sp, NULL, rep.id, &payload, &err), &err);
+	CHECK_OK(mailreq_decode(payload.data, payload.len, &mr, &err), &err);
+	CHECK_INT(mr.nlines, 1);
+	CHECK(strstr(mr.lines[0], "refused: no public key block found") != NULL);
+	CHECK_STR(rep.parent, r.id);
+	mailreq_free(&mr);
+	q_entry_free(&rep);
+	buf_free(&payload);
+	buf_free(&m);
 	spool_close(sp);
 	config_free(&cfg);
 }
@@ -485,6 +709,8 @@ main(int argc, char **argv)
 		{ "Message-ID duplicate", test_message_id_duplicate },
 		{ "loop", test_loop },
 		{ "no key", test_no_key },
+		{ "requests: reply entries, no-reply rules, limits", test_requests },
+		{ "ADD requests", test_add_requests },
 		{ "broken CRC beside a good key", test_broken_crc_beside_good },
 		{ "secret key never stored", test_secret_key_never_stored },
 		{ "too large", test_too_large },

@@ -422,7 +422,48 @@ test_footer(void)
 	buf_free(&b);
 }
 
+/* Replies: "kind" in the JSON (sync for everything else), "reply" in
+ * the table, and no per-peer statistics for requesters. */
+static void
+test_reply_kind(void)
+{
+	struct q_entry sync = mk(Q_OUTBOUND, QS_DONE, "pgp-public-keys@pks.test",
+				 NOW - 60, 0, NULL);
+	struct q_entry rep = mk(Q_OUTBOUND, QS_DONE, "alice@client.test",
+				NOW - 30, 0, NULL);
+	struct q_entry in = mk(Q_INBOUND, QS_DONE, NULL, NOW - 10, 0, NULL);
+	struct buf b = BUF_INIT;
+	struct q_stats st;
+
+	rep.kind = Q_KIND_REPLY;
+	qreport_entry_json(&b, &rep, NOW);
+	CHECK(strstr(buf_str(&b), "\"kind\":\"reply\"") != NULL);
+	CHECK(strstr(buf_str(&b), "\"peer\":\"alice@client.test\"") != NULL);
+	buf_reset(&b);
+	qreport_entry_json(&b, &sync, NOW);
+	CHECK(strstr(buf_str(&b), "\"kind\":\"sync\"") != NULL);
+	buf_reset(&b);
+	qreport_entry_json(&b, &in, NOW);
+	CHECK(strstr(buf_str(&b), "\"kind\":\"sync\"") != NULL);
+	buf_reset(&b);
+	qreport_entry_human(&b, &rep, NOW, 5);
+	CHECK_MSG(strstr(buf_str(&b), " reply    done ") != NULL, "%s", buf_str(&b));
+	q_stats_init(&st, NOW);
+	q_stats_add(&st, &sync);
+	q_stats_add(&st, &rep);
+	q_stats_add(&st, &in);
+	CHECK_INT(st.count[Q_OUTBOUND][QS_DONE], 2);
+	CHECK_INT(st.npeers, 1);
+	CHECK_STR(st.peers[0].peer, "pgp-public-keys@pks.test");
+	q_stats_free(&st);
+	q_entry_free(&sync);
+	q_entry_free(&rep);
+	q_entry_free(&in);
+	buf_free(&b);
+}
+
 static const struct unit_test tests[] = {
+	{ "reply kind", test_reply_kind },
 	{ "states_parse", test_states_parse },
 	{ "filter_options", test_filter_options },
 	{ "filter_match", test_filter_match },

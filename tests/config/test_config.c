@@ -47,6 +47,12 @@ test_defaults(void)
 	CHECK_INT(cfg.max_batch_keys, 100);
 	CHECK_INT(cfg.max_batch_bytes, 1 << 20);
 	CHECK_INT(cfg.log_dest, LOG_DEST_SYSLOG);
+	CHECK_INT(cfg.mail_commands, 1);
+	CHECK_INT(cfg.reply_limit.count, 10);
+	CHECK_INT(cfg.reply_limit.period, 3600);
+	CHECK_INT(cfg.reply_limit_total.count, 1000);
+	CHECK_INT(cfg.reply_limit_total.period, 3600);
+	CHECK_INT(cfg.max_reply_keys, 25);
 	config_free(&cfg);
 }
 
@@ -73,7 +79,11 @@ test_every_key(void)
 		"max_batch_keys: 7\n"
 		"max_batch_bytes: 512K\n"
 		"\n"
-		"log: stderr\n";
+		"log: stderr\n"
+		"mail_commands: no\n"
+		"reply_limit: 3/10m\n"
+		"reply_limit_total: 50/1d\n"
+		"max_reply_keys: 5\n";
 
 	CHECK_OK(parse(&cfg, text, &err), &err);
 	CHECK_STR(cfg.spool_dir, "/tmp/spool");
@@ -97,6 +107,12 @@ test_every_key(void)
 	CHECK_INT(cfg.max_batch_keys, 7);
 	CHECK_INT(cfg.max_batch_bytes, 512 << 10);
 	CHECK_INT(cfg.log_dest, LOG_DEST_STDERR);
+	CHECK_INT(cfg.mail_commands, 0);
+	CHECK_INT(cfg.reply_limit.count, 3);
+	CHECK_INT(cfg.reply_limit.period, 600);
+	CHECK_INT(cfg.reply_limit_total.count, 50);
+	CHECK_INT(cfg.reply_limit_total.period, 86400);
+	CHECK_INT(cfg.max_reply_keys, 5);
 	config_free(&cfg);
 }
 
@@ -122,6 +138,12 @@ test_errors_name_file_line_key(void)
 		{ "sendmail_cmd: sendmail -t\n", "test.conf, line 1: sendmail_cmd:" },
 		{ "spool_dir\n", "test.conf, line 1: expected \"key: value\"" },
 		{ "log:\n", "test.conf, line 1: log: missing value" },
+		{ "mail_commands: maybe\n", "test.conf, line 1: mail_commands: expected yes or no" },
+		{ "reply_limit: 10\n", "test.conf, line 1: reply_limit: expected N/DURATION" },
+		{ "reply_limit_total: 0/1h\n", "test.conf, line 1: reply_limit_total:" },
+		{ "max_reply_keys: 0\n", "test.conf, line 1: max_reply_keys: expected a number" },
+		{ "max_reply_keys: 1001\n", "test.conf, line 1: max_reply_keys:" },
+		{ "max_reply_keys: 5K\n", "test.conf, line 1: max_reply_keys:" },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -158,6 +180,36 @@ test_units(void)
 	CHECK(config_parse_size("M", &s) == -1);
 	CHECK_STR(config_format_duration(5400, buf, sizeof buf), "1h30m");
 	CHECK_STR(config_format_duration(0, buf, sizeof buf), "0s");
+}
+
+/* "N/DURATION", the form of reply_limit and reply_limit_total. */
+static void
+test_ratelimit_values(void)
+{
+	static const struct { const char *s; int ok; uint32_t n; int64_t p; } cases[] = {
+		{ "10/1h", 1, 10, 3600 }, { "1000/1h", 1, 1000, 3600 },
+		{ "5/90s", 1, 5, 90 }, { "1/1d", 1, 1, 86400 },
+		{ "100000/366d", 1, 100000, 366 * 86400 },
+		{ "3/1h30m", 1, 3, 5400 }, { "7/60", 1, 7, 60 },
+		{ "0/1h", 0, 0, 0 }, { "100001/1h", 0, 0, 0 },
+		{ "10/0s", 0, 0, 0 }, { "10/367d", 0, 0, 0 },
+		{ "10", 0, 0, 0 }, { "/1h", 0, 0, 0 }, { "10/", 0, 0, 0 },
+		{ "-1/1h", 0, 0, 0 }, { " 10/1h", 0, 0, 0 }, { "10 /1h", 0, 0, 0 },
+		{ "10/1x", 0, 0, 0 }, { "99999999999999999999/1h", 0, 0, 0 },
+		{ "", 0, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct ratelimit l = { 0, 0 };
+		int r = config_parse_ratelimit(cases[i].s, &l);
+
+		CHECK_MSG((r == 0) == cases[i].ok, "\"%s\": %d", cases[i].s, r);
+		if (cases[i].ok) {
+			CHECK_INT(l.count, cases[i].n);
+			CHECK_INT(l.period, cases[i].p);
+		}
+	}
+	CHECK(config_parse_ratelimit(NULL, &(struct ratelimit){ 0, 0 }) == -1);
 }
 
 static void
@@ -223,6 +275,7 @@ main(int argc, char **argv)
 		{ "every key", test_every_key },
 		{ "errors name file, line and key", test_errors_name_file_line_key },
 		{ "units", test_units },
+		{ "reply limits: N/DURATION", test_ratelimit_values },
 		{ "files", test_files },
 		{ "extract address", test_extract_addr },
 		{ NULL, NULL },

@@ -180,7 +180,7 @@ for f in sorted(glob.glob(sys.argv[1] + "/mail.*")):
 EOF
 check_eq "... their header fields are exactly the fixed ones (no Bcc, no X-Injected)" \
 	"$(sort -u "$TEST_TMP/headers")" \
-	"From To Subject X-KeyServer-Sent Precedence MIME-Version Content-Type Content-Transfer-Encoding Date Message-ID"
+	"From To Subject X-KeyServer-Sent Precedence MIME-Version Content-Type Content-Transfer-Encoding Date Message-ID Auto-Submitted"
 check "... and nothing of the injection anywhere in them" \
 	sh -c "! sed -n '1,/^\$/p' '$TEST_TMP'/cap/mail.* | grep -Ei 'evil|inject'"
 check "... every log line stays one line" one_line_logs inject

@@ -41,7 +41,7 @@ check_eq "sks_add_mail is a symlink to pksbridge" "$(readlink "$SB/sks_add_mail"
 for _f in share/man/man8/pksbridge.8 share/man/man8/sks_add_mail.8 \
 	share/man/man5/pksbridge.conf.5 etc/pksbridge.conf \
 	share/doc/pksbridge/README.md share/doc/pksbridge/WIRING.md \
-	share/doc/pksbridge/JSON.md \
+	share/doc/pksbridge/JSON.md share/doc/pksbridge/pksbridge-help.txt \
 	share/doc/pksbridge/contrib/postfix/master.cf \
 	share/doc/pksbridge/contrib/exim/30_pksbridge \
 	share/doc/pksbridge/contrib/sks/sksconf.snippet \
@@ -103,7 +103,8 @@ LC_ALL=C MANWIDTH=80 man -l "$D/usr/local/share/man/man5/pksbridge.conf.5" >"$TE
 for _k in spool_dir keydb from_addr mailsync_file smtp_relay sendmail_cmd \
 	max_message_size max_keys_per_message max_key_size dedup_ttl \
 	retry_schedule max_queue_lifetime batch_window max_batch_keys \
-	max_batch_bytes log; do
+	max_batch_bytes log mail_commands reply_limit reply_limit_total \
+	max_reply_keys; do
 	grep -q "^     $_k: " "$TEST_TMP/p5.txt" || not_ok "pksbridge.conf(5) has no entry for $_k"
 done
 ok "pksbridge.conf(5) has an entry for every key"

@@ -18,6 +18,10 @@
 #   C. smtp_relay: Postfix's smtpd on its loopback port; first with Postfix
 #      stopped (the entry is deferred, nothing lost), then again once it
 #      runs
+#   R. a reply to a mail command (HELP), ingested in Postfix's system with
+#      no runner, so sent at once by B's sendmail_cmd: pksbridge puts
+#      "-f <>" after the configured "-f FROM_ADDR", and Postfix's sendmail
+#      takes the last -f and "<>" as the null sender
 #
 # Each time: Postfix logs it relayed to the sink, the peer got exactly one
 # mail, with the key (real gpg), keeping the outbound mail format and its envelope
@@ -134,6 +138,26 @@ sent_one A "$P1" "$N0"
 # --- B. sendmail_cmd: Postfix's sendmail -t --------------------------------
 via_sendmail B "$P2" "$CB"
 sent_one B "$P2" "$N0"
+
+# --- R. a reply through Postfix's sendmail, from the null sender ------------
+N0=$(smtpsink_count "$SINK")
+printf '%s\n' "Return-Path: <alice@client.test>" \
+	"From: Alice <alice@client.test>" "To: $FROM_ADDR" "Subject: HELP" \
+	"Message-ID: <help-via-postfix@client.test>" \
+	"Date: Thu, 14 Nov 2024 10:00:00 +0000" "" "" >"$TEST_TMP/help.eml"
+check "R: ingest of a HELP request in Postfix's system (no runner: the reply is sent at once)" \
+	pf_run "$PKSBRIDGE" -c "$CB" ingest <"$TEST_TMP/help.eml"
+wait_for "R: Postfix delivers the reply to the sink" 20 sink_has_more "$N0"
+m=$(peer_msgs_after "$SINK" alice@client.test "$N0" | head -n 1)
+check_grep "R: it is the reply to HELP" "^Subject: .*HELP" "$m"
+check_grep "R: ... marked Auto-Submitted: auto-replied" \
+	"^Auto-Submitted: auto-replied" "$m"
+check_grep "R: it left Postfix with MAIL FROM:<> (not from_addr, B's -f)" \
+	"^MAIL FROM:<>" "$m.env"
+check_grep "R: Postfix received it from the null sender" \
+	"from=<>, size=" "$PF_LOG"
+check_eq "R: the reply entry is done" \
+	"$(pb_field "$CA" state message_id=help-via-postfix@client.test)" done
 
 # --- C. smtp_relay: Postfix's smtpd ----------------------------------------
 release "$P3"

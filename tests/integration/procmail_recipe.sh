@@ -55,9 +55,18 @@ standin_exit "$f" 0
 check_rc "ours, Subject ADD (PKS's upper case): procmail exits 0" 0 \
 	run_ours "$TEST_TMP/add"
 check_eq "ours, Subject ADD: the filter ran" "$(standin_count "$f")" 5
+printf 'From: alice@client.test\nSubject: GET 0xF7923026\n\nrequest\n' >"$TEST_TMP/get"
+check_rc "ours, Subject GET 0xF7923026 (a mail command): procmail exits 0" 0 \
+	run_ours "$TEST_TMP/get"
+check_eq "ours, Subject GET: the filter ran" "$(standin_count "$f")" 6
+printf 'From: alice@client.test\nSubject: getting started\n\nhi\n' >"$TEST_TMP/getting"
+check_rc "ours, Subject getting started: procmail exits 0" 0 \
+	run_ours "$TEST_TMP/getting"
+check_eq "ours, Subject getting started: the filter did not run" \
+	"$(standin_count "$f")" 6
 check_rc "ours, other Subject: procmail exits 0 (the e recipe stays idle)" 0 \
 	run_ours "$TEST_TMP/other"
-check_eq "ours, other Subject: the filter did not run" "$(standin_count "$f")" 5
+check_eq "ours, other Subject: the filter did not run" "$(standin_count "$f")" 6
 check_grep "ours, other Subject: the mail goes on to DEFAULT" \
 	'^Subject: Re: hello$' "$PROCMAIL_DEFAULT"
 

@@ -852,6 +852,127 @@ scenario_refused(const struct backend *b)
 	pgp_keylist_free(&list);
 }
 
+/*
+ * scenario_lookup - the searches of the mail commands, against a
+ * database holding the two keys that share the short key ID F7923026
+ * (tests/data/keys/collide.txt): a short ID gives both keys, a
+ * fingerprint one, words of a user ID as the database matches them, a
+ * count without keys over max, nothing for no match, and a 64-digit
+ * fingerprint that SKS cannot search.  Then a database that is down.
+ */
+#define COLLIDE_C "BD5C2399CD95E4461856F0EF60B74832F7923026"
+#define COLLIDE_D "C562077F5495A4F13AD187162C1B67B3F7923026"
+
+static int
+has_fpr(const struct keydb_answer *a, const char *fpr)
+{
+	for (size_t i = 0; i < a->keys.nkeys; i++)
+		if (strcmp(a->keys.keys[i].fpr_hex, fpr) == 0)
+			return 1;
+	for (size_t i = 0; i < a->nmatches; i++)
+		if (strcmp(a->matches[i].fpr, fpr) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+scenario_lookup(const struct backend *b)
+{
+	struct pgp_keylist list = { 0 };
+	struct keydb_query q = { KEYDB_SEARCH_KEYID, "0xF7923026",
+				 KEYDB_WANT_KEYS, 25, 1 << 20 };
+	struct keydb_answer a;
+	struct keydb *db;
+	struct pb_err err;
+	char spec[300];
+	int64_t t0;
+
+	CHECK(unit_load_keys("keys/collide-c.asc", &list) == 0);
+	CHECK(unit_load_keys("keys/collide-d.asc", &list) == 0);
+	CHECK_MSG(b->fresh("lookup", spec, sizeof spec) == 0,
+		  "%s: no database to test (see output above)", b->name);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK(db->lookup != NULL);
+	CHECK_OK(db->put(db, "L1", list.keys, list.nkeys, 20000, &err), &err);
+	CHECK(b->holds(spec, COLLIDE_C, b->timeout_s));
+	CHECK(b->holds(spec, COLLIDE_D, b->timeout_s));
+
+	/* GET 0xF7923026: both keys, as gpg1's --recv-keys asks. */
+	t0 = clock_ms();
+	CHECK_OK(db->lookup(db, &q, &a, 10000, &err), &err);
+	printf("# %s: lookup of a short key ID: %lld ms\n", b->name,
+	       (long long)(clock_ms() - t0));
+	CHECK_INT(a.nmatched, 2);
+	CHECK_INT(a.keys.nkeys, 2);
+	CHECK(has_fpr(&a, COLLIDE_C) && has_fpr(&a, COLLIDE_D));
+	CHECK(!a.too_many && !a.unsupported);
+	keydb_answer_free(&a);
+	/* A fingerprint: one key. */
+	q.kind = KEYDB_SEARCH_FPR;
+	q.search = "0x" COLLIDE_C;
+	CHECK_OK(db->lookup(db, &q, &a, 10000, &err), &err);
+	CHECK_INT(a.keys.nkeys, 1);
+	CHECK_STR(a.keys.keys[0].fpr_hex, COLLIDE_C);
+	keydb_answer_free(&a);
+	/* Over max: counted, no keys. */
+	q.kind = KEYDB_SEARCH_KEYID;
+	q.search = "0xF7923026";
+	q.max = 1;
+	CHECK_OK(db->lookup(db, &q, &a, 10000, &err), &err);
+	CHECK_INT(a.nmatched, 2);
+	CHECK_INT(a.keys.nkeys, 0);
+	keydb_answer_free(&a);
+	/* INDEX by a word of both user IDs: two listed, with user IDs. */
+	q = (struct keydb_query){ KEYDB_SEARCH_TEXT, "collide", KEYDB_WANT_INDEX,
+				  25, 1 << 20 };
+	CHECK_OK(db->lookup(db, &q, &a, 10000, &err), &err);
+	CHECK_INT(a.nmatched, 2);
+	CHECK_INT(a.nmatches, 2);
+	CHECK(has_fpr(&a, COLLIDE_C) && has_fpr(&a, COLLIDE_D));
+	CHECK(a.matches[0].nuids >= 1 &&
+	      strstr(a.matches[0].uids[0], "collide.test") != NULL);
+	CHECK(a.matches[0].created > 1577836800);	/* 2020 */
+	keydb_answer_free(&a);
+	/* GET by address: one key. */
+	q.search = "c-short@collide.test";
+	q.want = KEYDB_WANT_KEYS;
+	CHECK_OK(db->lookup(db, &q, &a, 10000, &err), &err);
+	CHECK_INT(a.keys.nkeys, 1);
+	CHECK_STR(a.keys.keys[0].fpr_hex, COLLIDE_C);
+	keydb_answer_free(&a);
+	/* No match is no error. */
+	q = (struct keydb_query){ KEYDB_SEARCH_KEYID, "0xDEADBEEF",
+				  KEYDB_WANT_KEYS, 25, 1 << 20 };
+	CHECK_OK(db->lookup(db, &q, &a, 10000, &err), &err);
+	CHECK_INT(a.nmatched, 0);
+	CHECK(!a.too_many && !a.unsupported);
+	keydb_answer_free(&a);
+	/* 64 hex digits: SKS cannot search them (HTTP 500), GnuPG finds
+	 * nothing. */
+	q.kind = KEYDB_SEARCH_FPR;
+	q.search = "0xABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB";
+	CHECK_OK(db->lookup(db, &q, &a, 10000, &err), &err);
+	CHECK_INT(a.nmatched, 0);
+	CHECK_MSG(a.unsupported == (strcmp(b->name, "gnupg") != 0), "%s: %d %s",
+		  b->name, a.unsupported, a.why);
+	keydb_answer_free(&a);
+	db->close(db);
+	pgp_keylist_free(&list);
+
+	/* Down: a temporary failure, found out fast. */
+	CHECK(b->unavailable("lookup-down", spec, sizeof spec) == 0);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	q = (struct keydb_query){ KEYDB_SEARCH_KEYID, "0xF7923026",
+				  KEYDB_WANT_KEYS, 25, 1 << 20 };
+	t0 = clock_ms();
+	CHECK(db->lookup(db, &q, &a, 5000, &err) == -1);
+	CHECK_INT(err.status, PB_ETEMP);
+	CHECK_MSG(clock_ms() - t0 < 2000, "%s: failing took %lld ms", b->name,
+		  (long long)(clock_ms() - t0));
+	keydb_answer_free(&a);
+	db->close(db);
+}
+
 /* ON(scenario, backend) - the scenario run against that backend, as a
  * test of its own. */
 #define ON(scenario, backend) \
@@ -864,6 +985,49 @@ ON(scenario_unavailable, sks)
 ON(scenario_unavailable, hkp)
 ON(scenario_refused, gnupg)
 ON(scenario_refused, hkp)
+ON(scenario_lookup, gnupg)
+ON(scenario_lookup, sks)
+ON(scenario_lookup, hkp)
+
+/* sks: where SKS listens, from BASEDIR/sksconf first: its first
+ * hkp_address, a wildcard one taken as loopback, "#" comments. */
+static void
+test_sks_hkp_address(void)
+{
+	struct keydb_query q = { KEYDB_SEARCH_KEYID, "0xDEADBEEF",
+				 KEYDB_WANT_KEYS, 25, 1 << 20 };
+	struct keydb_answer a;
+	struct keydb *db;
+	struct pb_err err;
+	char base[300], path[400], spec[320];
+	FILE *f;
+
+	CHECK(ensure_sks() == 0);
+	snprintf(base, sizeof base, "%s/upstream-sks", unit_tmpdir());
+	CHECK(mkdir(base, 0755) == 0);
+	snprintf(path, sizeof path, "%s/sksconf", base);
+	CHECK((f = fopen(path, "w")) != NULL);
+	fprintf(f, "# upstream layout\nhkp_address: 0.0.0.0 ::1 # both\n"
+		"  hkp_port :  %d\nrecon_port: 1\n", sks_port);
+	fclose(f);
+	snprintf(spec, sizeof spec, "sks:%s", base);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	/* Answered (no match) by the test's SKS: the address was found. */
+	CHECK_OK(db->lookup(db, &q, &a, 5000, &err), &err);
+	CHECK_INT(a.nmatched, 0);
+	keydb_answer_free(&a);
+	db->close(db);
+	/* The port of a file naming another port is not ours: the same
+	 * lookup fails, and says where the address came from. */
+	CHECK((f = fopen(path, "w")) != NULL);
+	fprintf(f, "hkp_port: %d\n", free_port());
+	fclose(f);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK(db->lookup(db, &q, &a, 5000, &err) == -1);
+	CHECK_INT(err.status, PB_ETEMP);
+	keydb_answer_free(&a);
+	db->close(db);
+}
 
 /* ---- gnupg: ---- */
 
@@ -1357,6 +1521,10 @@ main(int argc, char **argv)
 		{ "unavailable is PB_ETEMP [hkp]", scenario_unavailable_hkp },
 		{ "refused key is PB_EPERM [gnupg]", scenario_refused_gnupg },
 		{ "refused key is PB_EPERM [hkp]", scenario_refused_hkp },
+		{ "lookups of the mail commands [gnupg]", scenario_lookup_gnupg },
+		{ "lookups of the mail commands [hkp]", scenario_lookup_hkp },
+		{ "lookups of the mail commands [sks]", scenario_lookup_sks },
+		{ "sks: HKP address from BASEDIR/sksconf", test_sks_hkp_address },
 		{ "gnupg: the home it makes", test_gnupg_home },
 		{ "gnupg: locked keyring times out", test_gnupg_locked_keyring },
 		{ "gnupg: as nobody; unwritable home", test_gnupg_nobody },

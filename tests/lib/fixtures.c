@@ -23,6 +23,12 @@ add_block(void *ctx, const struct armor_block *blk)
 	return 0;
 }
 
+void
+unit_armor_keys(const char *text, size_t len, struct pgp_keylist *list)
+{
+	armor_scan(text, len, 16u << 20, add_block, list);
+}
+
 int
 unit_load_keys(const char *rel, struct pgp_keylist *list)
 {
@@ -31,7 +37,7 @@ unit_load_keys(const char *rel, struct pgp_keylist *list)
 
 	if (!text)
 		return -1;
-	armor_scan(text, len, 16u << 20, add_block, list);
+	unit_armor_keys(text, len, list);
 	free(text);
 	return list->nkeys > before ? 0 : -1;
 }

@@ -20,6 +20,13 @@
 #   mta_run_queue                     deliver everything now (exim -qff)
 #   mta_log_grep ERE                  grep Exim's mainlog
 #   mta_exim ARG...                   exim4 -C DIR/exim.conf ARG...
+#   mta_mailbox FILE NAME MBOX        append an alias that delivers NAME's
+#                                     mail to the mbox file MBOX (each mail
+#                                     with Exim's "From " line on top)
+#   mta_gpg1 SENDER GPG1-ARG...       run gpg1 with its mail helper's
+#                                     /usr/sbin/sendmail -t handing the
+#                                     mail to this Exim as SENDER (see
+#                                     there); returns gpg1's status
 #
 # The configuration: domain bridge.test is local (or the colon-separated
 # list $MTA_DOMAINS); unknown local parts are refused at RCPT; a redirect
@@ -249,6 +256,45 @@ mta_queue_count() {
 # included, ignoring retry times; returns when it is done.
 mta_run_queue() {
 	mta_exim -qff
+}
+
+# mta_mailbox FILE NAME MBOX - an alias appending NAME's mail to MBOX, as
+# a user's mailbox (the pipe user must be able to write MBOX's directory).
+mta_mailbox() {
+	_mb_prog=$TEST_TMP/bin/mta-mbox
+	if [ ! -x "$_mb_prog" ]; then
+		mkdir -p "$TEST_TMP/bin"
+		printf '#!/bin/sh\ncat >>"$1"\n' >"$_mb_prog"
+		chmod 755 "$_mb_prog"
+	fi
+	mta_alias "$1" "$2" "$_mb_prog" "$3"
+}
+
+# mta_gpg1 SENDER GPG1-ARG... - gpg1, whose mail helper (gpgkeys_mailto,
+# Debian's gnupg1) runs the hardcoded "/usr/sbin/sendmail -t", with that
+# sendmail being this test's Exim (-C its configuration, -f SENDER) in a
+# private mount namespace; the host's sendmail is never touched.  On
+# Debian /usr/sbin/sendmail is a symlink to exim4, and a bind mount over
+# it lands on exim4 itself, so the real exim4 is first bound to a path of
+# our own, which the wrapper then runs.  Needs root (unshare -m).
+mta_gpg1() {
+	_mg_sender=$1
+	shift
+	_mg_w=$TEST_TMP/.gpg1-sendmail
+	mkdir -p "$_mg_w"
+	: >"$_mg_w/exim-real"
+	{
+		echo '#!/bin/sh'
+		echo 'case " $* " in'
+		echo "*\" -t \"*) exec \"$_mg_w/exim-real\" -C \"$MTA_CONF\" -f \"$_mg_sender\" \"\$@\" ;;"
+		echo "*) exec \"$_mg_w/exim-real\" -C \"$MTA_CONF\" \"\$@\" ;;"
+		echo 'esac'
+	} >"$_mg_w/sendmail"
+	chmod 755 "$_mg_w/sendmail"
+	unshare -m sh -c 'mount --make-rprivate / &&
+		mount --bind "$1" "$2/exim-real" &&
+		mount --bind "$2/sendmail" /usr/sbin/sendmail &&
+		shift 2 && exec gpg1 "$@"' sh "$MTA_EXIM" "$_mg_w" "$@"
 }
 
 # mta_log_grep ERE - print the mainlog lines matching ERE; false if none.

@@ -14,7 +14,8 @@ on stdout.  What it checks:
     else, Subject: incremental, X-KeyServer-Sent = FROM_ADDR,
     Precedence: list, MIME-Version: 1.0, Content-Type:
     application/pgp-keys, a Date that parses (RFC 5322) and is within
-    10 minutes of now, a Message-ID <left@right>; no Cc or Bcc; a
+    10 minutes of now, a Message-ID <left@right>, Auto-Submitted:
+    auto-generated (RFC 3834); no Cc or Bcc; a
     Content-Transfer-Encoding, if any, is 7bit;
   * the envelope beside it (MSG.env): MAIL FROM:<FROM_ADDR> and exactly
     one RCPT TO:<PEER>;
@@ -29,20 +30,15 @@ import sys
 import time
 
 SINGLE = ("from", "to", "subject", "x-keyserver-sent", "precedence",
-          "mime-version", "content-type", "date", "message-id")
+          "mime-version", "content-type", "date", "message-id",
+          "auto-submitted")
 
 
-def main():
-    if len(sys.argv) != 4:
-        print("usage: outmail_check.py MSG PEER FROM_ADDR")
-        return 2
-    path, peer, from_addr = sys.argv[1:]
-    probs = []
-    with open(path, "rb") as f:
-        raw = f.read()
-    if not raw:
-        print("empty message")
-        return 1
+def wire_lines(raw, probs):
+    """The lines of a mail as an SMTP server stored it (CRLF kept), with
+    the problems of its wire form appended to probs: not ending in CRLF,
+    a NUL or 8-bit byte (our mail is 7bit), a bare CR or LF.  Shared with
+    reply_check.py."""
     if not raw.endswith(b"\r\n"):
         probs.append("the message does not end with CRLF")
     if b"\0" in raw:
@@ -56,6 +52,21 @@ def main():
         if b"\n" in l or b"\r" in l:
             probs.append("line %d: bare CR or LF (every line must end CRLF)" % n)
             break
+    return lines
+
+
+def main():
+    if len(sys.argv) != 4:
+        print("usage: outmail_check.py MSG PEER FROM_ADDR")
+        return 2
+    path, peer, from_addr = sys.argv[1:]
+    probs = []
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw:
+        print("empty message")
+        return 1
+    lines = wire_lines(raw, probs)
     text = [l.decode("ascii", "replace") for l in lines]
     try:
         blank = text.index("")
@@ -100,6 +111,8 @@ def main():
     want("content-type",
          lambda v: v.split(";")[0].strip().lower() == "application/pgp-keys",
          "application/pgp-keys")
+    want("auto-submitted", lambda v: v.lower() == "auto-generated",
+         "auto-generated")
     want("message-id", lambda v: re.match(r"^<[^<>@\s]+@[^<>@\s]+>$", v),
          "<left@right>")
 

@@ -78,6 +78,9 @@ def check_entry(e, where):
          "inbound|outbound")
     need("state", lambda v: v in STATES, "one of " + "|".join(STATES))
     need("origin", lambda v: v in ("pks", "local"), "pks|local")
+    need("kind", lambda v: v in ("sync", "reply"), "sync|reply")
+    if e.get("direction") == "inbound":
+        need("kind", lambda v: v == "sync", "sync for an inbound entry")
     if e.get("direction") == "inbound":
         need("peer", lambda v: v is None, "null for an inbound entry")
     elif e.get("state") in ("suppressed", "quarantined"):

@@ -38,6 +38,9 @@ struct pgp_keylist;
 /* unit_load_keys - the keys of the armored fixture rel (under
  * tests/data), appended to list: 0, or -1 if it added none. */
 int unit_load_keys(const char *rel, struct pgp_keylist *list);
+/* unit_armor_keys - the public keys of the armored blocks in text (a
+ * mail, a MIME part), appended to list. */
+void unit_armor_keys(const char *text, size_t len, struct pgp_keylist *list);
 /* unit_count_procs - live processes whose command line contains needle
  * (and prog, if not NULL); zombies do not count, they run nothing. */
 int unit_count_procs(const char *prog, const char *needle);

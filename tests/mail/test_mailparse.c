@@ -1050,7 +1050,65 @@ test_memory_16mb(void)
 		  kb2);
 }
 
+/* The headers a reply to a mail command is decided on: the first of
+ * each (the MTA's Return-Path is on top), the mbox From line, any List-*
+ * header, References kept from its end when it is very long. */
+static void
+test_reply_headers(void)
+{
+	static const char mail[] =
+		"From alice@client.test Tue Dec 01 23:57:49 2026\r\n"
+		"Return-path: <alice@client.test>\r\n"
+		"Return-Path: <forged@evil.example>\r\n"
+		"Auto-Submitted:\r\n  no\r\n"
+		"Auto-Submitted: auto-replied\r\n"
+		"Precedence: Bulk\r\n"
+		"X-Auto-Response-Suppress: OOF, AutoReply\r\n"
+		"References: <a@b> <c@d>\r\n"
+		"List-Unsubscribe: <mailto:x@y>\r\n"
+		"Subject: GET 0xF7923026\r\n"
+		"\r\nbody\r\n";
+	struct mail_headers h;
+	struct pb_err err;
+	struct buf big = BUF_INIT;
+
+	CHECK_OK(mail_parse_headers(mail, strlen(mail), &h, &err), &err);
+	CHECK_STR(h.from_line, "alice@client.test Tue Dec 01 23:57:49 2026");
+	CHECK_STR(h.return_path, "<alice@client.test>");
+	CHECK_STR(h.auto_submitted, "no");
+	CHECK_STR(h.precedence, "Bulk");
+	CHECK_STR(h.auto_response_suppress, "OOF, AutoReply");
+	CHECK_STR(h.references, "<a@b> <c@d>");
+	CHECK_INT(h.has_list_header, 1);
+	CHECK_STR(h.subject, "GET 0xF7923026");
+	mail_headers_free(&h);
+
+	/* None of them: all NULL, no List-*. */
+	CHECK_OK(mail_parse_headers("Subject: x\n\nbody\n", 18, &h, &err), &err);
+	CHECK(h.from_line == NULL && h.return_path == NULL &&
+	      h.auto_submitted == NULL && h.precedence == NULL &&
+	      h.auto_response_suppress == NULL && h.references == NULL);
+	CHECK_INT(h.has_list_header, 0);
+	mail_headers_free(&h);
+
+	/* A 100,000-byte References keeps its last MAIL_HEADER_KEEP bytes,
+	 * and a Return-Path with an encoded CR LF has no line break. */
+	buf_puts(&big, "Return-Path: <a@b>\r\n\t<c@d>\r\nReferences:");
+	for (int i = 0; i < 10000; i++)
+		buf_printf(&big, " <%05d@x>", i);
+	buf_puts(&big, "\r\n\r\n");
+	CHECK_OK(mail_parse_headers((const char *)big.data, big.len, &h, &err),
+		 &err);
+	CHECK_INT(strlen(h.references), MAIL_HEADER_KEEP);
+	CHECK(strstr(h.references, "<09999@x>") != NULL);
+	CHECK(strstr(h.references, "<00000@x>") == NULL);
+	CHECK_STR(h.return_path, "<a@b>\t<c@d>");
+	mail_headers_free(&h);
+	buf_free(&big);
+}
+
 static const struct unit_test tests[] = {
+	{ "reply headers: first of each, From line, List-*", test_reply_headers },
 	{ "fixture_headers", test_fixture_headers },
 	{ "fixture_parts", test_fixture_parts },
 	{ "decoded_exact", test_decoded_exact },

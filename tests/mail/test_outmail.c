@@ -124,6 +124,7 @@ test_headers_in_order(void)
 		"Content-Transfer-Encoding: 7bit",
 		"Date: Tue, 14 Nov 2023 22:13:20 +0000",
 		"Message-ID: <",
+		"Auto-Submitted: auto-generated",
 	};
 	struct pgp_keylist keys;
 	struct config cfg;
@@ -147,7 +148,8 @@ test_headers_in_order(void)
 		CHECK(eol != NULL);
 		CHECK_MSG(strncmp(p, want[i], strlen(want[i])) == 0,
 			  "header %zu: \"%.*s\"", i, (int)(eol - p), p);
-		if (i + 1 < sizeof want / sizeof want[0])
+		/* Exactly, but for the Message-ID's value. */
+		if (want[i][strlen(want[i]) - 1] != '<')
 			CHECK_MSG((size_t)(eol - p) == strlen(want[i]),
 				  "header %zu: \"%.*s\"", i, (int)(eol - p), p);
 		p = eol + 2;

@@ -119,6 +119,69 @@ test_verdicts(void)
 	spool_close(sp);
 }
 
+/* LAST's question: which keys had a packet first seen since a time.
+ * Seeing a key again with nothing new does not make it changed; a new
+ * certification does; keys changed before the window are left out. */
+static void
+test_changed_since(void)
+{
+	struct spool *sp;
+	struct pb_err err;
+	struct pgp_keylist carol, signed_carol, alice, bob;
+	struct rec_ctx rc;
+	char (*fprs)[2 * PGP_FPR_MAX + 1];
+	size_t n;
+	uint64_t total;
+	int64_t t = 1800000000;
+
+	CHECK(load_keys("keys/carol.asc", &carol) == 0);
+	CHECK(load_keys("keys/carol-signed.asc", &signed_carol) == 0);
+	CHECK(load_keys("keys/alice.asc", &alice) == 0);
+	CHECK(load_keys("keys/bob.asc", &bob) == 0);
+	CHECK_OK(spool_open(fresh_dir("changed"), &sp, &err), &err);
+	rc = (struct rec_ctx){ &carol.keys[0], Q_ORIGIN_PKS, t };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_record, &rc, &err), &err);
+	rc = (struct rec_ctx){ &alice.keys[0], Q_ORIGIN_LOCAL, t + 100 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_record, &rc, &err), &err);
+	/* carol again, nothing new, later: not a change. */
+	rc = (struct rec_ctx){ &carol.keys[0], Q_ORIGIN_PKS, t + 200 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_record, &rc, &err), &err);
+
+	CHECK_OK(dedup_changed_since(sp, NULL, t + 50, 10, &fprs, &n, &total,
+				     &err), &err);
+	CHECK_INT(total, 1);
+	CHECK_INT(n, 1);
+	CHECK_STR(fprs[0], alice.keys[0].fpr_hex);
+	free(fprs);
+	/* A new certification on carol: changed. */
+	rc = (struct rec_ctx){ &signed_carol.keys[0], Q_ORIGIN_PKS, t + 300 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_record, &rc, &err), &err);
+	rc = (struct rec_ctx){ &bob.keys[0], Q_ORIGIN_PKS, t + 300 };
+	CHECK_OK(spool_txn(sp, SPOOL_SYNC, do_record, &rc, &err), &err);
+	CHECK_OK(dedup_changed_since(sp, NULL, t + 250, 10, &fprs, &n, &total,
+				     &err), &err);
+	CHECK_INT(total, 2);
+	CHECK_INT(n, 2);
+	CHECK(strcmp(fprs[0], carol.keys[0].fpr_hex) == 0 ||
+	      strcmp(fprs[1], carol.keys[0].fpr_hex) == 0);
+	free(fprs);
+	/* At most max listed, all counted. */
+	CHECK_OK(dedup_changed_since(sp, NULL, t, 2, &fprs, &n, &total, &err),
+		 &err);
+	CHECK_INT(total, 3);
+	CHECK_INT(n, 2);
+	free(fprs);
+	CHECK_OK(dedup_changed_since(sp, NULL, t + 301, 2, &fprs, &n, &total,
+				     &err), &err);
+	CHECK_INT(total, 0);
+	CHECK(fprs == NULL);
+	pgp_keylist_free(&carol);
+	pgp_keylist_free(&signed_carol);
+	pgp_keylist_free(&alice);
+	pgp_keylist_free(&bob);
+	spool_close(sp);
+}
+
 struct msgid_ctx {
 	const char *msgid, *qid;
 	int64_t now;
@@ -314,6 +377,7 @@ main(int argc, char **argv)
 {
 	static const struct unit_test tests[] = {
 		{ "verdicts", test_verdicts },
+		{ "keys changed since (LAST)", test_changed_since },
 		{ "message-ids", test_msgid },
 		{ "sent per peer", test_sent },
 		{ "lookup, count, expire", test_lookup_count_expire },

@@ -98,6 +98,71 @@ test_roundtrip(void)
 	spool_close(sp);
 }
 
+/* Replies: their kind and request survive the round trip, an entry
+ * without a kind reads as sync, and replies stay out of the peer index
+ * that coalesces sync mail. */
+static void
+test_reply_entries(void)
+{
+	struct q_source src = { "alice@client.test", "req@client.test", 321, NULL };
+	struct spool *sp;
+	struct pb_err err;
+	struct q_entry r, sup, add, sync, got;
+	char (*ids)[QID_LEN + 1];
+	size_t n;
+
+	CHECK_OK(spool_open(fresh_dir("replies", 0700), &sp, &err), &err);
+	q_entry_new_reply(&r, QS_READY, "alice@client.test", NULL, &src);
+	r.payload_kind = Q_PAYLOAD_REQUEST;
+	CHECK_INT(r.dir, Q_OUTBOUND);
+	CHECK_INT(r.kind, Q_KIND_REPLY);
+	CHECK_OK(insert(sp, &r, "the request", &err), &err);
+	q_entry_new_reply(&sup, QS_SUPPRESSED, NULL, "no reply: the envelope "
+			  "sender is null (<>)", &src);
+	CHECK_OK(insert(sp, &sup, NULL, &err), &err);
+	q_entry_new(&add, Q_INBOUND, Q_ORIGIN_LOCAL, QS_READY, 0, NULL, &src);
+	add.reply_to = strdup("alice@client.test");
+	add.request = malloc(3);
+	memcpy(add.request, "a\0b", 3);
+	add.request_len = 3;
+	CHECK_OK(insert(sp, &add, "keys", &err), &err);
+	/* A sync entry for the same address (never the case in practice:
+	 * requesters that are peers get no reply). */
+	q_entry_new(&sync, Q_OUTBOUND, Q_ORIGIN_LOCAL, QS_READY, 0, NULL, &src);
+	sync.peer = strdup("alice@client.test");
+	CHECK_OK(insert(sp, &sync, "keys", &err), &err);
+
+	CHECK_OK(queue_get(sp, NULL, r.id, 0, &got, &err), &err);
+	CHECK_INT(got.kind, Q_KIND_REPLY);
+	CHECK_INT(got.payload_kind, Q_PAYLOAD_REQUEST);
+	CHECK_STR(got.peer, "alice@client.test");
+	CHECK_STR(q_kind_name(got.kind), "reply");
+	q_entry_free(&got);
+	CHECK_OK(queue_get(sp, NULL, sup.id, 0, &got, &err), &err);
+	CHECK_INT(got.state, QS_SUPPRESSED);
+	CHECK(got.peer == NULL);
+	CHECK_STR(got.last_error, "no reply: the envelope sender is null (<>)");
+	q_entry_free(&got);
+	CHECK_OK(queue_get(sp, NULL, add.id, 0, &got, &err), &err);
+	CHECK_INT(got.kind, Q_KIND_SYNC);
+	CHECK_STR(q_kind_name(got.kind), "sync");
+	CHECK_STR(got.reply_to, "alice@client.test");
+	CHECK_INT(got.request_len, 3);
+	CHECK(memcmp(got.request, "a\0b", 3) == 0);
+	q_entry_free(&got);
+
+	CHECK_OK(queue_peer_ids(sp, NULL, "alice@client.test", 10, &ids, &n,
+				&err), &err);
+	CHECK_INT(n, 1);
+	CHECK_STR(ids[0], sync.id);
+	free(ids);
+	q_entry_free(&r);
+	q_entry_free(&sup);
+	q_entry_free(&add);
+	q_entry_free(&sync);
+	spool_close(sp);
+}
+
 struct update_ctx {
 	const char *id;
 	enum q_state state;
@@ -449,6 +514,7 @@ main(int argc, char **argv)
 {
 	static const struct unit_test tests[] = {
 		{ "round trip", test_roundtrip },
+		{ "reply entries: kind, request, no peer index", test_reply_entries },
 		{ "due index", test_due_index },
 		{ "delete and scan", test_delete_and_scan },
 		{ "concurrent processes", test_concurrent_processes },

@@ -160,7 +160,7 @@ test_exit_statuses(void)
 		int rc;
 
 		set_action(dir, cases[i].action);
-		rc = sendpipe_send(argv, rcpts, 1, mail_crlf, strlen(mail_crlf),
+		rc = sendpipe_send(argv, NULL, rcpts, 1, mail_crlf, strlen(mail_crlf),
 				   10, &err);
 		CHECK_MSG(rc == cases[i].rc, "%s: rc %d: %s", cases[i].action,
 			  rc, err.msg);
@@ -200,7 +200,7 @@ test_arguments(void)
 
 		for (size_t j = 0; cases[i].args[j]; j++)
 			argv[j + 1] = (char *)cases[i].args[j];
-		CHECK_OK(sendpipe_send(argv, rcpts, 2, mail_crlf,
+		CHECK_OK(sendpipe_send(argv, NULL, rcpts, 2, mail_crlf,
 				       strlen(mail_crlf), 10, &err), &err);
 		got = record(dir, "args", NULL);
 		CHECK(got != NULL);
@@ -254,7 +254,7 @@ test_crlf_to_lf(void)
 	CHECK(fixture("lf", prog, dir) == 0);
 	argv[0] = prog;
 	set_action(dir, "0");
-	CHECK_OK(sendpipe_send(argv, rcpts, 1, in, strlen(in), 10, &err), &err);
+	CHECK_OK(sendpipe_send(argv, NULL, rcpts, 1, in, strlen(in), 10, &err), &err);
 	got = record(dir, "stdin", &len);
 	CHECK(got != NULL);
 	CHECK_INT(len, strlen(want));
@@ -262,7 +262,7 @@ test_crlf_to_lf(void)
 	free(got);
 	/* Bigger than any pipe buffer, and a CRLF split across stages. */
 	mail = big(3u << 20, &blen, &lf_len);
-	CHECK_OK(sendpipe_send(argv, rcpts, 1, mail, blen, 20, &err), &err);
+	CHECK_OK(sendpipe_send(argv, NULL, rcpts, 1, mail, blen, 20, &err), &err);
 	got = record(dir, "stdin", &len);
 	CHECK(got != NULL);
 	CHECK_INT(len, lf_len);
@@ -287,7 +287,7 @@ test_timeout_kills_group(void)
 	argv[0] = prog;
 	set_action(dir, "hang");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = sendpipe_send(argv, rcpts, 1, mail_crlf, strlen(mail_crlf), 1, &err);
+	rc = sendpipe_send(argv, NULL, rcpts, 1, mail_crlf, strlen(mail_crlf), 1, &err);
 	took = since(&t0);
 	CHECK_INT(rc, -1);
 	CHECK_INT(err.status, PB_ETEMP);
@@ -314,7 +314,7 @@ test_unread_input(void)
 	CHECK(fixture("noread", prog, dir) == 0);
 	argv[0] = prog;
 	set_action(dir, "noread");
-	rc = sendpipe_send(argv, rcpts, 1, mail, len, 10, &err);
+	rc = sendpipe_send(argv, NULL, rcpts, 1, mail, len, 10, &err);
 	sigpending(&pending);
 	signal(SIGPIPE, old);
 	free(mail);
@@ -341,7 +341,7 @@ test_output_flood(void)
 	argv[0] = prog;
 	set_action(dir, "spew");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = sendpipe_send(argv, rcpts, 1, mail, len, 10, &err);
+	rc = sendpipe_send(argv, NULL, rcpts, 1, mail, len, 10, &err);
 	CHECK_MSG(since(&t0) < 5.0, "took %.2f s", since(&t0));
 	free(mail);
 	CHECK_INT(rc, -1);
@@ -370,7 +370,7 @@ test_background_child(void)
 	argv[0] = prog;
 	set_action(dir, "daemon");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = sendpipe_send(argv, rcpts, 1, mail_crlf, strlen(mail_crlf), 5, &err);
+	rc = sendpipe_send(argv, NULL, rcpts, 1, mail_crlf, strlen(mail_crlf), 5, &err);
 	took = since(&t0);
 	pid = record(dir, "sleep.pid", NULL);
 	if (pid) {
@@ -403,7 +403,7 @@ test_clean_signals(void)
 	sigaddset(&block, SIGUSR2);
 	sigaddset(&block, SIGTERM);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	rc = sendpipe_send(argv, rcpts, 1, "x", 1, 10, &err);
+	rc = sendpipe_send(argv, NULL, rcpts, 1, "x", 1, 10, &err);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	signal(SIGUSR1, old_usr1);
 	signal(SIGPIPE, old_pipe);
@@ -430,23 +430,23 @@ test_unusable_commands(void)
 
 	CHECK(fixture("unusable", prog, dir) == 0);
 	CHECK(realpath(unit_data_path("keys/alice.asc"), keyfile) != NULL);
-	CHECK_INT(sendpipe_send(rel, rcpts, 1, "x", 1, 5, &err), -1);
+	CHECK_INT(sendpipe_send(rel, NULL, rcpts, 1, "x", 1, 5, &err), -1);
 	CHECK_INT(err.status, PB_EDATA);
 	/* posix_spawn reports the exec error; under valgrind (no vfork)
 	 * the child exits 127 instead: deferred all the same. */
-	CHECK_INT(sendpipe_send(missing, rcpts, 1, "x", 1, 5, &err), -1);
+	CHECK_INT(sendpipe_send(missing, NULL, rcpts, 1, "x", 1, 5, &err), -1);
 	CHECK_INT(err.status, PB_ETEMP);
 	CHECK_MSG(strstr(err.msg, "cannot run /nonexistent/sendmail: No such "
 			 "file or directory") != NULL ||
 		  strstr(err.msg, "/nonexistent/sendmail exited with status 127")
 		  != NULL, "%s", err.msg);
-	CHECK_INT(sendpipe_send(noexec, rcpts, 1, "x", 1, 5, &err), -1);
+	CHECK_INT(sendpipe_send(noexec, NULL, rcpts, 1, "x", 1, 5, &err), -1);
 	CHECK_INT(err.status, PB_ETEMP);
 	CHECK_MSG(strstr(err.msg, "Permission denied") != NULL ||
 		  strstr(err.msg, "exited with status 127") != NULL, "%s",
 		  err.msg);
 	/* No recipients and no -t: nowhere to send. */
-	CHECK_INT(sendpipe_send(argv, rcpts, 0, "x", 1, 5, &err), -1);
+	CHECK_INT(sendpipe_send(argv, NULL, rcpts, 0, "x", 1, 5, &err), -1);
 	CHECK_INT(err.status, PB_EDATA);
 }
 
@@ -468,7 +468,7 @@ test_transport_sendmail(void)
 		 &err);
 	buf_puts(&mail, mail_crlf);
 	set_action(dir, "0");
-	CHECK_OK(transport_send(&cfg, "peer@pks.test", &mail, 5, &err), &err);
+	CHECK_OK(transport_send(&cfg, "peer@pks.test", NULL, &mail, 5, &err), &err);
 	got = record(dir, "args", NULL);
 	CHECK(got != NULL);
 	CHECK_STR(got, "-oi\n--\npeer@pks.test\n");
@@ -478,15 +478,21 @@ test_transport_sendmail(void)
 	CHECK(strncmp(got, "From: pgp-public-keys@bridge.test\nTo: peer@pks.test\n",
 		      52) == 0);
 	free(got);
+	/* A reply's null sender: -f "<>" before the recipients. */
+	CHECK_OK(transport_send(&cfg, "peer@pks.test", "", &mail, 5, &err), &err);
+	got = record(dir, "args", NULL);
+	CHECK(got != NULL);
+	CHECK_STR(got, "-oi\n-f\n<>\n--\npeer@pks.test\n");
+	free(got);
 	set_action(dir, "75");
-	CHECK_INT(transport_send(&cfg, "peer@pks.test", &mail, 5, &err), -1);
+	CHECK_INT(transport_send(&cfg, "peer@pks.test", NULL, &mail, 5, &err), -1);
 	CHECK_INT(err.status, PB_ETEMP);
 	CHECK_MSG(strncmp(err.msg, "sendmail_cmd: ", 14) == 0 &&
 		  strstr(err.msg, "status 75") != NULL, "%s", err.msg);
 	set_action(dir, "67");
-	CHECK_INT(transport_send(&cfg, "peer@pks.test", &mail, 5, &err), -1);
+	CHECK_INT(transport_send(&cfg, "peer@pks.test", NULL, &mail, 5, &err), -1);
 	CHECK_INT(err.status, PB_EPERM);
-	CHECK_INT(transport_send(&cfg, "-t@pks.test", &mail, 5, &err), -1);
+	CHECK_INT(transport_send(&cfg, "-t@pks.test", NULL, &mail, 5, &err), -1);
 	CHECK_INT(err.status, PB_EDATA);
 	buf_free(&mail);
 	config_free(&cfg);

@@ -744,7 +744,7 @@ test_transport_smtp(void)
 	CHECK_OK(config_parse_text(&cfg, "t.conf", conf, strlen(conf), &err),
 		 &err);
 	buf_puts(&mail, small_mail);
-	rc = transport_send(&cfg, "peer@pks.test", &mail, 5, &err);
+	rc = transport_send(&cfg, "peer@pks.test", NULL, &mail, 5, &err);
 	CHECK_MSG(rc == 0, "%s", err.msg);
 	env = sink_file(&s, "msg.1.env", NULL);
 	CHECK(env != NULL);
@@ -752,25 +752,32 @@ test_transport_smtp(void)
 	CHECK_MSG(strstr(env, "MAIL FROM:<pgp-public-keys@bridge.example>\n"),
 		  "%s", env);
 	free(env);
-	rc = transport_send(&cfg, "gone@pks.test", &mail, 5, &err);
+	/* A reply's null sender. */
+	rc = transport_send(&cfg, "peer@pks.test", "", &mail, 5, &err);
+	CHECK_MSG(rc == 0, "%s", err.msg);
+	env = sink_file(&s, "msg.2.env", NULL);
+	CHECK(env != NULL);
+	CHECK_MSG(strstr(env, "MAIL FROM:<>\n") != NULL, "%s", env);
+	free(env);
+	rc = transport_send(&cfg, "gone@pks.test", NULL, &mail, 5, &err);
 	CHECK_INT(rc, -1);
 	CHECK_INT(err.status, PB_EPERM);
 	CHECK_MSG(strstr(err.msg, "550 5.1.1 no such user") != NULL &&
 		  strstr(err.msg, "gone@pks.test") != NULL, "%s", err.msg);
-	rc = transport_send(&cfg, "full@pks.test", &mail, 5, &err);
+	rc = transport_send(&cfg, "full@pks.test", NULL, &mail, 5, &err);
 	CHECK_INT(rc, -1);
 	CHECK_INT(err.status, PB_ETEMP);
 	CHECK_MSG(strstr(err.msg, "452 4.2.2 mailbox full") != NULL, "%s",
 		  err.msg);
-	rc = transport_send(&cfg, "not an address", &mail, 5, &err);
+	rc = transport_send(&cfg, "not an address", NULL, &mail, 5, &err);
 	CHECK_INT(rc, -1);
 	CHECK_INT(err.status, PB_EDATA);
 	sink_stop(&s);
-	rc = transport_send(&cfg, "peer@pks.test", &mail, 2, &err);
+	rc = transport_send(&cfg, "peer@pks.test", NULL, &mail, 2, &err);
 	CHECK_INT(rc, -1);
 	CHECK_INT(err.status, PB_ETEMP);
 	CHECK_MSG(strncmp(err.msg, "relay 127.0.0.1:", 16) == 0, "%s", err.msg);
-	CHECK_INT(sink_count(&s), 1);
+	CHECK_INT(sink_count(&s), 2);
 	buf_free(&mail);
 	config_free(&cfg);
 }

@@ -1,0 +1,418 @@
+/*
+ * answer.c - what the reply to a mail command says (see answer.h).
+ */
+#include "bridge/answer.h"
+#include "mail/replymail.h"
+#include "spool/dedup.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HELP_POINTER "Send a mail with the Subject HELP to this address " \
+	"for the list of\ncommands.\n"
+
+void
+answer_free(struct answer *a)
+{
+	buf_free(&a->text);
+	pgp_keylist_free(&a->keys);
+}
+
+void
+answer_help_path(const struct config *cfg, const char *lang, char *out,
+		 size_t len)
+{
+	const char *conf = cfg->path ? cfg->path : CONFIG_DEFAULT_PATH;
+	const char *slash = strrchr(conf, '/');
+	int dirlen = slash ? (int)(slash - conf) : 1;
+
+	if (!slash)
+		conf = ".";
+	if (lang && *lang)
+		snprintf(out, len, "%.*s/pksbridge-help.%s.txt", dirlen, conf, lang);
+	else
+		snprintf(out, len, "%.*s/pksbridge-help.txt", dirlen, conf);
+}
+
+/* read_help - the file at path (at most ANSWER_HELP_MAX bytes, else
+ * not used) appended to out; 0 if it was. */
+static int
+read_help(const char *path, struct buf *out)
+{
+	struct buf b = BUF_INIT;
+	char chunk[8192];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, chunk, sizeof chunk)) > 0 &&
+	       b.len + (size_t)n <= ANSWER_HELP_MAX)
+		buf_append(&b, chunk, (size_t)n);
+	close(fd);
+	if (n != 0 || b.len == 0) {
+		buf_free(&b);
+		return -1;
+	}
+	buf_append(out, b.data, b.len);
+	buf_free(&b);
+	return 0;
+}
+
+static void
+help(const struct config *cfg, const struct mailcmd *c, struct buf *t)
+{
+	char path[4096];
+
+	if (c->lang[0]) {
+		answer_help_path(cfg, c->lang, path, sizeof path);
+		if (read_help(path, t) == 0)
+			return;
+	}
+	answer_help_path(cfg, "", path, sizeof path);
+	if (read_help(path, t) == 0)
+		return;
+	buf_puts(t, replymail_default_help());
+}
+
+static const char *
+algo_name(unsigned a)
+{
+	switch (a) {
+	case 1: case 2: case 3: return "rsa";
+	case 16: case 20: return "elg";
+	case 17: return "dsa";
+	case 18: return "ecdh";
+	case 19: return "ecdsa";
+	case 22: return "eddsa";
+	case 25: return "x25519";
+	case 26: return "x448";
+	case 27: return "ed25519";
+	case 28: return "ed448";
+	default: return "algo";
+	}
+}
+
+static void
+put_date(struct buf *t, int64_t when)
+{
+	time_t tt = (time_t)when;
+	struct tm tm;
+
+	if (when > 0 && gmtime_r(&tt, &tm))
+		buf_printf(t, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+			   tm.tm_mday);
+	else
+		buf_puts(t, "?");
+}
+
+static void
+put_fpr(struct buf *t, const char *hex)
+{
+	char f[96];
+
+	replymail_format_fpr(hex, f, sizeof f);
+	buf_puts(t, f);
+}
+
+/* narrower - the text for more matches than a reply carries. */
+static void
+narrower(struct buf *t, size_t n, const struct mailcmd *c, uint64_t max)
+{
+	buf_printf(t, "%zu keys match %s; this keyserver sends at most %llu "
+		   "in one reply.\nPlease narrow the search: a longer key ID "
+		   "(16 hex digits), the full\nfingerprint, or more words.\n", n,
+		   c->search, (unsigned long long)max);
+}
+
+static int
+lookup(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
+       enum keydb_want want, int timeout_ms, struct keydb_answer *ka,
+       struct pb_err *err)
+{
+	struct keydb_query q;
+
+	q.kind = c->search_kind == MAILCMD_SEARCH_TEXT ? KEYDB_SEARCH_TEXT :
+		 c->search_kind == MAILCMD_SEARCH_KEYID32 ||
+		 c->search_kind == MAILCMD_SEARCH_KEYID64 ? KEYDB_SEARCH_KEYID :
+		 KEYDB_SEARCH_FPR;
+	q.search = c->search;
+	q.want = want;
+	q.max = (size_t)cfg->max_reply_keys;
+	q.max_key_size = (size_t)cfg->max_key_size;
+	if (db->lookup(db, &q, ka, timeout_ms, err) != 0) {
+		/* Whatever the backend said, asking again later may work. */
+		err->status = PB_ETEMP;
+		return -1;
+	}
+	return 0;
+}
+
+/* refused - the texts of an answer that has no keys: unsupported, too
+ * many, none, over max.  1 if one was written. */
+static int
+refused(const struct config *cfg, const struct mailcmd *c,
+	const struct keydb_answer *ka, struct buf *t)
+{
+	if (ka->unsupported) {
+		buf_printf(t, "The key database behind this keyserver cannot "
+			   "answer that search:\n%s.\n", ka->why);
+		return 1;
+	}
+	if (ka->too_many) {
+		buf_printf(t, "More keys match %s than the key database will "
+			   "list\n(%s).\nPlease narrow the search: a longer key "
+			   "ID (16 hex digits), the full\nfingerprint, or more "
+			   "words.\n", c->search, ka->why);
+		return 1;
+	}
+	if (ka->nmatched == 0) {
+		buf_printf(t, "No key matches %s.\n\nSearches work as the key "
+			   "database's own search does them: a key ID\nor "
+			   "fingerprint written 0x and hex digits, or words of a "
+			   "user ID.\n", c->search);
+		return 1;
+	}
+	if (ka->nmatched > cfg->max_reply_keys) {
+		narrower(t, ka->nmatched, c, cfg->max_reply_keys);
+		return 1;
+	}
+	return 0;
+}
+
+/* get - GET: the keys, each named by its full fingerprint. */
+static int
+get(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
+    int timeout_ms, struct answer *a, struct pb_err *err)
+{
+	struct keydb_answer ka;
+	struct buf *t = &a->text;
+
+	if (lookup(cfg, db, c, KEYDB_WANT_KEYS, timeout_ms, &ka, err) != 0) {
+		keydb_answer_free(&ka);
+		return -1;
+	}
+	if (!refused(cfg, c, &ka, t)) {
+		buf_printf(t, "%zu key%s match%s %s:\n\n", ka.keys.nkeys,
+			   ka.keys.nkeys == 1 ? "" : "s",
+			   ka.keys.nkeys == 1 ? "es" : "", c->search);
+		for (size_t i = 0; i < ka.keys.nkeys; i++) {
+			buf_puts(t, "  ");
+			put_fpr(t, ka.keys.keys[i].fpr_hex);
+			buf_printf(t, "\n      %s\n", ka.keys.keys[i].uid ?
+				   ka.keys.keys[i].uid : "(no user ID)");
+		}
+		if (ka.keys.nkeys > 1 &&
+		    (c->search_kind == MAILCMD_SEARCH_KEYID32 ||
+		     c->search_kind == MAILCMD_SEARCH_KEYID64))
+			buf_printf(t, "\nThese are %zu DIFFERENT keys sharing the "
+				   "key ID %s: anyone can make\na key with a given "
+				   "short key ID.  Check the full fingerprint with "
+				   "the\nkey's owner before you trust a key.\n",
+				   ka.keys.nkeys, c->search);
+		buf_puts(t, "\nThe keys follow as one ASCII-armored block: "
+			 "\"gpg --import\" of this\nwhole mail imports them.\n");
+		a->keys = ka.keys;
+		memset(&ka.keys, 0, sizeof ka.keys);
+	}
+	keydb_answer_free(&ka);
+	return 0;
+}
+
+/* index - INDEX and VERBOSE INDEX: one block per key. */
+static int
+index_keys(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
+	   int verbose, int timeout_ms, struct answer *a, struct pb_err *err)
+{
+	struct keydb_answer ka;
+	struct buf *t = &a->text;
+
+	if (lookup(cfg, db, c, verbose ? KEYDB_WANT_VINDEX : KEYDB_WANT_INDEX,
+		   timeout_ms, &ka, err) != 0) {
+		keydb_answer_free(&ka);
+		return -1;
+	}
+	if (!refused(cfg, c, &ka, t)) {
+		buf_printf(t, "%zu key%s match%s %s:\n", ka.nmatched,
+			   ka.nmatched == 1 ? "" : "s",
+			   ka.nmatched == 1 ? "es" : "", c->search);
+		for (size_t i = 0; i < ka.nmatches; i++) {
+			const struct keydb_match *m = &ka.matches[i];
+			size_t fl = strlen(m->fpr);
+
+			buf_printf(t, "\npub  %s%u/0x%s ", algo_name(m->algo),
+				   m->bits, fl > 16 ? m->fpr + fl - 16 : m->fpr);
+			put_date(t, m->created);
+			if (m->expires) {
+				buf_puts(t, " [expires ");
+				put_date(t, m->expires);
+				buf_puts(t, "]");
+			}
+			if (m->flags & KEYDB_REVOKED)
+				buf_puts(t, " [revoked]");
+			if (m->flags & KEYDB_EXPIRED)
+				buf_puts(t, " [expired]");
+			if (m->flags & KEYDB_DISABLED)
+				buf_puts(t, " [disabled]");
+			buf_puts(t, "\n     Fingerprint: ");
+			put_fpr(t, m->fpr);
+			buf_puts(t, "\n");
+			for (size_t u = 0; u < m->nuids && (verbose || u == 0); u++)
+				buf_printf(t, "uid  %s\n", m->uids[u]);
+			if (!verbose && m->nuids > 1)
+				buf_printf(t, "     (and %zu more user IDs: VERBOSE "
+					   "INDEX lists them)\n", m->nuids - 1);
+		}
+		buf_puts(t, "\nGET with a key's fingerprint sends that key.\n");
+	}
+	keydb_answer_free(&ka);
+	return 0;
+}
+
+/* last - LAST <days>: keys this gateway saw change, from the dedup
+ * index, fetched from the key database by fingerprint. */
+static int
+last(const struct config *cfg, struct keydb *db, struct spool *sp,
+     const struct mailcmd *c, int64_t now, int timeout_ms, struct answer *a,
+     struct pb_err *err)
+{
+	char (*fprs)[2 * PGP_FPR_MAX + 1] = NULL;
+	struct buf *t = &a->text;
+	int64_t window = (int64_t)c->days * 86400, days = c->days;
+	size_t n = 0, gone = 0;
+	uint64_t total = 0;
+	int rc = -1;
+
+	if (window > cfg->dedup_ttl) {
+		window = cfg->dedup_ttl;
+		days = cfg->dedup_ttl / 86400;
+	}
+	if (dedup_changed_since(sp, NULL, now - window, (size_t)cfg->max_reply_keys,
+				&fprs, &n, &total, err) != 0) {
+		err->status = PB_ETEMP;
+		return -1;
+	}
+	if ((int64_t)c->days * 86400 > window) {
+		char d[32];
+
+		buf_printf(t, "This keyserver remembers changes for %s (dedup_ttl), "
+			   "so LAST %u is\nanswered for that time.\n\n",
+			   config_format_duration(cfg->dedup_ttl, d, sizeof d),
+			   c->days);
+	}
+	if (total == 0) {
+		buf_printf(t, "No key changed at this keyserver in the last %lld "
+			   "day%s.\n", (long long)days, days == 1 ? "" : "s");
+		rc = 0;
+		goto out;
+	}
+	if (total > cfg->max_reply_keys) {
+		buf_printf(t, "%llu keys changed at this keyserver in the last %lld "
+			   "days; it sends at most\n%llu in one reply.  Please ask "
+			   "for fewer days.\n", (unsigned long long)total,
+			   (long long)days, (unsigned long long)cfg->max_reply_keys);
+		rc = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mailcmd one = *c;
+		struct keydb_answer ka;
+
+		snprintf(one.search, sizeof one.search, "0x%s", fprs[i]);
+		one.search_kind = strlen(fprs[i]) == 64 ? MAILCMD_SEARCH_FPR_V5
+							: MAILCMD_SEARCH_FPR_V4;
+		if (lookup(cfg, db, &one, KEYDB_WANT_KEYS, timeout_ms, &ka, err) != 0) {
+			keydb_answer_free(&ka);
+			goto out;
+		}
+		for (size_t k = 0; k < ka.keys.nkeys; k++) {
+			struct pgp_key *dst;
+
+			a->keys.keys = xreallocarray(a->keys.keys, a->keys.nkeys + 1,
+						     sizeof *a->keys.keys);
+			dst = &a->keys.keys[a->keys.nkeys++];
+			*dst = ka.keys.keys[k];
+			memset(&ka.keys.keys[k], 0, sizeof ka.keys.keys[k]);
+		}
+		gone += ka.keys.nkeys == 0;
+		keydb_answer_free(&ka);
+	}
+	buf_printf(t, "%llu key%s changed at this keyserver in the last %lld "
+		   "day%s:\n\n", (unsigned long long)total, total == 1 ? "" : "s",
+		   (long long)days, days == 1 ? "" : "s");
+	for (size_t i = 0; i < a->keys.nkeys; i++) {
+		buf_puts(t, "  ");
+		put_fpr(t, a->keys.keys[i].fpr_hex);
+		buf_printf(t, "\n      %s\n", a->keys.keys[i].uid ?
+			   a->keys.keys[i].uid : "(no user ID)");
+	}
+	if (gone)
+		buf_printf(t, "\n%zu of them %s not in the key database (yet, or "
+			   "any more).\n", gone, gone == 1 ? "is" : "are");
+	if (a->keys.nkeys)
+		buf_puts(t, "\nThe keys follow as one ASCII-armored block: "
+			 "\"gpg --import\" of this\nwhole mail imports them.\n");
+	rc = 0;
+out:
+	free(fprs);
+	return rc;
+}
+
+int
+answer_compose(const struct config *cfg, struct keydb *db, struct spool *sp,
+	       const struct mailreq *mr, int64_t now, int timeout_ms,
+	       struct answer *a, struct pb_err *err)
+{
+	const struct mailcmd *c = &mr->cmd;
+	struct buf *t = &a->text;
+	int rc = 0;
+
+	memset(a, 0, sizeof *a);
+	switch (c->kind) {
+	case MAILCMD_HELP:
+		help(cfg, c, t);
+		break;
+	case MAILCMD_GET:
+		rc = get(cfg, db, c, timeout_ms, a, err);
+		break;
+	case MAILCMD_INDEX:
+	case MAILCMD_VINDEX:
+		rc = index_keys(cfg, db, c, c->kind == MAILCMD_VINDEX, timeout_ms,
+				a, err);
+		break;
+	case MAILCMD_LAST:
+		rc = last(cfg, db, sp, c, now, timeout_ms, a, err);
+		break;
+	case MAILCMD_ADD:
+		buf_puts(t, "Your ADD was processed:\n\n");
+		for (size_t i = 0; i < mr->nlines; i++)
+			buf_printf(t, "  %s\n", mr->lines[i]);
+		if (mr->nlines == 0)
+			buf_puts(t, "  (nothing to report)\n");
+		break;
+	case MAILCMD_BAD_ARG:
+		buf_printf(t, "Your %s command cannot be answered:\n%s.\n\n%s",
+			   c->name, c->reason, HELP_POINTER);
+		break;
+	case MAILCMD_TOO_LONG:
+		buf_printf(t, "Your Subject is not a command of this keyserver:\n"
+			   "%s.\n\n%s", c->reason, HELP_POINTER);
+		break;
+	case MAILCMD_UNKNOWN:
+	default:
+		buf_printf(t, "Your Subject is not a command of this keyserver:\n"
+			   "%s.\n\nIt answers HELP, GET, INDEX, VERBOSE INDEX, "
+			   "LAST and ADD.\n%s", c->reason[0] ? c->reason :
+			   "not supported", HELP_POINTER);
+		break;
+	}
+	if (rc != 0)
+		answer_free(a);
+	return rc;
+}
