@@ -51,7 +51,7 @@
 #define FLAGS_NO_ARG "GIUcimntvx"
 
 int
-sendpipe_has_t(char *const argv[])
+sendpipe_has_flag(char *const argv[], char letter)
 {
 	for (size_t i = 1; argv[i] != NULL; i++) {
 		const char *a = argv[i];
@@ -61,7 +61,7 @@ sendpipe_has_t(char *const argv[])
 		if (a[0] != '-' || a[1] == '\0')
 			continue;
 		for (const char *p = a + 1; *p; p++) {
-			if (*p == 't')
+			if (*p == letter)
 				return 1;
 			if (strchr(FLAGS_NO_ARG, *p) != NULL)
 				continue;
@@ -281,7 +281,7 @@ sendpipe_send(char *const argv[], const char *sender,
 	if (argv == NULL || argv[0] == NULL || argv[0][0] != '/')
 		return pb_err_set(err, PB_EDATA,
 				  "sendmail command must be an absolute path");
-	has_t = sendpipe_has_t(argv);
+	has_t = sendpipe_has_flag(argv, 't');
 	if (!has_t && nrcpts == 0)
 		return pb_err_set(err, PB_EDATA, "no recipients");
 	if (sender && sender[0] == '-')

@@ -9,10 +9,12 @@
  * "try again", 71 and 74 are treated the same way, as are a signal and
  * our own timeout; any other failure is permanent.
  *
- * The envelope sender: the command's own choice (its -f, or the user it
- * runs as), unless one is asked for: then "-f SENDER" follows the
+ * The envelope sender: when one is asked for, "-f SENDER" follows the
  * configured arguments, and the null sender is written "<>", as Exim
- * documents it.  Replies to mail commands go out that way.
+ * documents it; Exim's and Postfix's sendmail take the last -f.  The
+ * transport asks for from_addr for sync mail unless the configured
+ * arguments set one, and always for the null sender for replies to mail
+ * commands.
  *
  * Recipients: appended to the command's arguments after "--" (Postfix,
  * Exim, msmtp and OpenSMTPD's sendmail all end their options there), so
@@ -52,9 +54,11 @@ int sendpipe_send(char *const argv[], const char *sender,
 		  size_t nrcpts, const char *data, size_t len, int timeout_s,
 		  struct pb_err *err);
 
-/* sendpipe_has_t - 1 if argv (before any "--") asks sendmail to read the
- * recipients from the headers: "-t", or a cluster of flag letters that
- * take no argument holding t ("-ti", "-it"). */
-int sendpipe_has_t(char *const argv[]);
+/* sendpipe_has_flag - 1 if argv (before any "--") gives sendmail the
+ * option letter: alone ("-t", "-f ADDR") or in a cluster of letters
+ * that take no argument ("-ti", "-it", "-if ADDR"), never as another
+ * option's value ("-ft" is -f with the value "t").  "t": the recipients
+ * are read from the headers; "f": the command sets its envelope sender. */
+int sendpipe_has_flag(char *const argv[], char letter);
 
 #endif

@@ -44,6 +44,11 @@ transport_send(const struct config *cfg, const char *peer,
 		return pb_err_set(err, PB_EDATA,
 				  "peer address is not a plain user@domain");
 	if (cfg->sendmail_argv != NULL) {
+		/* Bounces of sync mail go to our own address, as with
+		 * SMTP, unless the operator's command names another: the
+		 * user the runner runs as is nobody's mailbox. */
+		if (!mail_from && !sendpipe_has_flag(cfg->sendmail_argv, 'f'))
+			mail_from = cfg->from_addr_bare;
 		if (sendpipe_send(cfg->sendmail_argv, mail_from, rcpts, 1,
 				  (const char *)mail->data, mail->len,
 				  timeout_s, err) != 0)

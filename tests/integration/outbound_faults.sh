@@ -158,8 +158,8 @@ rec_has() {
 }
 wait_for "SKS B's mail reaches $OK through the command" 30 rec_has "$OK"
 f=$(rec_calls "$OK" | head -n 1)
-check_eq "... called with the configured arguments, then -- PEER" \
-	"$(tr '\n' ' ' <"$f.args")" "-oi -- $OK "
+check_eq "... called with the configured arguments, -f from_addr (no -f of its own), then -- PEER" \
+	"$(tr '\n' ' ' <"$f.args")" "-oi -f $FROM_ADDR -- $OK "
 check "... its stdin is the mail with LF line ends (no CR)" \
 	sh -c "test -s '$f' && ! grep -q \"\$(printf '\\r')\" '$f'"
 check_grep "... To: that peer only" "^To: $OK\$" "$f"

@@ -7,9 +7,9 @@
 # mailsyncs it to four peers: four outbound entries, held, then
 # released and sent one at a time, each a different way:
 #
-#   0. sendmail_cmd: Postfix's /usr/sbin/sendmail -oi, no -f: delivered,
-#      but with the runner's user as the envelope sender, not from_addr
-#      (pksbridge does not pass it on; docs/WIRING.md says to add -f)
+#   0. sendmail_cmd: Postfix's /usr/sbin/sendmail -oi, no -f: pksbridge
+#      adds "-f from_addr", so the envelope sender is from_addr, not the
+#      runner's user (where bounces would go nowhere useful)
 #   A. sendmail_cmd: Postfix's /usr/sbin/sendmail -oi -f FROM_ADDR
 #      (pksbridge adds "-- PEER"), the runner (run --once) in Postfix's
 #      system, where that sendmail is
@@ -126,8 +126,8 @@ via_sendmail() {
 via_sendmail 0 "$P0" "$C0"
 m=$(peer_msgs_after "$SINK" "$P0" "$N0" | head -n 1)
 check "0: it holds alice's key" test "$(mail_fprs "$m")" = "$ALICE"
-check_grep "0: ... but its envelope sender is the runner's user (root), not from_addr" \
-	"^MAIL FROM:<root@$PF_DOMAIN>" "$m.env"
+check_grep "0: ... and its envelope sender is from_addr, not the runner's user" \
+	"^MAIL FROM:<$FROM_ADDR>" "$m.env"
 check_eq "0: the entry is done" \
 	"$(pb_field "$CA" state direction=outbound peer="$P0")" done
 

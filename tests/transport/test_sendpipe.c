@@ -223,6 +223,7 @@ test_has_t(void)
 		{ { "-odq", NULL }, 0 },
 		{ { "-ft", NULL }, 0 },			/* -f's value "t" */
 		{ { "-f", "-t", NULL }, 0 },		/* -f's value "-t" */
+		{ { "-oi", "-f", "me@x", NULL }, 0 },
 		{ { "-Ft", NULL }, 0 },
 		{ { "--", "-t", NULL }, 0 },
 		{ { "t", NULL }, 0 },
@@ -235,7 +236,32 @@ test_has_t(void)
 
 		for (size_t j = 0; cases[i].args[j]; j++)
 			argv[j + 1] = (char *)cases[i].args[j];
-		CHECK_MSG(sendpipe_has_t(argv) == cases[i].want, "case %zu", i);
+		CHECK_MSG(sendpipe_has_flag(argv, 't') == cases[i].want, "case %zu", i);
+	}
+}
+
+/* -f as the transport asks it: does the command set its own sender? */
+static void
+test_has_f(void)
+{
+	static const struct { const char *args[5]; int want; } cases[] = {
+		{ { "-f", "me@x", NULL }, 1 },
+		{ { "-fme@x", NULL }, 1 },
+		{ { "-oi", "-f", "me@x", "-t", NULL }, 1 },
+		{ { "-if", "me@x", NULL }, 1 },		/* -i, then -f me@x */
+		{ { "-oi", "-t", NULL }, 0 },
+		{ { "-Ff", NULL }, 0 },			/* -F's value "f" */
+		{ { "-r", "-f", NULL }, 0 },		/* -r's value "-f" */
+		{ { "--", "-f", "me@x", NULL }, 0 },
+		{ { NULL }, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *argv[7] = { "/usr/sbin/sendmail" };
+
+		for (size_t j = 0; cases[i].args[j]; j++)
+			argv[j + 1] = (char *)cases[i].args[j];
+		CHECK_MSG(sendpipe_has_flag(argv, 'f') == cases[i].want, "case %zu", i);
 	}
 }
 
@@ -454,7 +480,7 @@ test_unusable_commands(void)
 static void
 test_transport_sendmail(void)
 {
-	char prog[PATH_MAX], dir[PATH_MAX], conf[PATH_MAX + 64], *got;
+	char prog[PATH_MAX], dir[PATH_MAX], conf[PATH_MAX + 64], want[400], *got;
 	struct config cfg;
 	struct buf mail = BUF_INIT;
 	struct pb_err err;
@@ -471,7 +497,11 @@ test_transport_sendmail(void)
 	CHECK_OK(transport_send(&cfg, "peer@pks.test", NULL, &mail, 5, &err), &err);
 	got = record(dir, "args", NULL);
 	CHECK(got != NULL);
-	CHECK_STR(got, "-oi\n--\npeer@pks.test\n");
+	/* Sync mail: bounces to from_addr, as by SMTP, since the command
+	 * sets no sender of its own. */
+	snprintf(want, sizeof want, "-oi\n-f\n%s\n--\npeer@pks.test\n",
+		 cfg.from_addr_bare);
+	CHECK_STR(got, want);
 	free(got);
 	got = record(dir, "stdin", NULL);
 	CHECK(got != NULL);
@@ -483,6 +513,16 @@ test_transport_sendmail(void)
 	got = record(dir, "args", NULL);
 	CHECK(got != NULL);
 	CHECK_STR(got, "-oi\n-f\n<>\n--\npeer@pks.test\n");
+	free(got);
+	/* The operator's own -f is kept for sync mail. */
+	snprintf(conf, sizeof conf, "sendmail_cmd: %s -oi -f bounces@bridge.test\n",
+		 prog);
+	CHECK_OK(config_parse_text(&cfg, "t.conf", conf, strlen(conf), &err),
+		 &err);
+	CHECK_OK(transport_send(&cfg, "peer@pks.test", NULL, &mail, 5, &err), &err);
+	got = record(dir, "args", NULL);
+	CHECK(got != NULL);
+	CHECK_STR(got, "-oi\n-f\nbounces@bridge.test\n--\npeer@pks.test\n");
 	free(got);
 	set_action(dir, "75");
 	CHECK_INT(transport_send(&cfg, "peer@pks.test", NULL, &mail, 5, &err), -1);
@@ -505,6 +545,7 @@ main(int argc, char **argv)
 		{ "exit_statuses", test_exit_statuses },
 		{ "arguments", test_arguments },
 		{ "has_t", test_has_t },
+		{ "-f given by the command", test_has_f },
 		{ "crlf_to_lf", test_crlf_to_lf },
 		{ "timeout_kills_group", test_timeout_kills_group },
 		{ "unread_input", test_unread_input },
