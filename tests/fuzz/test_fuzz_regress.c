@@ -24,6 +24,7 @@
 int fuzz_one_armor(const uint8_t *data, size_t size);
 int fuzz_one_config(const uint8_t *data, size_t size);
 int fuzz_one_extract(const uint8_t *data, size_t size);
+int fuzz_one_mailcmd(const uint8_t *data, size_t size);
 int fuzz_one_mailparse(const uint8_t *data, size_t size);
 int fuzz_one_pgp(const uint8_t *data, size_t size);
 int fuzz_one_sendmail(const uint8_t *data, size_t size);
@@ -35,6 +36,7 @@ static const struct target {
 	{ "armor", fuzz_one_armor },
 	{ "config", fuzz_one_config },
 	{ "extract", fuzz_one_extract },
+	{ "mailcmd", fuzz_one_mailcmd },
 	{ "mailparse", fuzz_one_mailparse },
 	{ "pgp", fuzz_one_pgp },
 	{ "sendmail", fuzz_one_sendmail },
