@@ -3,6 +3,7 @@
  */
 #include "util/clock.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -32,4 +33,13 @@ clock_format(int64_t t, char *out, size_t len)
 	else
 		strftime(out, len, "%Y-%m-%d %H:%M:%S %z", &tm);
 	return out;
+}
+
+void
+clock_nap_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;	/* a signal: sleep the rest */
 }

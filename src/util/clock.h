@@ -17,6 +17,10 @@ int64_t clock_ms(void);
  * delay= field of log lines. */
 double clock_since(int64_t t0_ms);
 
+/* clock_nap_ms - sleep ms milliseconds (the rest of them after a
+ * signal). */
+void clock_nap_ms(int ms);
+
 /* clock_format - Unix time t as local time "2026-12-01 23:44:00 +0000"
  * into out (32 bytes are enough), or "never" for 0; returns out. */
 const char *clock_format(int64_t t, char *out, size_t len);
