@@ -123,6 +123,15 @@ filter_committed(void)
 }
 
 void
+filter_leave(void *arg)
+{
+	(void)arg;
+	log_warning(NULL, "leaving the spool for its recovery: exiting %d",
+		    committed ? FILTER_EXIT_OK : FILTER_EXIT_TEMPFAIL);
+	_exit(committed ? FILTER_EXIT_OK : FILTER_EXIT_TEMPFAIL);
+}
+
+void
 filter_guard(unsigned secs)
 {
 	alarm(secs);

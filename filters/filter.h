@@ -38,6 +38,11 @@ void filter_guard(unsigned secs);
  * the watchdog included, exits 0. */
 void filter_committed(void);
 
+/* filter_leave - for spool_set_leave: the spool needs recovery and this
+ * process stayed attached (blocked on a dead process's mutex): exit as
+ * the watchdog does, 0 once committed, 75 before. */
+void filter_leave(void *arg);
+
 /* filter_read_stdin - read stdin to EOF, keeping at most keep_max bytes
  * in out; *total_r is the number of bytes read in all. */
 int filter_read_stdin(size_t keep_max, struct buf *out, uint64_t *total_r,

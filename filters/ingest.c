@@ -82,6 +82,7 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 		buf_free(&mail);
 		return filter_tempfail(&err);
 	}
+	spool_set_leave(sp, filter_leave, NULL);
 	memset(&opts, 0, sizeof opts);
 	opts.origin = origin;
 	opts.sender = getenv("SENDER");

@@ -273,6 +273,7 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 		rc = filter_tempfail(&err);
 		goto out;
 	}
+	spool_set_leave(sp, filter_leave, NULL);
 	in.cfg = &cfg;
 	in.x = &x;
 	in.sender = o.sender;

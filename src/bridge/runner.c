@@ -33,6 +33,8 @@
 #include "util/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -102,6 +104,45 @@ on_watchdog(int sig)
 	(void)sig;
 	w = write(STDERR_FILENO, msg, sizeof msg - 1);
 	(void)w;
+	_exit(75);
+}
+
+/* runner_leave - for spool_set_leave: the spool needs recovery and the
+ * runner stayed attached to it (blocked on a dead process's mutex, or
+ * in a long delivery).  run --once exits 75; the daemon runs itself
+ * again in this process (the same pid, which systemd watches and its
+ * leases name), with every descriptor but 0-2 closed so that none of
+ * its locks survives, and with no signal blocked (this runs on the
+ * watcher thread, which blocks them all).  Only if exec fails, 75. */
+static void
+runner_leave(void *arg)
+{
+	const struct runner_opts *o = arg;
+	static char buf[16384];
+	char *argv[256];
+	sigset_t none;
+	ssize_t n = 0, r;
+	int fd, argc = 0;
+
+	if (o->once)
+		_exit(75);
+	if ((fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC)) >= 0) {
+		while (n < (ssize_t)sizeof buf - 1 &&
+		       (r = read(fd, buf + n, sizeof buf - 1 - (size_t)n)) > 0)
+			n += r;
+		close(fd);
+	}
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n && argc < 255; i += (ssize_t)strlen(buf + i) + 1)
+		argv[argc++] = buf + i;
+	argv[argc] = NULL;
+	if (argc == 0)
+		_exit(75);
+	log_warning(NULL, "runner: starting again, to let the spool be recovered");
+	close_range(3, ~0U, 0);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	execv("/proc/self/exe", argv);
 	_exit(75);
 }
 
@@ -474,6 +515,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		alarm(0);
 		return -1;
 	}
+	spool_set_leave(r.sp, runner_leave, (void *)o);
 	if (!o->once && (r.wake_fd = handoff_listen(r.sp, err)) < 0) {
 		spool_close(r.sp);
 		alarm(0);
@@ -513,7 +555,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		int64_t now = spool_now(), next;
 		int progress = 0, more = 0, reaped;
 		struct timespec ts;
-		struct pollfd pfd;
+		struct pollfd pfd[2];
 
 		alarm(RUNNER_WATCHDOG_SECS);
 		reaped = reap(&r);
@@ -546,7 +588,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 			 * reopens on the next pass.  Not an error to page
 			 * anyone about. */
 			if (r.sp->panic)
-				log_warning(NULL, "queue scan: the spool was "
+				log_info(NULL, "queue scan: the spool was "
 					    "recovered by another process; "
 					    "reopening it");
 			else
@@ -597,11 +639,20 @@ nap:
 		if (child_exited) {
 			ts.tv_sec = 0;
 		}
-		pfd.fd = r.wake_fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (ppoll(&pfd, 1, &ts, &empty) > 0)
-			drain_fd(r.wake_fd);
+		pfd[0].fd = r.wake_fd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		/* The watcher panicked the environment for a recovery: reopen
+		 * now (spool_recover, above), not at the next wakeup. */
+		pfd[1].fd = spool_wake_fd(r.sp);
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		if (ppoll(pfd, 2, &ts, &empty) > 0) {
+			if (pfd[0].revents)
+				drain_fd(r.wake_fd);
+			if (pfd[1].revents)
+				spool_wake_drain(r.sp);
+		}
 	}
 	if (stop_requested) {
 		log_info(NULL, "runner stopping on signal");

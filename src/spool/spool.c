@@ -2,6 +2,7 @@
  * spool.c - the Berkeley DB environment (see spool.h).
  */
 #include "spool/spool.h"
+#include "spool/heal.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -32,13 +33,20 @@
  * that it completed. */
 #define CREATE_LOCK "spool.lock"
 #define OPEN_LOCK_BUDGET_MS 30000
-#define OPENER_FILE "spool.opener"
 #define READY_MARK "spool.ready"
+/* Healing (heal.h): how long the recoverer waits for every other process
+ * to leave, and how long a process may stay attached once the spool
+ * needs recovery (its watcher then makes it leave): the first is longer,
+ * so that a blocked process is gone before the recoverer gives up, and
+ * both together stay far below the 10 s in which the spool must serve
+ * again. */
+#define HEAL_WAIT_MS 6000
+#define HEAL_LEAVE_MS 2000
 
 /* dead - is_alive's answer for a dead pid.  Berkeley DB 5.3 asks again
- * and again while it spins on a mutex that process died holding, which
- * nothing will ever release (a SIGKILL at the wrong microsecond): say
- * so, once, and what to do; the watchdogs end the spinning process. */
+ * and again while it spins on a mutex that process died holding: do it
+ * at a walk, not with a whole core, until the watcher (heal.h), which
+ * sees the dead process in __db.register, makes this process leave. */
 static int
 dead(struct spool *sp, pid_t pid)
 {
@@ -48,20 +56,8 @@ dead(struct spool *sp, pid_t pid)
 		sp->dead_pid = (long)pid;
 		sp->dead_asks = 0;
 	}
-	/* Asked about the same dead process over and over is the spin:
-	 * do it at a walk, not with a whole core, until a watchdog ends
-	 * it.  failchk asks once per dead thread, and is not slowed. */
-	if (sp->dead_asks >= 1000) {
-		struct timespec ts = { 0, 1000000 };
-
-		nanosleep(&ts, NULL);
-	}
-	if (++sp->dead_asks == 3000)
-		log_error(NULL, "spool %s: waiting for a Berkeley DB mutex that "
-			  "process %ld died holding; nothing will release it: "
-			  "stop the runner, then run db5.3_recover -h %s (see "
-			  "pksbridge(8) SPOOL RECOVERY)", sp->dir, (long)pid,
-			  sp->dir);
+	if (++sp->dead_asks >= 1000)
+		clock_nap_ms(1);
 	return 0;
 }
 
@@ -121,7 +117,9 @@ errcall(const DB_ENV *env, const char *prefix, const char *msg)
 	struct spool *sp = env->app_private;
 
 	(void)prefix;
-	if (sp)
+	/* The watcher thread's panic (heal.h) reports here too; errbuf is
+	 * the main thread's. */
+	if (sp && pthread_equal(pthread_self(), sp->main_thread))
 		snprintf(sp->errbuf, sizeof sp->errbuf, "%s", msg);
 }
 
@@ -230,9 +228,27 @@ close_all(struct spool *sp)
 		}
 	}
 	if (sp->env) {
+		/* A panicked environment's close only unregisters (and leaves
+		 * the mapped regions, which belong to the recovery, alone:
+		 * env/env_open.c __env_close_pp). */
 		sp->env->close(sp->env, 0);
 		sp->env = NULL;
 	}
+	if (sp->attached) {
+		int none = -1;
+
+		heal_end(sp->users_fd, 0, &none);
+		sp->attached = 0;
+	}
+}
+
+/* detach - close_all, with the watcher kept out. */
+static void
+detach(struct spool *sp)
+{
+	pthread_mutex_lock(&sp->mu);
+	close_all(sp);
+	pthread_mutex_unlock(&sp->mu);
 }
 
 /* back_regions - make the file system hold the space of every region
@@ -286,8 +302,11 @@ back_regions(struct spool *sp, struct pb_err *err)
 	return r;
 }
 
+/* open_env - open the environment and its databases, with extra open
+ * flags (DB_RECOVER for the recoverer).  Under spool.lock and sp->mu,
+ * with spool.users locked. */
 static int
-open_env(struct spool *sp, struct pb_err *err)
+open_env(struct spool *sp, u_int32_t extra, struct pb_err *err)
 {
 	static const struct { size_t off; const char *file; } dbs[] = {
 		{ offsetof(struct spool, queue), "queue.db" },
@@ -336,10 +355,18 @@ open_env(struct spool *sp, struct pb_err *err)
 	 * from a write, which fails the commit (exit 75, the MTA retries),
 	 * never SIGBUS from a page of a mapped region. */
 	env->set_flags(env, DB_REGION_INIT, 1);
+	/* If a registrant dies between heal_dead and this open, Berkeley
+	 * DB finds it (and, without DB_RECOVER, returns DB_RUNRECOVERY and
+	 * we recover): do not let it sleep first, waiting for the others to
+	 * notice its panic (env/env_register.c, envreg_timeout). */
+	env->set_timeout(env, 1, DB_SET_REG_TIMEOUT);
+	/* No DB_FAILCHK here: with a dead registrant it attaches to the
+	 * regions first, and that blocks on a mutex the dead process holds
+	 * (only a thread already in failchk is spared: mutex/mut_pthread.c
+	 * __db_pthread_mutex_prep).  heal_dead decided before. */
 	ret = env->open(env, sp->dir,
 			DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
-			DB_INIT_TXN | DB_REGISTER | DB_RECOVER | DB_FAILCHK,
-			sp->file_mode);
+			DB_INIT_TXN | DB_REGISTER | extra, sp->file_mode);
 	if (ret != 0) {
 		spool_dberr(sp, ret, err, "opening Berkeley DB environment %s",
 			    sp->dir);
@@ -358,58 +385,116 @@ open_env(struct spool *sp, struct pb_err *err)
 			return -1;
 		}
 	}
+	sp->watch_panicked = 0;
 	return 0;
 }
 
-/* note_opener - under the spool.lock flock: record that this process
- * is opening the environment (start), or that it is done (!start).  An
- * opener that finds the record of another one, dead, knows that process
- * died inside the open: killed at a bad moment, or ended by its watchdog
- * because the open blocked on a mutex a killed process held, which
- * nothing releases; then the open here may block the same way, and the
- * operator must run recovery (pksbridge(8) SPOOL RECOVERY).  Say so. */
-static void
-note_opener(struct spool *sp, int start)
+/* queue_size - how many entries the queue holds, for the recovery's
+ * log line (0 if it cannot tell). */
+static unsigned long
+queue_size(struct spool *sp)
 {
-	char path[4096], buf[32];
-	ssize_t n;
-	long pid;
-	int fd;
+	DB_BTREE_STAT *st = NULL;
+	unsigned long n = 0;
 
-	snprintf(path, sizeof path, "%s/%s", sp->dir, OPENER_FILE);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, sp->file_mode)) < 0)
-		return;
-	if (start && (n = pread(fd, buf, sizeof buf - 1, 0)) > 0) {
-		buf[n] = '\0';
-		pid = strtol(buf, NULL, 10);
-		if (pid > 0 && pid != (long)getpid() &&
-		    !is_alive(NULL, (pid_t)pid, 0, 0))
-			log_warning(NULL, "spool %s: process %ld died while "
-				    "opening it; if opening now blocks (filters "
-				    "exit 75 after waiting), a process killed "
-				    "inside Berkeley DB left a mutex held: stop "
-				    "the runner, then run db5.3_recover -h %s "
-				    "(see pksbridge(8) SPOOL RECOVERY)", sp->dir,
-				    pid, sp->dir);
+	if (sp->queue && sp->queue->stat(sp->queue, NULL, &st, DB_FAST_STAT) == 0) {
+		n = (unsigned long)st->bt_nkeys;
+		free(st);
 	}
-	if (ftruncate(fd, 0) == 0 && start) {
-		n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-		if (pwrite(fd, buf, (size_t)n, 0) != n)
-			log_debug(NULL, "%s: %s", path, strerror(errno));
+	return n;
+}
+
+/* recover - the recoverer's part (heal.h), under spool.lock: wait until
+ * no other process is attached, remove the regions and the register,
+ * and open with DB_RECOVER, which replays the log: what was committed
+ * stays, what never committed is rolled back.  dead/pids say why (for
+ * the log line); dead < 0 with no READY_MARK is a new spool, created
+ * rather than recovered. */
+static int
+recover(struct spool *sp, int dead, const long *pids, struct pb_err *err)
+{
+	char mark[4096], who[HEAL_MAX_DEAD * 24 + 64];
+	int64_t t0 = clock_ms();
+	int heal_fd = -1, r;
+	size_t wl = 0;
+
+	snprintf(mark, sizeof mark, "%s/%s", sp->dir, READY_MARK);
+	if (heal_begin(sp->dir, sp->file_mode, sp->users_fd, HEAL_WAIT_MS,
+		       &heal_fd, err) != 0)
+		return -1;
+	pthread_mutex_lock(&sp->mu);
+	sp->attached = 1;	/* the write lock; heal_end makes it a read lock */
+	r = heal_clear(sp->dir, err);
+	if (r == 0)
+		r = open_env(sp, DB_RECOVER, err);
+	if (r != 0) {
+		sp->attached = 0;
+		heal_end(sp->users_fd, 0, &heal_fd);
+		pthread_mutex_unlock(&sp->mu);
+		return -1;
 	}
-	close(fd);
+	heal_end(sp->users_fd, 1, &heal_fd);
+	pthread_mutex_unlock(&sp->mu);
+	if (dead < 0 && access(mark, F_OK) != 0)
+		return 0;	/* a new spool */
+	who[0] = '\0';
+	for (int i = 0; i < dead && i < HEAL_MAX_DEAD; i++)
+		wl += (size_t)snprintf(who + wl, sizeof who - wl, "%s%ld",
+				       i ? ", " : "", pids[i]);
+	if (dead > HEAL_MAX_DEAD)
+		snprintf(who + wl, sizeof who - wl, " and %d more",
+			 dead - HEAL_MAX_DEAD);
+	log_warning(NULL, "spool %s: recovered: %s; ran Berkeley DB recovery "
+		    "once no other process was attached (%lld ms): every "
+		    "committed transaction is kept, unfinished ones were rolled "
+		    "back; the queue holds %lu entries", sp->dir,
+		    dead > 0 ? (dead > 1 ? "processes died attached to it" :
+				"a process died attached to it") :
+		    "its Berkeley DB register was missing or broken",
+		    (long long)(clock_ms() - t0), queue_size(sp));
+	if (dead > 0)
+		log_info(NULL, "spool %s: the process%s that died: %s", sp->dir,
+			 dead > 1 ? "es" : "", who);
+	return 0;
+}
+
+/* attach - open the environment, under spool.lock: join it if every
+ * process that registered is alive, else recover it first. */
+static int
+attach(struct spool *sp, struct pb_err *err)
+{
+	long pids[HEAL_MAX_DEAD];
+	int dead, r;
+
+	if (sp->users_fd < 0 &&
+	    heal_open_users(sp->dir, sp->file_mode, &sp->users_fd, err) != 0)
+		return -1;
+	dead = heal_dead(sp->dir, pids);
+	if (dead != 0)
+		return recover(sp, dead, pids, err);
+	pthread_mutex_lock(&sp->mu);
+	r = heal_attach(sp->users_fd, err);
+	if (r == 0) {
+		sp->attached = 1;
+		r = open_env(sp, 0, err);	/* close_all drops the lock */
+	}
+	pthread_mutex_unlock(&sp->mu);
+	if (r == 0 || !sp->panic)
+		return r;
+	/* A registrant died after heal_dead looked (Berkeley DB said
+	 * DB_RUNRECOVERY, and has emptied the register's slots). */
+	sp->panic = 0;
+	dead = heal_dead(sp->dir, pids);
+	return recover(sp, dead > 0 ? dead : 1, pids, err);
 }
 
 /* open_locked - open the environment (creating it and its databases the
  * first time) under an exclusive flock on CREATE_LOCK.  Creation needs
- * it (see above), and so does every open: an open that runs recovery
- * (DB_REGISTER found a dead process) removes and rebuilds the region
- * files, and another process attaching to them at that moment could be
- * handed a half-built region and unmap what was never its own (seen in
- * crash_runner.sh: SIGSEGV in munmap under __env_attach_regions).  An
- * open takes milliseconds; the wait for the lock is bounded, because its
- * holder may itself be blocked on a dead process's mutex until its own
- * watchdog ends it. */
+ * it (see above), and so does every open: an open that recovers removes
+ * and rebuilds the region files, and another process attaching to them
+ * at that moment could be handed a half-built region.  The wait for the
+ * lock is bounded: its holder may be a recoverer waiting for processes
+ * to leave, or itself blocked until its watcher makes it leave. */
 static int
 open_locked(struct spool *sp, struct pb_err *err)
 {
@@ -442,9 +527,7 @@ open_locked(struct spool *sp, struct pb_err *err)
 		}
 		backoff(attempt < 6 ? attempt : 6);
 	}
-	note_opener(sp, 1);
-	r = open_env(sp, err);
-	note_opener(sp, 0);
+	r = attach(sp, err);
 	if (r == 0 && access(mark_path, F_OK) != 0) {
 		/* Durable before anyone relies on it: opens are committed
 		 * (DB_AUTO_COMMIT); flush the log, then the mark. */
@@ -453,7 +536,7 @@ open_locked(struct spool *sp, struct pb_err *err)
 		if (mfd < 0 || fsync(mfd) != 0) {
 			r = pb_err_set(err, PB_EIO, "%s: %s", mark_path,
 				       strerror(errno));
-			close_all(sp);
+			detach(sp);
 		}
 		if (mfd >= 0)
 			close(mfd);
@@ -462,9 +545,47 @@ open_locked(struct spool *sp, struct pb_err *err)
 	return r;
 }
 
+/* look - the watcher's tick (heal.h), on the watcher thread: never
+ * waits, for the main thread may be blocked inside Berkeley DB. */
+static int
+look(void *ctx, int wanted)
+{
+	struct spool *sp = ctx;
+	int st;
+
+	if (pthread_mutex_trylock(&sp->mu) != 0)
+		return HEAL_BUSY;
+	if (!sp->attached || !sp->env) {
+		st = HEAL_LEFT;
+	} else {
+		if (!__atomic_load_n(&sp->watch_panicked, __ATOMIC_ACQUIRE)) {
+			log_info(NULL, "spool %s: %s: leaving the environment "
+				 "for recovery", sp->dir, wanted ?
+				 "another process is recovering it" :
+				 "a process died attached to it");
+			sp->env->set_flags(sp->env, DB_PANIC_ENVIRONMENT, 1);
+			__atomic_store_n(&sp->watch_panicked, 1, __ATOMIC_RELEASE);
+		}
+		st = HEAL_ATTACHED;
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return st;
+}
+
+static void
+free_spool(struct spool *sp)
+{
+	if (sp->users_fd >= 0)
+		close(sp->users_fd);
+	pthread_mutex_destroy(&sp->mu);
+	free(sp->dir);
+	free(sp);
+}
+
 int
 spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 {
+	struct heal_watch_ops ops;
 	struct spool *sp;
 	struct stat st;
 
@@ -489,19 +610,31 @@ spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 				  dir);
 	sp = xcalloc(1, sizeof *sp);
 	sp->dir = xstrdup(dir);
+	sp->users_fd = -1;
+	sp->main_thread = pthread_self();
+	pthread_mutex_init(&sp->mu, NULL);
 	sp->file_mode = (st.st_mode & S_IWGRP) ? 0660 : 0600;
 	/* The MTA's umask (Exim: 022) must not narrow the group bits. */
 	umask((st.st_mode & S_IWGRP) ? 007 : 077);
+	/* The watcher runs from before the first open: an open can block
+	 * on a dead process's mutex too. */
+	memset(&ops, 0, sizeof ops);
+	ops.look = look;
+	ops.ctx = sp;
+	ops.leave_ms = HEAL_LEAVE_MS;
+	if (!(sp->watch = heal_watch_start(sp->dir, sp->file_mode, &ops, err))) {
+		free_spool(sp);
+		return -1;
+	}
 	for (int attempt = 0;; attempt++) {
 		sp->retry = sp->panic = 0;
 		if (open_locked(sp, err) == 0)
 			break;
 		/* Busy (another process is creating a database or running
-		 * recovery) or panicked (someone died inside it): the next
-		 * open recovers through DB_REGISTER. */
+		 * recovery) or panicked: try again. */
 		if ((!sp->retry && !sp->panic) || attempt >= 200) {
-			free(sp->dir);
-			free(sp);
+			heal_watch_stop(sp->watch);
+			free_spool(sp);
 			return -1;
 		}
 		backoff(attempt);
@@ -515,17 +648,40 @@ spool_close(struct spool *sp)
 {
 	if (!sp)
 		return;
-	close_all(sp);
-	free(sp->dir);
-	free(sp);
+	/* The environment first: the watcher's descriptor of __db.register
+	 * may be closed only once Berkeley DB holds no lock on it. */
+	detach(sp);
+	heal_watch_stop(sp->watch);
+	free_spool(sp);
 }
 
-/* reopen - close and open the environment again (recovery runs if a
- * registered process died).  0 or -1 with err. */
+void
+spool_set_leave(struct spool *sp, void (*fn)(void *), void *arg)
+{
+	heal_watch_set_leave(sp->watch, fn, arg);
+}
+
+int
+spool_wake_fd(const struct spool *sp)
+{
+	return heal_watch_wake_fd(sp->watch);
+}
+
+void
+spool_wake_drain(struct spool *sp)
+{
+	uint64_t n;
+
+	if (read(heal_watch_wake_fd(sp->watch), &n, sizeof n) < 0)
+		return;	/* EAGAIN: nothing to drain */
+}
+
+/* reopen - close and open the environment again (recovering it first
+ * if a registered process died).  0 or -1 with err. */
 static int
 reopen(struct spool *sp, struct pb_err *err)
 {
-	close_all(sp);
+	detach(sp);
 	for (int attempt = 0; attempt < 200; attempt++) {
 		sp->retry = sp->panic = 0;
 		if (open_locked(sp, err) == 0)
@@ -540,11 +696,13 @@ reopen(struct spool *sp, struct pb_err *err)
 int
 spool_recover(struct spool *sp, struct pb_err *err)
 {
-	if (sp->env && !sp->panic)
+	if (sp->env && !sp->panic &&
+	    !__atomic_load_n(&sp->watch_panicked, __ATOMIC_ACQUIRE))
 		return 0;
-	log_warning(NULL, "%s: the Berkeley DB environment needs recovery "
-		    "(a process died inside it, or another one recovered it): "
-		    "opening it again", sp->dir);
+	/* The recoverer logs the recovery, once, as a warning; for the
+	 * others this is routine. */
+	log_info(NULL, "%s: the Berkeley DB environment is being recovered "
+		 "(a process died inside it): opening it again", sp->dir);
 	return reopen(sp, err);
 }
 

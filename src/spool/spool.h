@@ -4,11 +4,13 @@
  *
  * One transactional environment (txn, lock, log, mpool) in spool_dir,
  * shared by every pksbridge process: many concurrent ingest filters, the
- * sendmail intake, the runner and the operator CLI.  DB_REGISTER with
- * DB_RECOVER makes the first process to open the environment after a
- * crash run recovery; deadlocks and lock timeouts abort the transaction,
- * which spool_txn() then retries.  Commits that hand an entry over from
- * the MTA are synchronous (fsync'd log) before anyone reports success.
+ * sendmail intake, the runner and the operator CLI.  It heals itself
+ * (spool/heal.h): the first process to open it after another one died
+ * attached to it waits until every other process has left, then runs
+ * recovery; a watcher thread in every process makes it leave for that.
+ * Deadlocks and lock timeouts abort the transaction, which spool_txn()
+ * then retries.  Commits that hand an entry over from the MTA are
+ * synchronous (fsync'd log) before anyone reports success.
  *
  * Permissions follow the spool directory: if it is group-writable (for
  * example 2770 root:pksbridge, so that the MTA's pipe user, the runner
@@ -19,6 +21,7 @@
 #define PB_SPOOL_H
 
 #include <db.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -41,6 +44,15 @@ struct spool {
 	char errbuf[256]; /* last message from Berkeley DB itself */
 	long dead_pid;	/* is_alive: the last pid found dead, and how */
 	unsigned long dead_asks; /* often in a row (a spin on its mutex) */
+	/* Healing (spool/heal.h).  mu guards env and users_fd's lock
+	 * against the watcher thread, which only ever trylocks it; the
+	 * main thread holds it while it opens or closes env. */
+	pthread_mutex_t mu;
+	pthread_t main_thread;
+	struct heal_watch *watch;
+	int users_fd;	/* spool.users, read-locked while env is open */
+	int attached;
+	int watch_panicked; /* the watcher panicked this env */
 };
 
 /* spool_open - open (creating the databases if needed) the environment
@@ -103,6 +115,18 @@ spool_cflags(DB_TXN *txn)
 {
 	return txn ? DB_READ_COMMITTED : DB_READ_UNCOMMITTED;
 }
+
+/* spool_set_leave - how this process leaves when it stays attached
+ * while the spool needs recovery (heal.h): a filter exits 0 or 75, the
+ * runner execs itself again.  fn runs on the watcher thread and must not
+ * return; NULL restores the default, _exit(75). */
+void spool_set_leave(struct spool *sp, void (*fn)(void *), void *arg);
+
+/* spool_wake_fd - readable when the environment was panicked for a
+ * recovery: a process that sleeps in poll adds it and, when it fires,
+ * drains it (spool_wake_drain) and calls spool_recover. */
+int spool_wake_fd(const struct spool *sp);
+void spool_wake_drain(struct spool *sp);
 
 /* spool_now - the clock every queue and dedup decision uses (seconds).
  * For tests only, $PKSBRIDGE_NOW (Unix seconds) replaces the real clock
