@@ -14,7 +14,7 @@
 #   make fuzz       build the libFuzzer targets into build-fuzz/ (clang,
 #                   -fsanitize=fuzzer,address,undefined) and run each for
 #                   FUZZ_SECONDS (default 60); fails on any crash
-#   make test-crash the long crash-safety suite (500 ingests, SIGKILLs)
+#   make test-crash the long crash-safety suite (over 5,000 SIGKILLs)
 #   make test-load  the load suite (2,000 mails, 16 ingests at once, SKS)
 #   make lab        the end-to-end lab: SKS <-> pksbridge <-> Exim <-> onak on
 #                   loopback, 200 keys each way (LAB_KEYS=N to change)
@@ -192,10 +192,13 @@ $(BUILD)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
 $(BUILD)/fuzz/fuzz_sendmail.o: ALL_CFLAGS += -Ifilters
 
 # The long suites (minutes; not part of `make check`).  CRASH_MAILS,
-# CRASH_PAR, LOAD_MAILS and LOAD_PAR change their size.
+# CRASH_OPS_ROUNDS, CRASH_PAR, LOAD_MAILS and LOAD_PAR change their size;
+# at the default size test-crash SIGKILLs over 5,000 times (each suite
+# prints its count).
 test-crash: all $(TOOL_BINS)
-	BUILD=$(BUILD) CRASH_MAILS=$${CRASH_MAILS:-500} CRASH_PAR=$${CRASH_PAR:-8} \
-	  sh tests/run crash_
+	BUILD=$(BUILD) CRASH_MAILS=$${CRASH_MAILS:-1500} \
+	  CRASH_OPS_ROUNDS=$${CRASH_OPS_ROUNDS:-1200} CRASH_PAR=$${CRASH_PAR:-8} \
+	  sh tests/run crash_ spool_wedge
 
 test-load: all $(TOOL_BINS)
 	BUILD=$(BUILD) sh tests/run --stress load

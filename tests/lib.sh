@@ -435,11 +435,40 @@ EOF
 }
 
 # spool_wedged LOG OFFSET - true if LOG, from byte OFFSET on, says a
-# filter gave up on a spool wedged by a process killed inside Berkeley DB
-# (docs/SECURITY.md, "The limit"; pksbridge(8) SPOOL RECOVERY).
+# filter gave up on a spool that did not heal itself: its watchdog
+# expired, or another opener held the spool for 30 s (which would need
+# an operator: the crash tests count it, and must count none).
 spool_wedged() {
 	tail -c +$(($2 + 1)) "$1" 2>/dev/null |
-		grep -Eq 'another process has been opening|watchdog expired|died holding'
+		grep -Eq 'another process has been opening|watchdog expired'
+}
+
+# serve_ms CONF SINCE_MS - how many milliseconds after SINCE_MS (a
+# date +%s%3N value: the last kill) "pksbridge queue stats" works with
+# CONF, trying again until it does; false after 60 s (and the time so far).
+serve_ms() {
+	_sm_end=$(($(date +%s) + 60))
+	until timeout -s KILL 30 "$PKSBRIDGE" -c "$1" queue stats >/dev/null 2>&1; do
+		if [ "$(date +%s)" -ge "$_sm_end" ]; then
+			echo $(($(date +%s%3N) - $2))
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo $(($(date +%s%3N) - $2))
+}
+
+# ms_summary FILE - "p50 P / p99 P / max M ms (N)" of the numbers in FILE.
+ms_summary() {
+	sort -n "$1" | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "none"; exit }
+		p50 = v[int((NR - 1) * 0.50) + 1]; p99 = v[int((NR - 1) * 0.99) + 1]
+		printf "p50 %d / p99 %d / max %d ms (%d)\n", p50, p99, v[NR], NR }'
+}
+
+# ms_max FILE - the largest number in FILE (0 if none).
+ms_max() {
+	sort -n "$1" | tail -n 1 | grep . || echo 0
 }
 
 # pks_key_mails KEYS_TXT DIR ID - one PKS incremental mail per line

@@ -105,31 +105,30 @@ no_ours_running() {
 	done | grep -q "pksbridge -c $CONF"
 }
 # A SIGKILL that lands while its victim holds one of the Berkeley DB
-# environment's mutexes leaves it held for ever: openers then block (the
-# filters give up after their watchdog, with 75, or after waiting 30 s
-# for another opener).  pksbridge(8) SPOOL RECOVERY
-# tells the operator what to do; operator_recovery does it: stop the
-# runner, let the filters end, db5.3_recover, start the runner again.
+# environment's mutexes used to leave the spool wedged until an operator
+# stopped the runner and ran db5.3_recover; now it heals itself
+# (pksbridge(8) SPOOL RECOVERY).  Should it still end wedged, that is a
+# failure: counted, and the old recovery done so that the suite can go
+# on and report the rest.
 LOGPOS=0
 recoveries=0
 wedged() {
 	spool_wedged "$TEST_TMP/ingest.log" "$LOGPOS"
 }
 operator_recovery() {
+	recoveries=$((recoveries + 1))
+	not_ok "the spool healed itself (needed db5.3_recover after mail $((i - 1)))" \
+		"$(tail -c +$((LOGPOS + 1)) "$TEST_TMP/ingest.log" | grep -E 'watchdog|another process' | head -n 3)"
 	: >"$TEST_TMP/killer.pause"
 	touch "$TEST_TMP/runner/stop"
 	wait_until 15 term_runner || stop_daemon "$KEEPER"
 	wait_until 90 no_ours_running
-	if timeout -s KILL 120 db5.3_recover -h "$SPOOL" >>"$TEST_TMP/recover.log" 2>&1; then
-		recoveries=$((recoveries + 1))
-	else
-		not_ok "db5.3_recover -h $SPOOL restores a wedged spool" \
-			"$(tail -n 5 "$TEST_TMP/recover.log")"
-	fi
+	timeout -s KILL 120 db5.3_recover -h "$SPOOL" >>"$TEST_TMP/recover.log" 2>&1
 	LOGPOS=$(wc -c <"$TEST_TMP/ingest.log")
 	start_keeper
 	rm -f "$TEST_TMP/killer.pause"
 }
+: >"$TEST_TMP/kills"
 
 rnd() {
 	od -An -N2 -tu2 /dev/urandom | tr -d ' '
@@ -143,7 +142,8 @@ killer() {
 		[ -e "$TEST_TMP/killer.pause" ] && continue
 		_kp=$(cat "$TEST_TMP/runner/pid" 2>/dev/null)
 		[ -n "$_kp" ] && kill -KILL "$_kp" 2>/dev/null &&
-			echo "$_kp" >>"$TEST_TMP/runner/killed"
+			echo "$_kp" >>"$TEST_TMP/runner/killed" &&
+			date +%s%3N >>"$TEST_TMP/kills"
 	done
 }
 killer &
@@ -163,7 +163,9 @@ ingest_one() {
 			sleep "$(printf "0.%03d" $(($(rnd) % 60)))"
 		# The whole process group (timeout(1) leads one): the
 		# ingest itself, as an MTA's time limit kills it.
-		kill -KILL "-$_pid" 2>/dev/null || kill -KILL "$_pid" 2>/dev/null
+		if kill -KILL "-$_pid" 2>/dev/null || kill -KILL "$_pid" 2>/dev/null; then
+			date +%s%3N >>"$TEST_TMP/kills"
+		fi
 	fi
 	wait "$_pid"
 	echo $? >"$2/$1"
@@ -223,11 +225,20 @@ fi
 probe() {
 	timeout -s KILL 30 "$PB" -c "$CONF" queue stats >/dev/null 2>&1
 }
+# From the last kill (of the runner or of an ingest) until a command
+# works: the spool heals itself within 10 s.
+last=$(sort -n "$TEST_TMP/kills" | tail -n 1)
+serve=$(serve_ms "$CONF" "${last:-$(date +%s%3N)}")
+check "the spool serves again ${serve} ms after the last kill (at most 10 s)" \
+	test "$serve" -le 10000
 if wedged || ! probe; then
 	operator_recovery
 	touch "$TEST_TMP/runner/stop"
 	wait_until 15 term_runner || stop_daemon "$KEEPER"
 fi
+check_eq "operator recoveries (db5.3_recover) needed" "$recoveries" 0
+heals=$(cat "$TEST_TMP/ingest.log" "$TEST_TMP/runner.log" | grep -c ': recovered: ')
+kills=$(wc -l <"$TEST_TMP/kills" | tr -d ' ')
 
 # The MTA retries what was not acknowledged, until it is.
 retried=0 still=
@@ -319,7 +330,9 @@ echo "# $N mails, $PAR at a time, keydb $KEYDB: $acked acknowledged at once," \
 	"$killed ingests killed, $tempfail deferred (75; $watchdogs by the watchdog)," \
 	"$retried handed over again;" \
 	"runner killed $rkills times, started $rstarts times"
-echo "# entries: $states; wedged and recovered by db5.3_recover: $recoveries;" \
+echo "# $kills SIGKILLs; healed itself $heals times; operator recoveries:" \
+	"$recoveries; from the last kill until serving: ${serve} ms" 
+echo "# entries: $states;" \
 	"ingest phase ${t_ingest}s, drain ${t_drain}s," \
 	"total $(($(date +%s) - t_start))s"
 done_testing
