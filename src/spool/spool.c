@@ -397,7 +397,10 @@ queue_size(struct spool *sp)
 	DB_BTREE_STAT *st = NULL;
 	unsigned long n = 0;
 
-	if (sp->queue && sp->queue->stat(sp->queue, NULL, &st, DB_FAST_STAT) == 0) {
+	/* A full count (DB_FAST_STAT only repeats the last one): it walks
+	 * the tree, but a recovery is rare. */
+	if (sp->queue &&
+	    sp->queue->stat(sp->queue, NULL, &st, DB_READ_UNCOMMITTED) == 0) {
 		n = (unsigned long)st->bt_nkeys;
 		free(st);
 	}
@@ -416,6 +419,7 @@ recover(struct spool *sp, int dead, const long *pids, struct pb_err *err)
 	char mark[4096], who[HEAL_MAX_DEAD * 24 + 64];
 	int64_t t0 = clock_ms();
 	int heal_fd = -1, r;
+	unsigned long nq;
 	size_t wl = 0;
 
 	snprintf(mark, sizeof mark, "%s/%s", sp->dir, READY_MARK);
@@ -437,6 +441,7 @@ recover(struct spool *sp, int dead, const long *pids, struct pb_err *err)
 	pthread_mutex_unlock(&sp->mu);
 	if (dead < 0 && access(mark, F_OK) != 0)
 		return 0;	/* a new spool */
+	nq = queue_size(sp);
 	who[0] = '\0';
 	for (int i = 0; i < dead && i < HEAL_MAX_DEAD; i++)
 		wl += (size_t)snprintf(who + wl, sizeof who - wl, "%s%ld",
@@ -447,11 +452,11 @@ recover(struct spool *sp, int dead, const long *pids, struct pb_err *err)
 	log_warning(NULL, "spool %s: recovered: %s; ran Berkeley DB recovery "
 		    "once no other process was attached (%lld ms): every "
 		    "committed transaction is kept, unfinished ones were rolled "
-		    "back; the queue holds %lu entries", sp->dir,
+		    "back; the queue holds %lu entr%s", sp->dir,
 		    dead > 0 ? (dead > 1 ? "processes died attached to it" :
 				"a process died attached to it") :
 		    "its Berkeley DB register was missing or broken",
-		    (long long)(clock_ms() - t0), queue_size(sp));
+		    (long long)(clock_ms() - t0), nq, nq == 1 ? "y" : "ies");
 	if (dead > 0)
 		log_info(NULL, "spool %s: the process%s that died: %s", sp->dir,
 			 dead > 1 ? "es" : "", who);
