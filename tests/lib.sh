@@ -471,6 +471,16 @@ ms_max() {
 	sort -n "$1" | tail -n 1 | grep . || echo 0
 }
 
+# cycle_lines N FILE - FILE made N lines long by repeating its lines in
+# order (for suites that need more mails than the Debian keyring has
+# keys: a repeated key is a duplicate for the dedup index, which is
+# work too).  False if FILE is empty.
+cycle_lines() {
+	[ -s "$2" ] || return 1
+	awk -v n="$1" '{ l[NR] = $0 } END { for (i = 0; i < n; i++) print l[i % NR + 1] }' \
+		"$2" >"$2.cycled" && mv "$2.cycled" "$2"
+}
+
 # pks_key_mails KEYS_TXT DIR ID - one PKS incremental mail per line
 # "FPR FILE" of KEYS_TXT (keysplit's output), DIR/1, DIR/2, ..., each
 # with Message-ID <ID-N@pks.example> and the key's fingerprint in

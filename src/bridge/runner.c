@@ -170,6 +170,13 @@ struct runner {
 	size_t nkids;
 	pid_t reply_pid;	/* the reply worker, or 0 */
 	struct keydb *warm;	/* lookups' libraries loaded (never used) */
+	/* Payload per delivery batch: DELIVER_BATCH_BYTES, halved after a
+	 * batch of several entries was deferred (a key database too slow
+	 * for that much within DELIVERY_TIMEOUT_MS would otherwise time
+	 * out on the same batch for ever: seen with a GnuPG keyring and
+	 * hundreds of large keys left over after crashes), doubled back
+	 * after a batch that went through. */
+	uint64_t batch_bytes;
 };
 
 /* warm_up - load what the key database's lookups need, in this process,
@@ -340,6 +347,40 @@ deliver_peer(struct runner *r, const char *peer)
 	r->nkids++;
 }
 
+/* batch_timeout_ms - the key database's time for a batch of bytes:
+ * DELIVERY_TIMEOUT_MS, and more for a large one (a GnuPG keyring of a
+ * few hundred keys imports Debian's keys at about 0.3 MB/s here), so
+ * that the timeout catches a hung key database, not a big batch. */
+static int
+batch_timeout_ms(uint64_t bytes)
+{
+	return DELIVERY_TIMEOUT_MS + (int)(bytes / (1u << 20)) * 4000;
+}
+
+/* adapt_batch - after a batch of nb entries (bytes of payload) had the
+ * outcomes outs: see batch_bytes. */
+static void
+adapt_batch(struct runner *r, const enum deliver_outcome *outs, size_t nb,
+	    uint64_t bytes)
+{
+	int deferred = 0, done = 0;
+
+	for (size_t k = 0; k < nb; k++) {
+		deferred |= outs[k] == DELIVER_DEFERRED;
+		done |= outs[k] == DELIVER_DONE;
+	}
+	if (deferred && !done && nb > 1) {
+		r->batch_bytes = bytes / 2;
+		log_info(NULL, "delivery batches of at most %llu KB from now on "
+			 "(%zu entries, %llu KB were deferred together)",
+			 (unsigned long long)(r->batch_bytes / 1024), nb,
+			 (unsigned long long)(bytes / 1024));
+	} else if (done && !deferred && r->batch_bytes < DELIVER_BATCH_BYTES) {
+		r->batch_bytes = r->batch_bytes * 2 > DELIVER_BATCH_BYTES ?
+			DELIVER_BATCH_BYTES : r->batch_bytes * 2 + 1;
+	}
+}
+
 /* run_due - one pass over what is due; *progress set if anything was
  * attempted (entries leased elsewhere are skipped).  Inbound entries are
  * delivered in batches bounded by DELIVER_BATCH_BYTES; outbound ones by
@@ -374,15 +415,16 @@ run_due(struct runner *r, int64_t now, int *progress, int *more,
 				continue;
 			inbound = e.dir == Q_INBOUND;
 			flush = inbound && nb > 0 &&
-				bytes + e.payload_len > DELIVER_BATCH_BYTES;
+				bytes + e.payload_len > r->batch_bytes;
 		}
 		if (flush && nb) {
 			alarm(RUNNER_WATCHDOG_SECS);
 			if (deliver_inbound_batch(r->d, batch, nb,
-						  DELIVERY_TIMEOUT_MS, outs,
+						  batch_timeout_ms(bytes), outs,
 						  &derr) != 0)
 				log_warning(NULL, "delivery of %zu entries from "
 					    "%s on: %s", nb, batch[0], derr.msg);
+			adapt_batch(r, outs, nb, bytes);
 			for (size_t k = 0; k < nb; k++)
 				if (outs[k] != DELIVER_SKIPPED)
 					*progress = 1;
@@ -504,6 +546,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	memset(&r, 0, sizeof r);
 	r.cfg = cfg;
 	r.o = o;
+	r.batch_bytes = DELIVER_BATCH_BYTES;
 	r.wake_fd = -1;
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
