@@ -21,7 +21,10 @@
 #      environment and recovers it itself, stays up (same pid), and
 #      delivers what comes next;
 #   D. a queue command blocked by a wedge made while it runs exits 75
-#      within seconds instead of hanging, and works again at once.
+#      within seconds instead of hanging, and works again at once;
+#   E. a runner blocked on the dead process's mutex (retrying an entry
+#      every second) starts itself again in the same process, recovers
+#      the spool and goes on.
 . "$(dirname "$0")/../lib.sh"
 need_cmd gdb gpg db5.3_stat db5.3_verify timeout || done_testing
 
@@ -148,6 +151,41 @@ check "D: run --once delivers them" timeout 60 "$PB" -c "$CONF" run --once
 check "D: mail 7's key is in the keyring" in_ring 7
 check "D: mail 8's key is in the keyring" in_ring 8
 check_spool_verified "$SPOOL" "D"
+# --- E: the runner blocked on the dead process's mutex ---------------------------
+# A key database that refuses connections keeps one entry deferred, retried
+# every second: each retry is a transaction, so the runner blocks on the
+# log mutex while the victim holds it, and stays blocked once it is dead.
+CONF2=$TEST_TMP/pb2.conf
+mkdir -m 700 "$TEST_TMP/spool2"
+sed -e 's|^keydb: .*|keydb: hkp://127.0.0.1:1|' \
+	-e "s|^spool_dir: .*|spool_dir: $TEST_TMP/spool2|" "$CONF" >"$CONF2"
+CONF_SAVE=$CONF
+CONF=$CONF2
+check "E: an entry the runner keeps retrying" ingest 1
+spawn_daemon "$TEST_TMP/runner2.log" "$PB" -c "$CONF" run
+runner=$!
+wait_until 10 grep -q 'runner started' "$TEST_TMP/runner2.log" ||
+	not_ok "E: the runner starts" "$(tail -n 5 "$TEST_TMP/runner2.log")"
+show_on_failure "$TEST_TMP/runner2.log"
+wait_for "E: ... and retries" 10 grep -q 'status=deferred' "$TEST_TMP/runner2.log"
+check "E: ingest of mail 2 stopped at __log_flush_int" wedge 2
+sleep 2
+stop_wedge
+t0=$(date +%s)
+wait_for "E: the blocked runner starts itself again" 10 \
+	grep -q 'runner: starting again' "$TEST_TMP/runner2.log"
+wait_for "E: ... in the same process, and recovers the spool" 10 \
+	grep -q ': recovered: ' "$TEST_TMP/runner2.log"
+check "E: ... which is still running" kill -0 "$runner"
+check "E: queue list works within 10 s of the death" \
+	timeout 20 "$PB" -c "$CONF" queue list
+t1=$(date +%s)
+check "E: ... ($((t1 - t0)) s)" test $((t1 - t0)) -le 10
+wait_for "E: the runner goes on retrying" 10 \
+	sh -c "tail -n 3 '$TEST_TMP/runner2.log' | grep -q 'status=deferred'"
+stop_daemon "$runner"
+CONF=$CONF_SAVE
+
 check "no log line sends the operator to db5.3_recover" \
-	sh -c "! grep -q db5.3_recover '$TEST_TMP/log' '$TEST_TMP/runner.log'"
+	sh -c "! grep -q db5.3_recover '$TEST_TMP/log' '$TEST_TMP/runner.log' '$TEST_TMP/runner2.log'"
 done_testing
