@@ -196,8 +196,8 @@ $(BUILD)/fuzz/fuzz_sendmail.o: ALL_CFLAGS += -Ifilters
 # at the default size test-crash SIGKILLs over 5,000 times (each suite
 # prints its count).
 test-crash: all $(TOOL_BINS)
-	BUILD=$(BUILD) CRASH_MAILS=$${CRASH_MAILS:-800} \
-	  CRASH_OPS_ROUNDS=$${CRASH_OPS_ROUNDS:-1100} CRASH_PAR=$${CRASH_PAR:-8} \
+	BUILD=$(BUILD) CRASH_MAILS=$${CRASH_MAILS:-1000} \
+	  CRASH_OPS_ROUNDS=$${CRASH_OPS_ROUNDS:-1700} CRASH_PAR=$${CRASH_PAR:-8} \
 	  sh tests/run crash_ spool_wedge
 
 test-load: all $(TOOL_BINS)

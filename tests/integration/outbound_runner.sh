@@ -198,10 +198,10 @@ check_eq "no runner process left" "$(runner_procs)" ""
 # ---------------------------------------------------------------------------
 # 5. The environment recovered under a runner with sends in flight
 # ---------------------------------------------------------------------------
-# What DB_REGISTER does when a process died inside Berkeley DB (an MTA
-# killing ingest on a timeout): recover the environment, which panics
-# every process still in it.  db5.3_recover does the same on demand.  Its
-# own spool and peers, fed the way SKS feeds it.
+# A recovery panics every process still in the environment: the runner's
+# watcher makes it reopen (spool/heal.h).  db5.3_recover, run on the live
+# spool, is the harshest form: it does not even wait for the others to
+# leave.  Its own spool and peers, fed the way SKS feeds it.
 if command -v db5.3_recover >/dev/null 2>&1; then
 	C2=$TEST_TMP/pb2.conf
 	ob_conf "$C2" "$TEST_TMP/spool2" "smtp_relay: 127.0.0.1:$SMTPSINK_PORT" \
@@ -241,7 +241,7 @@ if command -v db5.3_recover >/dev/null 2>&1; then
 	check_eq "pksbridge sendmail takes bob after the recovery" "$?" 0
 	wait_for "the runner carries on: bob reaches both peers" 10 both_got "$BOB"
 	check_grep "... after opening the recovered environment again" \
-		'needs recovery.*opening it again' "$TEST_TMP/runner2.log"
+		'being recovered.*opening it again' "$TEST_TMP/runner2.log"
 	sleep 3
 	for p in "$P3" "$P4"; do
 		check_eq "$p: alice once and bob once" \

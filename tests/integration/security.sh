@@ -59,9 +59,9 @@ check_rc "1: sendmail intake of a mail full of shell syntax: exit 0" 0 \
 	sh -c "'$PB' -c '$TEST_TMP/s1.conf' sendmail -t -oi <'$TEST_TMP/out1'"
 check_rc "1: the runner sends it through sendmail_cmd" 0 \
 	"$PB" -c "$TEST_TMP/s1.conf" run --once
-check_eq "1: ... which ran as plain words (argv, no shell; the peer after --)" \
+check_eq "1: ... which ran as plain words (argv, no shell; from_addr's -f, the peer after --)" \
 	"$(tr '\n' ' ' <"$TEST_TMP/cap/args.0")" \
-	"\$(touch\${IFS}$TEST_TMP/pwned1) ;touch $TEST_TMP/pwned2 |x \`id\` >$TEST_TMP/pwned3 -- peer@pks.example "
+	"\$(touch\${IFS}$TEST_TMP/pwned1) ;touch $TEST_TMP/pwned2 |x \`id\` >$TEST_TMP/pwned3 -f pgp-public-keys@bridge.test -- peer@pks.example "
 check_eq "1: ... and nothing of it was executed" \
 	"$(ls "$TEST_TMP" | grep pwned)" ""
 
