@@ -90,11 +90,17 @@ heal_attach(int users_fd, struct pb_err *err)
 	return 0;
 }
 
-int
-heal_dead_fd(int fd, long pids[HEAL_MAX_DEAD])
+/* dead_in - heal_dead_fd's count; our own slot is skipped with
+ * skip_self (a registered process's lock does not show to itself), and
+ * counted without it: a process that is not registered and finds its
+ * own pid is an earlier image of itself (the runner execs itself again
+ * in the same pid), whose slot Berkeley DB would refuse ("one open
+ * DB_ENV handle per environment"). */
+static int
+dead_in(int fd, long pids[HEAL_MAX_DEAD], int skip_self)
 {
 	char line[PID_LEN + 1];
-	long self = (long)getpid();
+	long self = skip_self ? (long)getpid() : -1;
 	int n = 0;
 
 	for (int slot = 0; slot < MAX_SLOTS; slot++) {
@@ -124,6 +130,12 @@ heal_dead_fd(int fd, long pids[HEAL_MAX_DEAD])
 }
 
 int
+heal_dead_fd(int fd, long pids[HEAL_MAX_DEAD])
+{
+	return dead_in(fd, pids, 1);
+}
+
+int
 heal_dead(const char *dir, long pids[HEAL_MAX_DEAD])
 {
 	char path[4096];
@@ -132,7 +144,7 @@ heal_dead(const char *dir, long pids[HEAL_MAX_DEAD])
 	snprintf(path, sizeof path, "%s/%s", dir, HEAL_REGISTER_FILE);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	n = heal_dead_fd(fd, pids);
+	n = dead_in(fd, pids, 0);
 	if (n == 0 && lseek(fd, 0, SEEK_END) == 0)
 		n = -1;		/* empty: Berkeley DB would recover too */
 	close(fd);

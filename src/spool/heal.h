@@ -58,7 +58,8 @@ int heal_attach(int users_fd, struct pb_err *err);
  * holds (died attached): their number, and up to HEAL_MAX_DEAD of them
  * in pids.  -1 when there is no register at all (a new spool, or one
  * that recovery is rebuilding).  Only for a process that is not
- * registered itself (see above). */
+ * registered itself (see above): a slot with its own pid counts as dead
+ * (an earlier image of it, before an exec). */
 int heal_dead(const char *dir, long pids[HEAL_MAX_DEAD]);
 
 /* heal_dead_fd - the same through an open descriptor of __db.register

@@ -1,9 +1,9 @@
 /*
  * test_heal.c - the locks the self-healing spool decides by (heal.h),
  * with real processes holding them: a register slot held by a live
- * process, one whose process died, an empty one and a torn one; the
- * recoverer waiting for an attached process to leave, and the others
- * seeing that it waits; what heal_clear removes and what it keeps; and
+ * process, one whose process died, an empty one, a torn one and our
+ * own; the recoverer waiting for an attached process to leave, and the
+ * others seeing that it waits; what heal_clear removes and what it keeps; and
  * a spool whose registrant died being recovered by the next open, with
  * what was committed still there.
  */
@@ -129,10 +129,20 @@ test_register_slots(void)
 	write_file(reg, text);
 	CHECK_INT(heal_dead(dir, pids), 1);
 	CHECK_INT(pids[0], 77);
-	/* Our own slot never counts (our lock does not show to us). */
+	/* Our own pid in a slot: for a registered process (the watcher's
+	 * heal_dead_fd) that is itself, whose lock does not show to it; for
+	 * one that is not (heal_dead, before the open) an earlier image of
+	 * itself, as a runner that execs itself leaves: dead. */
 	snprintf(text, sizeof text, "%24lu\n", (unsigned long)getpid());
 	write_file(reg, text);
-	CHECK_INT(heal_dead(dir, pids), 0);
+	CHECK_INT(heal_dead(dir, pids), 1);
+	{
+		int fd = open(reg, O_RDONLY);
+
+		CHECK(fd >= 0);
+		CHECK_INT(heal_dead_fd(fd, pids), 0);
+		close(fd);
+	}
 }
 
 static void
@@ -270,7 +280,15 @@ test_recover_after_death(void)
 	CHECK_INT(heal_dead(dir, pids), 1);
 	CHECK_INT(pids[0], child);
 	CHECK_OK(spool_open(dir, &sp, &err), &err);
-	CHECK_INT(heal_dead(dir, pids), 0);	/* the register was rebuilt */
+	/* The register was rebuilt, and names only us, alive: asked by
+	 * another process, since a registered one must not open and close
+	 * the register (heal.h). */
+	child = fork();
+	if (child == 0)
+		_exit(heal_dead(dir, pids) == 0 ? 0 : 1);
+	CHECK(waitpid(child, &st, 0) == child);
+	CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "the recovered register still names a dead process");
 	CHECK_OK(queue_scan(sp, NULL, count_fn, &n, &err), &err);
 	CHECK_INT(n, 1);
 	spool_close(sp);
