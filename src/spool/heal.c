@@ -44,17 +44,26 @@ open_file(const char *dir, const char *name, int mode, int *fd_r,
 	return 0;
 }
 
-/* setlk - an fcntl lock of type on byte 0 of fd, without waiting. */
-static int
-setlk(int fd, short type)
+/* byte_lock - an fcntl lock request of type on byte pos. */
+static struct flock
+byte_lock(short type, off_t pos)
 {
 	struct flock fl;
 
 	memset(&fl, 0, sizeof fl);
 	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
-	fl.l_start = 0;
+	fl.l_start = pos;
 	fl.l_len = 1;
+	return fl;
+}
+
+/* setlk - an fcntl lock of type on byte 0 of fd, without waiting. */
+static int
+setlk(int fd, short type)
+{
+	struct flock fl = byte_lock(type, 0);
+
 	return fcntl(fd, F_SETLK, &fl);
 }
 
@@ -63,13 +72,8 @@ setlk(int fd, short type)
 static int
 locked_by_other(int fd, off_t pos)
 {
-	struct flock fl;
+	struct flock fl = byte_lock(F_WRLCK, pos);
 
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = pos;
-	fl.l_len = 1;
 	if (fcntl(fd, F_GETLK, &fl) != 0)
 		return 1;	/* cannot tell: do not call anyone dead */
 	return fl.l_type != F_UNLCK;
@@ -88,6 +92,13 @@ heal_attach(int users_fd, struct pb_err *err)
 		return pb_err_set(err, PB_ETEMP, "locking %s: %s", HEAL_USERS_FILE,
 				  strerror(errno));
 	return 0;
+}
+
+void
+heal_detach(int users_fd)
+{
+	if (users_fd >= 0)
+		(void)setlk(users_fd, F_UNLCK);
 }
 
 /* dead_in - heal_dead_fd's count; our own slot is skipped with

@@ -54,6 +54,10 @@ int heal_open_users(const char *dir, int mode, int *fd_r, struct pb_err *err);
  * hold the write lock, so it never waits. */
 int heal_attach(int users_fd, struct pb_err *err);
 
+/* heal_detach - drop this process's lock on spool.users (read or
+ * write): it is no longer attached.  A no-op if it held none. */
+void heal_detach(int users_fd);
+
 /* heal_dead - the pids that dir/__db.register names but that no process
  * holds (died attached): their number, and up to HEAL_MAX_DEAD of them
  * in pids.  -1 when there is no register at all (a new spool, or one

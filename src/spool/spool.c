@@ -234,12 +234,7 @@ close_all(struct spool *sp)
 		sp->env->close(sp->env, 0);
 		sp->env = NULL;
 	}
-	if (sp->attached) {
-		int none = -1;
-
-		heal_end(sp->users_fd, 0, &none);
-		sp->attached = 0;
-	}
+	heal_detach(sp->users_fd);
 }
 
 /* detach - close_all, with the watcher kept out. */
@@ -427,12 +422,10 @@ recover(struct spool *sp, int dead, const long *pids, struct pb_err *err)
 		       &heal_fd, err) != 0)
 		return -1;
 	pthread_mutex_lock(&sp->mu);
-	sp->attached = 1;	/* the write lock; heal_end makes it a read lock */
 	r = heal_clear(sp->dir, err);
 	if (r == 0)
 		r = open_env(sp, DB_RECOVER, err);
 	if (r != 0) {
-		sp->attached = 0;
 		heal_end(sp->users_fd, 0, &heal_fd);
 		pthread_mutex_unlock(&sp->mu);
 		return -1;
@@ -479,10 +472,8 @@ attach(struct spool *sp, struct pb_err *err)
 		return recover(sp, dead, pids, err);
 	pthread_mutex_lock(&sp->mu);
 	r = heal_attach(sp->users_fd, err);
-	if (r == 0) {
-		sp->attached = 1;
+	if (r == 0)
 		r = open_env(sp, 0, err);	/* close_all drops the lock */
-	}
 	pthread_mutex_unlock(&sp->mu);
 	if (r == 0 || !sp->panic)
 		return r;
@@ -560,7 +551,7 @@ look(void *ctx, int wanted)
 
 	if (pthread_mutex_trylock(&sp->mu) != 0)
 		return HEAL_BUSY;
-	if (!sp->attached || !sp->env) {
+	if (!sp->env) {	/* attached exactly while env is open */
 		st = HEAL_LEFT;
 	} else {
 		if (!__atomic_load_n(&sp->watch_panicked, __ATOMIC_ACQUIRE)) {

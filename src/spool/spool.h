@@ -51,7 +51,6 @@ struct spool {
 	pthread_t main_thread;
 	struct heal_watch *watch;
 	int users_fd;	/* spool.users, read-locked while env is open */
-	int attached;
 	int watch_panicked; /* the watcher panicked this env */
 };
 
