@@ -471,6 +471,22 @@ ms_max() {
 	sort -n "$1" | tail -n 1 | grep . || echo 0
 }
 
+# tally_rcs DIR - the exit statuses the crash suites wrote, one file per
+# process in DIR: sets acked (0), killed (137, SIGKILL), tempfail (75)
+# and bad (" NAME:STATUS" for anything else).
+tally_rcs() {
+	acked=0 killed=0 tempfail=0 bad=
+	for _tr_f in "$1"/*; do
+		[ -e "$_tr_f" ] || continue
+		case $(cat "$_tr_f") in
+		0) acked=$((acked + 1)) ;;
+		137) killed=$((killed + 1)) ;;
+		75) tempfail=$((tempfail + 1)) ;;
+		*) bad="$bad $(basename "$_tr_f"):$(cat "$_tr_f")" ;;
+		esac
+	done
+}
+
 # cycle_lines N FILE - FILE made N lines long by repeating its lines in
 # order (for suites that need more mails than the Debian keyring has
 # keys: a repeated key is a duplicate for the dedup index, which is

@@ -99,18 +99,7 @@ check "the spool served again within 10 s of every batch's last kill ($(ms_summa
 	test "$(ms_max "$TEST_TMP/serve_ms")" -le 10000
 heals=$(grep -c ': recovered: ' "$TEST_TMP/ingest.log")
 
-acked=0
-killed=0
-bad=
-for f in "$TEST_TMP"/rc/*; do
-	rc=$(cat "$f")
-	case $rc in
-	0) acked=$((acked + 1)) ;;
-	137) killed=$((killed + 1)) ;;
-	75) ;;
-	*) bad="$bad $(basename "$f"):$rc" ;;
-	esac
-done
+tally_rcs "$TEST_TMP/rc"
 check_eq "ingest exits only 0, 75 or killed" "$bad" ""
 echo "# $acked of $N ingests exited 0, $killed were killed ($kills SIGKILLs), in ${t_ingest}s;" \
 	"healed itself $heals times; operator recoveries: $recoveries;" \

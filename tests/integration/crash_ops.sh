@@ -158,15 +158,7 @@ touch "$TEST_TMP/runner/stop"
 kill -TERM "$(cat "$TEST_TMP/runner/pid")" 2>/dev/null
 wait_until 15 _t_gone "$KEEPER" || stop_daemon "$KEEPER"
 
-acked=0 killed=0 tempfail=0 bad=
-for f in "$TEST_TMP"/rc/*; do
-	case $(cat "$f") in
-	0) acked=$((acked + 1)) ;;
-	137) killed=$((killed + 1)) ;;
-	75) tempfail=$((tempfail + 1)) ;;
-	*) bad="$bad $(basename "$f"):$(cat "$f")" ;;
-	esac
-done
+tally_rcs "$TEST_TMP/rc"
 check_eq "intakes exit only 0, 75 or killed" "$bad" ""
 check_eq "queue actions exit only 0, 1, 75 or killed" \
 	"$(grep -vx -e 0 -e 1 -e 75 -e 137 "$TEST_TMP/op.rc" | sort | uniq -c | tr '\n' ' ')" ""

@@ -189,15 +189,7 @@ while [ $i -le "$N" ]; do
 done
 t_ingest=$(($(date +%s) - t0))
 
-acked=0 killed=0 tempfail=0 bad=
-for f in "$TEST_TMP"/rc/*; do
-	case $(cat "$f") in
-	0) acked=$((acked + 1)) ;;
-	137) killed=$((killed + 1)) ;;
-	75) tempfail=$((tempfail + 1)) ;;
-	*) bad="$bad $(basename "$f"):$(cat "$f")" ;;
-	esac
-done
+tally_rcs "$TEST_TMP/rc"
 check_eq "ingest exits only 0, 75 or killed" "$bad" ""
 # A crash inside the filter exits 0 or 75 too (filter.c), but says so.
 check "no ingest crashed (no \"fatal signal\" in their output)" \
