@@ -375,7 +375,7 @@ keycheck_ready(struct deliverer *d, struct pb_err *err)
 
 	if (d->kc)
 		return 0;
-	home = xasprintf("%s/keycheck", d->sp->dir);
+	home = xasprintf("%s/keycheck", spool_dir(d->sp));
 	r = keycheck_open(home, &d->kc, err);
 	free(home);
 	return r;

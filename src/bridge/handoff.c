@@ -23,7 +23,7 @@
 static void
 spool_file(const struct spool *sp, const char *name, char *path, size_t len)
 {
-	snprintf(path, len, "%s/%s", sp->dir, name);
+	snprintf(path, len, "%s/%s", spool_dir(sp), name);
 }
 
 /* runner_fd - the FIFO's write end if a runner has it open, else -1. */
@@ -59,7 +59,7 @@ inline_slot(const struct spool *sp)
 	int fd;
 
 	spool_file(sp, INLINE_LOCK, path, sizeof path);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)sp->file_mode);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)spool_file_mode(sp));
 	if (fd < 0)
 		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -179,7 +179,7 @@ handoff_listen(const struct spool *sp, struct pb_err *err)
 	int fd;
 
 	spool_file(sp, WAKE_FIFO, path, sizeof path);
-	if (mkfifo(path, (mode_t)sp->file_mode) != 0 && errno != EEXIST)
+	if (mkfifo(path, (mode_t)spool_file_mode(sp)) != 0 && errno != EEXIST)
 		return pb_err_set(err, PB_EIO, "mkfifo %s: %s", path,
 				  strerror(errno));
 	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);

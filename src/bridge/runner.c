@@ -630,7 +630,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 			 * does on purpose: expected, and spool_recover above
 			 * reopens on the next pass.  Not an error to page
 			 * anyone about. */
-			if (r.sp->panic)
+			if (spool_needs_recovery(r.sp))
 				log_info(NULL, "queue scan: the spool was "
 					    "recovered by another process; "
 					    "reopening it");
@@ -667,7 +667,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		/* Sleep until the next due entry, a wakeup, a finished child
 		 * or a signal. */
 		if (queue_next_due(r.sp, NULL, &next, err) != 0)
-			next = r.sp->panic ? now : 0;	/* recover first */
+			next = spool_needs_recovery(r.sp) ? now : 0;	/* recover first */
 nap:
 		now = spool_now();
 		if (next == 0 || next - now > MAX_SLEEP_SECS)
@@ -687,14 +687,14 @@ nap:
 		pfd[0].revents = 0;
 		/* The watcher panicked the environment for a recovery: reopen
 		 * now (spool_recover, above), not at the next wakeup. */
-		pfd[1].fd = spool_wake_fd(r.sp);
+		pfd[1].fd = spool_recovery_fd(r.sp);
 		pfd[1].events = POLLIN;
 		pfd[1].revents = 0;
 		if (ppoll(pfd, 2, &ts, &empty) > 0) {
 			if (pfd[0].revents)
 				drain_fd(r.wake_fd);
 			if (pfd[1].revents)
-				spool_wake_drain(r.sp);
+				spool_recovery_drain(r.sp);
 		}
 	}
 	if (stop_requested) {

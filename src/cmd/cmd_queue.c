@@ -717,7 +717,7 @@ run_actions(struct spool *sp, enum action act, struct collect_ctx *col,
 			log_stderr("no runner is running for %s: the entries are due "
 				   "now and go out when it runs (start it, e.g. "
 				   "\"systemctl start pksbridge\", or run "
-				   "\"pksbridge run --once\")", sp->dir);
+				   "\"pksbridge run --once\")", spool_dir(sp));
 	}
 	return rc;
 }

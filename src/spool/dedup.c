@@ -9,6 +9,7 @@
  * Values are fixed-layout, prefixed with a version byte.
  */
 #include "spool/dedup.h"
+#include "spool/spool_db.h"
 #include "util/bytes.h"
 #include "util/log.h"
 #include "util/xalloc.h"

@@ -1,8 +1,10 @@
 /*
- * heal.c - the locks and the watcher that let the spool heal itself
- * (see heal.h).  Everything here is decided by locks the kernel releases
- * when their holder dies, never by a pid that might be reused or a file
- * that a killed process left behind.
+ * heal.c - attaching to the spool's environment or recovering it, the
+ * locks that decide which, and the watcher (see heal.h).  Everything
+ * here is decided by locks the kernel releases when their holder dies,
+ * never by a pid that might be reused or a file that a killed process
+ * left behind.  spool.c only opens, closes and panics the environment
+ * when asked (struct heal_env).
  */
 #include "spool/heal.h"
 #include "util/clock.h"
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +32,23 @@
 #define PID_LEN 25
 #define MAX_SLOTS 4096		/* far more processes than THREAD_SLOTS */
 #define TICK_MS 100
+/* Creating the databases takes exclusive handle locks that a process
+ * waiting for them can never time out of; if the creator is killed,
+ * everyone else waits for ever.  So every open happens under an flock
+ * the kernel releases when its holder dies (OPEN_LOCK), and READY_MARK
+ * records that the first one completed. */
+#define OPEN_LOCK "spool.lock"
+#define OPEN_LOCK_BUDGET_MS 30000
+#define READY_MARK "spool.ready"
+#define MAX_ATTEMPTS 200	/* opens while the spool is busy */
+/* How long the recoverer waits for every other process to leave, and
+ * how long a process may stay attached once the spool needs recovery
+ * (its watcher then makes it leave): the first is longer, so that a
+ * blocked process is gone before the recoverer gives up, and both
+ * together stay far below the 10 s in which the spool must serve
+ * again. */
+#define HEAL_WAIT_MS 6000
+#define HEAL_LEAVE_MS 2000
 
 static int
 open_file(const char *dir, const char *name, int mode, int *fd_r,
@@ -85,21 +105,6 @@ heal_open_users(const char *dir, int mode, int *fd_r, struct pb_err *err)
 	return open_file(dir, HEAL_USERS_FILE, mode, fd_r, err);
 }
 
-int
-heal_attach(int users_fd, struct pb_err *err)
-{
-	if (setlk(users_fd, F_RDLCK) != 0)
-		return pb_err_set(err, PB_ETEMP, "locking %s: %s", HEAL_USERS_FILE,
-				  strerror(errno));
-	return 0;
-}
-
-void
-heal_detach(int users_fd)
-{
-	if (users_fd >= 0)
-		(void)setlk(users_fd, F_UNLCK);
-}
 
 /* dead_in - heal_dead_fd's count; our own slot is skipped with
  * skip_self (a registered process's lock does not show to itself), and
@@ -249,18 +254,256 @@ heal_end(int users_fd, int attached, int *heal_fd)
 	}
 }
 
-struct heal_watch {
-	struct heal_watch_ops ops;
+
+struct heal {
+	struct heal_env env;
+	char *dir;
+	int mode;
+	/* mu guards attached, and the environment, against the watcher,
+	 * which only ever trylocks it; the main thread holds it while it
+	 * opens or closes the environment. */
+	pthread_mutex_t mu;
+	int attached;		/* the environment is open */
+	int panicked;		/* the watcher panicked it (atomic) */
+	int users_fd;		/* spool.users, read-locked while attached */
+	/* The watcher. */
+	pthread_t thread;
+	pthread_mutex_t leave_mu;	/* guards leave, leave_arg */
 	void (*leave)(void *);
 	void *leave_arg;
-	pthread_mutex_t mu;	/* guards leave, leave_arg */
-	pthread_t thread;
 	char *reg_path;
 	int reg_fd;		/* __db.register, never closed while current */
 	int heal_fd;
 	int stop_fd;		/* eventfd: stop the thread */
-	int wake_fd;		/* eventfd: we panicked the environment */
+	int recovery_fd;	/* eventfd: we panicked the environment */
 };
+
+static void
+file_path(const struct heal *h, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", h->dir, name);
+}
+
+/* opened - the environment was opened: under h->mu. */
+static void
+opened(struct heal *h)
+{
+	h->attached = 1;
+	__atomic_store_n(&h->panicked, 0, __ATOMIC_RELEASE);
+}
+
+/* join - attach to an environment whose registered processes are all
+ * alive: read-lock spool.users (under the open lock, where no recoverer
+ * can hold the write lock, so this never waits), then open it. */
+static int
+join(struct heal *h, unsigned how, struct pb_err *err)
+{
+	int r;
+
+	pthread_mutex_lock(&h->mu);
+	if (setlk(h->users_fd, F_RDLCK) != 0)
+		r = pb_err_set(err, PB_ETEMP, "locking %s: %s", HEAL_USERS_FILE,
+			       strerror(errno));
+	else if ((r = h->env.open(h->env.ctx, how, err)) != 0)
+		(void)setlk(h->users_fd, F_UNLCK);
+	else
+		opened(h);
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
+
+/* log_recovery - the one warning a recovery is logged with. */
+static void
+log_recovery(struct heal *h, int dead, const long *pids, int64_t ms)
+{
+	char who[HEAL_MAX_DEAD * 24 + 64];
+	unsigned long nq = h->env.entries(h->env.ctx);
+	size_t wl = 0;
+
+	who[0] = '\0';
+	for (int i = 0; i < dead && i < HEAL_MAX_DEAD; i++)
+		wl += (size_t)snprintf(who + wl, sizeof who - wl, "%s%ld",
+				       i ? ", " : "", pids[i]);
+	if (dead > HEAL_MAX_DEAD)
+		snprintf(who + wl, sizeof who - wl, " and %d more",
+			 dead - HEAL_MAX_DEAD);
+	log_warning(NULL, "spool %s: recovered: %s; ran Berkeley DB recovery "
+		    "once no other process was attached (%lld ms): every "
+		    "committed transaction is kept, unfinished ones were rolled "
+		    "back; the queue holds %lu entr%s", h->dir,
+		    dead > 0 ? (dead > 1 ? "processes died attached to it" :
+				"a process died attached to it") :
+		    "its Berkeley DB register was missing or broken",
+		    (long long)ms, nq, nq == 1 ? "y" : "ies");
+	if (dead > 0)
+		log_info(NULL, "spool %s: the process%s that died: %s", h->dir,
+			 dead > 1 ? "es" : "", who);
+}
+
+/* recover - the recoverer's part, under the open lock: wait until no
+ * other process is attached, remove the regions and the register, and
+ * open with recovery, which replays the log: what was committed stays,
+ * what never committed is rolled back.  dead/pids say why (for the log
+ * line); dead < 0 on the spool's first open is a new spool, created
+ * rather than recovered. */
+static int
+recover(struct heal *h, unsigned how, int dead, const long *pids,
+	struct pb_err *err)
+{
+	int64_t t0 = clock_ms();
+	int heal_fd = -1, r;
+
+	if (heal_begin(h->dir, h->mode, h->users_fd, HEAL_WAIT_MS, &heal_fd,
+		       err) != 0)
+		return -1;
+	pthread_mutex_lock(&h->mu);
+	r = heal_clear(h->dir, err);
+	if (r == 0)
+		r = h->env.open(h->env.ctx, how | HEAL_OPEN_RECOVER, err);
+	if (r == 0)
+		opened(h);
+	heal_end(h->users_fd, r == 0, &heal_fd);
+	pthread_mutex_unlock(&h->mu);
+	if (r != 0 || (dead < 0 && (how & HEAL_OPEN_FLUSH)))
+		return r;
+	log_recovery(h, dead, pids, clock_ms() - t0);
+	return 0;
+}
+
+/* attach_once - under the open lock: join the environment if every
+ * process that registered is alive, else recover it first. */
+static int
+attach_once(struct heal *h, unsigned how, struct pb_err *err)
+{
+	long pids[HEAL_MAX_DEAD];
+	int dead, r;
+
+	if (h->users_fd < 0 &&
+	    heal_open_users(h->dir, h->mode, &h->users_fd, err) != 0)
+		return -1;
+	dead = heal_dead(h->dir, pids);
+	if (dead != 0)
+		return recover(h, how, dead, pids, err);
+	r = join(h, how, err);
+	if (r != HEAL_OPEN_NEEDS_RECOVERY)
+		return r;
+	/* A registrant died after heal_dead looked (Berkeley DB said
+	 * DB_RUNRECOVERY, and has emptied the register's slots). */
+	dead = heal_dead(h->dir, pids);
+	return recover(h, how, dead > 0 ? dead : 1, pids, err);
+}
+
+/* open_lock - the descriptor holding the flock on OPEN_LOCK, or -1 with
+ * err.  The wait for it is bounded: its holder may be a recoverer
+ * waiting for processes to leave, or itself blocked until its watcher
+ * makes it leave. */
+static int
+open_lock(struct heal *h, struct pb_err *err)
+{
+	char path[4096];
+	int64_t deadline = clock_ms() + OPEN_LOCK_BUDGET_MS;
+	int fd;
+
+	file_path(h, OPEN_LOCK, path, sizeof path);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, h->mode);
+	if (fd < 0)
+		return pb_err_set(err, errno == EACCES ? PB_EIO : PB_ETEMP,
+				  "%s: %s%s", path, strerror(errno),
+				  errno == EACCES ? " (run as the spool's owner or a "
+				  "member of its group; see pksbridge(8) SPOOL "
+				  "PERMISSIONS)" : "");
+	for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; attempt++) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			pb_err_set(err, PB_ETEMP, "flock %s: %s", path,
+				   strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (clock_ms() > deadline) {
+			close(fd);
+			return pb_err_set(err, PB_ETEMP, "%s: another process has "
+					  "been opening (or recovering) the spool "
+					  "for %d s", path, OPEN_LOCK_BUDGET_MS / 1000);
+		}
+		clock_backoff(attempt < 6 ? attempt : 6);
+	}
+	return fd;
+}
+
+/* open_locked - attach_once under the open lock.  Creation needs the
+ * lock (see OPEN_LOCK), and so does every open: an open that recovers
+ * removes and rebuilds the region files, and another process attaching
+ * to them at that moment could be handed a half-built region.  The first
+ * open leaves READY_MARK, durable before anyone relies on it. */
+static int
+open_locked(struct heal *h, struct pb_err *err)
+{
+	char mark[4096];
+	unsigned how;
+	int fd, r, mfd;
+
+	if ((fd = open_lock(h, err)) < 0)
+		return -1;
+	file_path(h, READY_MARK, mark, sizeof mark);
+	how = access(mark, F_OK) == 0 ? 0 : HEAL_OPEN_FLUSH;
+	r = attach_once(h, how, err);
+	if (r == 0 && how) {
+		mfd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, h->mode);
+		if (mfd < 0 || fsync(mfd) != 0) {
+			r = pb_err_set(err, PB_EIO, "%s: %s", mark, strerror(errno));
+			heal_leave(h);
+		}
+		if (mfd >= 0)
+			close(mfd);
+	}
+	close(fd);	/* releases the flock */
+	return r;
+}
+
+int
+heal_attach(struct heal *h, struct pb_err *err)
+{
+	for (int attempt = 0;; attempt++) {
+		int r = open_locked(h, err);
+
+		if (r == 0)
+			return 0;
+		/* Busy (another process is creating a database or running
+		 * recovery) or needing recovery: try again. */
+		if (r < 0 || attempt >= MAX_ATTEMPTS - 1)
+			return -1;
+		clock_backoff(attempt);
+	}
+}
+
+void
+heal_leave(struct heal *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->env.close(h->env.ctx);
+	h->attached = 0;
+	if (h->users_fd >= 0)
+		(void)setlk(h->users_fd, F_UNLCK);
+	pthread_mutex_unlock(&h->mu);
+}
+
+int
+heal_reattach(struct heal *h, struct pb_err *err)
+{
+	heal_leave(h);
+	return heal_attach(h, err);
+}
+
+int
+heal_panicked(struct heal *h)
+{
+	return __atomic_load_n(&h->panicked, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The watcher.
+ */
+enum { W_ATTACHED = 1, W_LEFT, W_BUSY };
 
 static void
 leave_default(void *arg)
@@ -269,109 +512,161 @@ leave_default(void *arg)
 	_exit(75);
 }
 
-/* dead_now - how many registered processes died, through w->reg_fd,
+/* look - the watcher's tick while there is trouble: panic the
+ * environment if it is open, never waiting for the main thread. */
+static int
+look(struct heal *h, int wanted)
+{
+	int st;
+
+	if (pthread_mutex_trylock(&h->mu) != 0)
+		return W_BUSY;
+	if (!h->attached) {
+		st = W_LEFT;
+	} else {
+		if (!heal_panicked(h)) {
+			log_info(NULL, "spool %s: %s: leaving the environment "
+				 "for recovery", h->dir, wanted ?
+				 "another process is recovering it" :
+				 "a process died attached to it");
+			h->env.panic(h->env.ctx);
+			__atomic_store_n(&h->panicked, 1, __ATOMIC_RELEASE);
+		}
+		st = W_ATTACHED;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return st;
+}
+
+/* dead_now - how many registered processes died, through h->reg_fd,
  * following the file when recovery has replaced it: the old descriptor
  * is closed only when the path names another file (or none), and then
  * it is not the one Berkeley DB holds a lock on.  0 while there is no
  * register (a new spool, or a recovery rebuilding it). */
 static int
-dead_now(struct heal_watch *w)
+dead_now(struct heal *h)
 {
 	long pids[HEAL_MAX_DEAD];
 	struct stat cur, mine;
 
-	if (stat(w->reg_path, &cur) != 0) {
-		if (w->reg_fd >= 0) {
-			close(w->reg_fd);
-			w->reg_fd = -1;
+	if (stat(h->reg_path, &cur) != 0) {
+		if (h->reg_fd >= 0) {
+			close(h->reg_fd);
+			h->reg_fd = -1;
 		}
 		return 0;
 	}
-	if (w->reg_fd >= 0 && (fstat(w->reg_fd, &mine) != 0 ||
+	if (h->reg_fd >= 0 && (fstat(h->reg_fd, &mine) != 0 ||
 			       mine.st_ino != cur.st_ino || mine.st_dev != cur.st_dev)) {
-		close(w->reg_fd);
-		w->reg_fd = -1;
+		close(h->reg_fd);
+		h->reg_fd = -1;
 	}
-	if (w->reg_fd < 0 &&
-	    (w->reg_fd = open(w->reg_path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (h->reg_fd < 0 &&
+	    (h->reg_fd = open(h->reg_path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
-	return heal_dead_fd(w->reg_fd, pids);
+	return heal_dead_fd(h->reg_fd, pids);
+}
+
+/* make_leave - the process stayed attached through HEAL_LEAVE_MS of
+ * trouble: its leave function, which does not return. */
+static void
+make_leave(struct heal *h, int wanted)
+{
+	void (*leave)(void *);
+	void *la;
+
+	pthread_mutex_lock(&h->leave_mu);
+	leave = h->leave;
+	la = h->leave_arg;
+	pthread_mutex_unlock(&h->leave_mu);
+	log_warning(NULL, "spool: this process stayed attached for %d ms while "
+		    "the spool needs recovery (%s): leaving it", HEAL_LEAVE_MS,
+		    wanted ? "another process is recovering it"
+		    : "a process died attached to it");
+	leave(la);
+	_exit(75);
 }
 
 static void *
 watch_main(void *arg)
 {
-	struct heal_watch *w = arg;
+	struct heal *h = arg;
 	int64_t since = 0;
 	int woke = 0;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = w->stop_fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = h->stop_fd, .events = POLLIN };
 		int wanted, st;
 
 		if (poll(&pfd, 1, TICK_MS) > 0)
 			break;
-		wanted = heal_wanted(w->heal_fd);
-		if (!wanted && dead_now(w) <= 0) {
+		wanted = heal_wanted(h->heal_fd);
+		if (!wanted && dead_now(h) <= 0) {
 			since = 0;
 			woke = 0;
 			continue;
 		}
-		st = w->ops.look(w->ops.ctx, wanted);
-		if (st == HEAL_LEFT) {
+		st = look(h, wanted);
+		if (st == W_LEFT) {
 			since = 0;
 			continue;
 		}
-		if (st == HEAL_ATTACHED && !woke) {
+		if (st == W_ATTACHED && !woke) {
 			uint64_t one = 1;
 
-			if (write(w->wake_fd, &one, sizeof one) < 0)
+			if (write(h->recovery_fd, &one, sizeof one) < 0)
 				log_debug(NULL, "heal: wake: %s", strerror(errno));
 			woke = 1;
 		}
-		if (!since) {
+		if (!since)
 			since = clock_ms();
-			continue;
-		}
-		if (clock_ms() - since >= w->ops.leave_ms) {
-			void (*leave)(void *);
-			void *la;
-
-			pthread_mutex_lock(&w->mu);
-			leave = w->leave;
-			la = w->leave_arg;
-			pthread_mutex_unlock(&w->mu);
-			log_warning(NULL, "spool: this process stayed attached "
-				    "for %d ms while the spool needs recovery "
-				    "(%s): leaving it", w->ops.leave_ms,
-				    wanted ? "another process is recovering it"
-				    : "a process died attached to it");
-			leave(la);
-			_exit(75);
-		}
+		else if (clock_ms() - since >= HEAL_LEAVE_MS)
+			make_leave(h, wanted);
 	}
 	return NULL;
 }
 
-struct heal_watch *
-heal_watch_start(const char *dir, int mode, const struct heal_watch_ops *ops,
-		 struct pb_err *err)
+static void
+free_heal(struct heal *h)
 {
-	struct heal_watch *w = xcalloc(1, sizeof *w);
+	if (h->users_fd >= 0)
+		close(h->users_fd);
+	if (h->reg_fd >= 0)
+		close(h->reg_fd);
+	if (h->heal_fd >= 0)
+		close(h->heal_fd);
+	if (h->stop_fd >= 0)
+		close(h->stop_fd);
+	if (h->recovery_fd >= 0)
+		close(h->recovery_fd);
+	pthread_mutex_destroy(&h->mu);
+	pthread_mutex_destroy(&h->leave_mu);
+	free(h->reg_path);
+	free(h->dir);
+	free(h);
+}
+
+struct heal *
+heal_start(const char *dir, int mode, const struct heal_env *env,
+	   struct pb_err *err)
+{
+	struct heal *h = xcalloc(1, sizeof *h);
 	sigset_t all, old;
 	int rc;
 
-	w->ops = *ops;
-	w->leave = leave_default;
-	w->stop_fd = w->wake_fd = w->reg_fd = -1;
-	w->reg_path = xmalloc(strlen(dir) + sizeof "/" HEAL_REGISTER_FILE);
-	sprintf(w->reg_path, "%s/%s", dir, HEAL_REGISTER_FILE);
-	pthread_mutex_init(&w->mu, NULL);
-	if (open_file(dir, HEAL_FILE, mode, &w->heal_fd, err) != 0)
+	h->env = *env;
+	h->dir = xstrdup(dir);
+	h->mode = mode;
+	h->leave = leave_default;
+	h->users_fd = h->stop_fd = h->recovery_fd = h->reg_fd = h->heal_fd = -1;
+	h->reg_path = xasprintf("%s/%s", dir, HEAL_REGISTER_FILE);
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_init(&h->leave_mu, NULL);
+	if (open_file(dir, HEAL_FILE, mode, &h->heal_fd, err) != 0)
 		goto fail;
-	w->stop_fd = eventfd(0, EFD_CLOEXEC);
-	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->stop_fd < 0 || w->wake_fd < 0) {
+	h->stop_fd = eventfd(0, EFD_CLOEXEC);
+	h->recovery_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->stop_fd < 0 || h->recovery_fd < 0) {
 		pb_err_set(err, PB_ETEMP, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
@@ -379,60 +674,55 @@ heal_watch_start(const char *dir, int mode, const struct heal_watch_ops *ops,
 	 * watchdog, the runner's SIGTERM and SIGCHLD). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&w->thread, NULL, watch_main, w);
+	rc = pthread_create(&h->thread, NULL, watch_main, h);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		pb_err_set(err, PB_ETEMP, "starting the spool watcher: %s",
 			   strerror(rc));
 		goto fail;
 	}
-	return w;
+	return h;
 fail:
-	if (w->heal_fd >= 0)
-		close(w->heal_fd);
-	if (w->stop_fd >= 0)
-		close(w->stop_fd);
-	if (w->wake_fd >= 0)
-		close(w->wake_fd);
-	pthread_mutex_destroy(&w->mu);
-	free(w->reg_path);
-	free(w);
+	free_heal(h);
 	return NULL;
 }
 
 void
-heal_watch_stop(struct heal_watch *w)
+heal_stop(struct heal *h)
 {
 	uint64_t one = 1;
 
-	if (!w)
+	if (!h)
 		return;
-	if (write(w->stop_fd, &one, sizeof one) != sizeof one)
+	/* The environment first: the watcher's descriptor of __db.register
+	 * may be closed only once Berkeley DB holds no lock on it. */
+	heal_leave(h);
+	if (write(h->stop_fd, &one, sizeof one) != sizeof one)
 		log_debug(NULL, "heal: stop: %s", strerror(errno));
-	pthread_join(w->thread, NULL);
-	/* After the environment's close (spool_close), so this descriptor
-	 * can no longer be the one whose close drops a lock we need. */
-	if (w->reg_fd >= 0)
-		close(w->reg_fd);
-	close(w->heal_fd);
-	close(w->stop_fd);
-	close(w->wake_fd);
-	pthread_mutex_destroy(&w->mu);
-	free(w->reg_path);
-	free(w);
+	pthread_join(h->thread, NULL);
+	free_heal(h);
 }
 
 void
-heal_watch_set_leave(struct heal_watch *w, void (*leave)(void *), void *arg)
+heal_set_leave(struct heal *h, void (*leave)(void *), void *arg)
 {
-	pthread_mutex_lock(&w->mu);
-	w->leave = leave ? leave : leave_default;
-	w->leave_arg = arg;
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_lock(&h->leave_mu);
+	h->leave = leave ? leave : leave_default;
+	h->leave_arg = arg;
+	pthread_mutex_unlock(&h->leave_mu);
 }
 
 int
-heal_watch_wake_fd(const struct heal_watch *w)
+heal_recovery_fd(const struct heal *h)
 {
-	return w->wake_fd;
+	return h->recovery_fd;
+}
+
+void
+heal_recovery_drain(struct heal *h)
+{
+	uint64_t n;
+
+	if (read(h->recovery_fd, &n, sizeof n) < 0)
+		return;	/* EAGAIN: nothing to drain */
 }

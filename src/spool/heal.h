@@ -44,19 +44,90 @@
 #define HEAL_REGISTER_FILE "__db.register"
 #define HEAL_MAX_DEAD 8		/* pids named in the recovery's log line */
 
-/* heal_open_users - open dir/spool.users (created with mode); the
- * caller keeps the descriptor for as long as it is attached.  -1 with
- * err. */
+/*
+ * The door: heal owns the whole sequence of attaching to the environment
+ * or recovering it, and the watcher.  It calls back into the spool only
+ * for the environment itself (struct heal_env): open it, close it, panic
+ * it, count its queue for the log line.  Every lock and descriptor named
+ * above stays in here.
+ */
+
+/* How heal asks for the environment to be opened (heal_env.open). */
+#define HEAL_OPEN_RECOVER 1u	/* run recovery (nobody else is attached,
+				 * the region files are gone) */
+#define HEAL_OPEN_FLUSH 2u	/* the spool's first open: its log must be
+				 * on disk before the spool counts as made */
+
+/* What heal_env.open returns besides 0 (open) and -1 (failed, err says
+ * why): trying again shortly may work (busy), or the environment needs
+ * recovery (a registered process died meanwhile). */
+enum { HEAL_OPEN_BUSY = 1, HEAL_OPEN_NEEDS_RECOVERY };
+
+struct heal_env {
+	/* open - open the environment as how says; on failure nothing is
+	 * left open.  Called with the watcher kept out. */
+	int (*open)(void *ctx, unsigned how, struct pb_err *err);
+	/* close - close it, if it is open.  Also with the watcher kept out. */
+	void (*close)(void *ctx);
+	/* panic - on the watcher thread, while the environment is open:
+	 * make every later call into it fail, without waiting for anything
+	 * (see the watcher, below). */
+	void (*panic)(void *ctx);
+	/* entries - how many entries the queue holds, for the log line of
+	 * a recovery (0 if it cannot tell). */
+	unsigned long (*entries)(void *ctx);
+	void *ctx;
+};
+
+struct heal;
+
+/* heal_start - the healing of the spool in dir (files made with mode),
+ * with its watcher running from now on: an open can block on a dead
+ * process's mutex too.  Nothing is attached yet.  NULL with err. */
+struct heal *heal_start(const char *dir, int mode, const struct heal_env *env,
+			struct pb_err *err);
+
+/* heal_attach - attach: under the spool's open lock, join the
+ * environment if every registered process is alive, else wait for the
+ * others to leave and recover it; create it the first time.  Tries
+ * again while the spool is busy or being recovered.  0 once the
+ * environment is open, -1 with err. */
+int heal_attach(struct heal *h, struct pb_err *err);
+
+/* heal_reattach - leave and attach again (recovering if it must). */
+int heal_reattach(struct heal *h, struct pb_err *err);
+
+/* heal_leave - close the environment: this process is no longer
+ * attached. */
+void heal_leave(struct heal *h);
+
+/* heal_stop - leave, stop the watcher and free h. */
+void heal_stop(struct heal *h);
+
+/* heal_panicked - the watcher has panicked the open environment (for
+ * a recovery): the spool must be reopened. */
+int heal_panicked(struct heal *h);
+
+/* heal_recovery_fd - readable once the watcher has panicked the
+ * environment: a process that sleeps in poll (the runner) adds it, so
+ * that it reopens at once instead of at its next wakeup;
+ * heal_recovery_drain empties it. */
+int heal_recovery_fd(const struct heal *h);
+void heal_recovery_drain(struct heal *h);
+
+/* heal_set_leave - how this process leaves when it stays attached while
+ * the spool needs recovery: leave(arg) runs on the watcher thread and
+ * must end the process (or exec); NULL restores the default, _exit(75).
+ * If it returns, the watcher exits with 75. */
+void heal_set_leave(struct heal *h, void (*leave)(void *), void *arg);
+
+/*
+ * The locks the door is built from, one function each; public so that
+ * tests/spool/test_heal.c can hold them from real processes.
+ */
+
+/* heal_open_users - open dir/spool.users (created with mode). */
 int heal_open_users(const char *dir, int mode, int *fd_r, struct pb_err *err);
-
-/* heal_attach - read-lock the open spool.users: this process is
- * attached.  Called under the spool.lock flock, where no recoverer can
- * hold the write lock, so it never waits. */
-int heal_attach(int users_fd, struct pb_err *err);
-
-/* heal_detach - drop this process's lock on spool.users (read or
- * write): it is no longer attached.  A no-op if it held none. */
-void heal_detach(int users_fd);
 
 /* heal_dead - the pids that dir/__db.register names but that no process
  * holds (died attached): their number, and up to HEAL_MAX_DEAD of them
@@ -67,7 +138,7 @@ void heal_detach(int users_fd);
 int heal_dead(const char *dir, long pids[HEAL_MAX_DEAD]);
 
 /* heal_dead_fd - the same through an open descriptor of __db.register
- * (the watcher's; see below); this process's own slot does not count. */
+ * (the watcher's); this process's own slot does not count. */
 int heal_dead_fd(int reg_fd, long pids[HEAL_MAX_DEAD]);
 
 /* heal_wanted - a recoverer (another process) is waiting or
@@ -98,42 +169,14 @@ void heal_end(int users_fd, int attached, int *heal_fd);
  * descriptor of __db.register the watcher keeps open for the life of
  * the process, and replaces only once recovery has replaced the file:
  * closing it while it is the file Berkeley DB holds its slot lock on
- * would drop that lock).  While there is trouble it calls look(), which
- * must panic the process's environment without waiting for anything
- * (a trylock: the main thread may be blocked inside Berkeley DB;
- * DB_PANIC_ENVIRONMENT takes no mutex: env/env_method.c __env_set_flags
- * calls __env_panic, which only sets the region's flag) and return
- * HEAL_ATTACHED (still attached), HEAL_LEFT (not attached) or HEAL_BUSY
- * (could not tell without waiting: the main thread is opening or
- * closing the environment, and may be blocked there).  leave() is
- * called once the process has stayed attached or busy through leave_ms
- * of trouble: it must end the process (or exec) and not return; if it
- * does, the watcher exits with 75. */
-enum { HEAL_ATTACHED = 1, HEAL_LEFT, HEAL_BUSY };
-
-struct heal_watch;
-
-struct heal_watch_ops {
-	int (*look)(void *ctx, int wanted);
-	void *ctx;
-	int leave_ms;
-};
-
-/* heal_watch_start - start the watcher for dir (its own descriptor of
- * spool.heal); NULL with err.  Stop and free with heal_watch_stop. */
-struct heal_watch *heal_watch_start(const char *dir, int mode,
-				    const struct heal_watch_ops *ops,
-				    struct pb_err *err);
-void heal_watch_stop(struct heal_watch *w);
-
-/* heal_watch_set_leave - the command's way out (see above). */
-void heal_watch_set_leave(struct heal_watch *w, void (*leave)(void *),
-			  void *arg);
-
-/* heal_watch_wake_fd - readable once the watcher has panicked the
- * environment: a process that sleeps in poll (the runner) adds it, so
- * that it reopens at once instead of at its next wakeup.  The caller
- * drains it. */
-int heal_watch_wake_fd(const struct heal_watch *w);
+ * would drop that lock).  While there is trouble and the environment is
+ * open, it panics it once (heal_env.panic: DB_PANIC_ENVIRONMENT takes no
+ * mutex, env/env_method.c __env_set_flags calls __env_panic, which only
+ * sets the region's flag), so that the main thread gets DB_RUNRECOVERY
+ * and reopens, which waits for the recovery.  It never waits for the
+ * main thread (a trylock: that thread may be blocked inside Berkeley
+ * DB).  Once the process has stayed attached, or could not be told
+ * apart from attached (opening or closing), through HEAL_LEAVE_MS of
+ * trouble, it calls the leave function. */
 
 #endif

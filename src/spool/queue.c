@@ -4,6 +4,7 @@
 #include "spool/queue.h"
 #include "config/config.h"
 #include "spool/record.h"
+#include "spool/spool_db.h"
 #include "util/bytes.h"
 #include "util/log.h"
 #include "util/xalloc.h"

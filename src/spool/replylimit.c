@@ -8,6 +8,7 @@
  * requester shut out for good.
  */
 #include "spool/replylimit.h"
+#include "spool/spool_db.h"
 #include "util/bytes.h"
 
 #include <string.h>

@@ -1,8 +1,9 @@
 /*
- * spool.c - the Berkeley DB environment (see spool.h).
+ * spool.c - the Berkeley DB environment (see spool.h): opening and
+ * closing it and its databases when heal.c asks (it owns when, and
+ * whether to recover first), and running transactions against it.
  */
-#include "spool/spool.h"
-#include "spool/heal.h"
+#include "spool/spool_db.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -21,27 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long spool_txn and spool_open keep trying against busy locks or a
- * recovering environment before reporting a temporary failure. */
+/* How long spool_txn keeps trying against busy locks or a recovering
+ * environment before reporting a temporary failure. */
 #define BUSY_BUDGET_MS 20000
 #define MAX_REOPENS 8
 #define THREAD_SLOTS 1024	/* processes in the environment at once */
-/* Creating the databases takes exclusive handle locks that a process
- * waiting for them can never time out of; if the creator is killed,
- * everyone else waits for ever.  So creation happens once, under an
- * flock the kernel releases when its holder dies, and READY_MARK records
- * that it completed. */
-#define CREATE_LOCK "spool.lock"
-#define OPEN_LOCK_BUDGET_MS 30000
-#define READY_MARK "spool.ready"
-/* Healing (heal.h): how long the recoverer waits for every other process
- * to leave, and how long a process may stay attached once the spool
- * needs recovery (its watcher then makes it leave): the first is longer,
- * so that a blocked process is gone before the recoverer gives up, and
- * both together stay far below the 10 s in which the spool must serve
- * again. */
-#define HEAL_WAIT_MS 6000
-#define HEAL_LEAVE_MS 2000
 
 /* dead - is_alive's answer for a dead pid.  Berkeley DB 5.3 asks again
  * and again while it spins on a mutex that process died holding: do it
@@ -95,20 +80,6 @@ is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 	if (rp[2] == 'Z' || rp[2] == 'X')
 		return dead(sp, pid);
 	return 1;
-}
-
-/* backoff - sleep a little, more with each attempt, randomly, so the
- * same processes do not collide again in lockstep. */
-static void
-backoff(int attempt)
-{
-	long max_us = 100L << (attempt < 9 ? attempt : 9);	/* up to 51 ms */
-	struct timespec ts;
-	long us = 50 + (long)((unsigned)rand() % (unsigned)max_us);
-
-	ts.tv_sec = 0;
-	ts.tv_nsec = us * 1000;
-	nanosleep(&ts, NULL);
 }
 
 static void
@@ -234,16 +205,6 @@ close_all(struct spool *sp)
 		sp->env->close(sp->env, 0);
 		sp->env = NULL;
 	}
-	heal_detach(sp->users_fd);
-}
-
-/* detach - close_all, with the watcher kept out. */
-static void
-detach(struct spool *sp)
-{
-	pthread_mutex_lock(&sp->mu);
-	close_all(sp);
-	pthread_mutex_unlock(&sp->mu);
 }
 
 /* back_regions - make the file system hold the space of every region
@@ -298,8 +259,8 @@ back_regions(struct spool *sp, struct pb_err *err)
 }
 
 /* open_env - open the environment and its databases, with extra open
- * flags (DB_RECOVER for the recoverer).  Under spool.lock and sp->mu,
- * with spool.users locked. */
+ * flags (DB_RECOVER for the recoverer).  Called by heal (env_open), under
+ * its open lock, with the watcher kept out. */
 static int
 open_env(struct spool *sp, u_int32_t extra, struct pb_err *err)
 {
@@ -380,15 +341,47 @@ open_env(struct spool *sp, u_int32_t extra, struct pb_err *err)
 			return -1;
 		}
 	}
-	sp->watch_panicked = 0;
 	return 0;
 }
 
-/* queue_size - how many entries the queue holds, for the recovery's
+/* The environment, for heal.c (struct heal_env). */
+
+static int
+env_open(void *ctx, unsigned how, struct pb_err *err)
+{
+	struct spool *sp = ctx;
+
+	sp->retry = sp->panic = 0;
+	if (open_env(sp, (how & HEAL_OPEN_RECOVER) ? DB_RECOVER : 0, err) != 0)
+		return sp->panic ? HEAL_OPEN_NEEDS_RECOVERY :
+		       sp->retry ? HEAL_OPEN_BUSY : -1;
+	/* The spool's first open: opens are committed (DB_AUTO_COMMIT),
+	 * and the log must be on disk before heal marks the spool made. */
+	if (how & HEAL_OPEN_FLUSH)
+		sp->env->log_flush(sp->env, NULL);
+	return 0;
+}
+
+static void
+env_close(void *ctx)
+{
+	close_all(ctx);
+}
+
+static void
+env_panic(void *ctx)
+{
+	struct spool *sp = ctx;
+
+	sp->env->set_flags(sp->env, DB_PANIC_ENVIRONMENT, 1);
+}
+
+/* env_entries - how many entries the queue holds, for the recovery's
  * log line (0 if it cannot tell). */
 static unsigned long
-queue_size(struct spool *sp)
+env_entries(void *ctx)
 {
+	struct spool *sp = ctx;
 	DB_BTREE_STAT *st = NULL;
 	unsigned long n = 0;
 
@@ -402,178 +395,9 @@ queue_size(struct spool *sp)
 	return n;
 }
 
-/* recover - the recoverer's part (heal.h), under spool.lock: wait until
- * no other process is attached, remove the regions and the register,
- * and open with DB_RECOVER, which replays the log: what was committed
- * stays, what never committed is rolled back.  dead/pids say why (for
- * the log line); dead < 0 with no READY_MARK is a new spool, created
- * rather than recovered. */
-static int
-recover(struct spool *sp, int dead, const long *pids, struct pb_err *err)
-{
-	char mark[4096], who[HEAL_MAX_DEAD * 24 + 64];
-	int64_t t0 = clock_ms();
-	int heal_fd = -1, r;
-	unsigned long nq;
-	size_t wl = 0;
-
-	snprintf(mark, sizeof mark, "%s/%s", sp->dir, READY_MARK);
-	if (heal_begin(sp->dir, sp->file_mode, sp->users_fd, HEAL_WAIT_MS,
-		       &heal_fd, err) != 0)
-		return -1;
-	pthread_mutex_lock(&sp->mu);
-	r = heal_clear(sp->dir, err);
-	if (r == 0)
-		r = open_env(sp, DB_RECOVER, err);
-	if (r != 0) {
-		heal_end(sp->users_fd, 0, &heal_fd);
-		pthread_mutex_unlock(&sp->mu);
-		return -1;
-	}
-	heal_end(sp->users_fd, 1, &heal_fd);
-	pthread_mutex_unlock(&sp->mu);
-	if (dead < 0 && access(mark, F_OK) != 0)
-		return 0;	/* a new spool */
-	nq = queue_size(sp);
-	who[0] = '\0';
-	for (int i = 0; i < dead && i < HEAL_MAX_DEAD; i++)
-		wl += (size_t)snprintf(who + wl, sizeof who - wl, "%s%ld",
-				       i ? ", " : "", pids[i]);
-	if (dead > HEAL_MAX_DEAD)
-		snprintf(who + wl, sizeof who - wl, " and %d more",
-			 dead - HEAL_MAX_DEAD);
-	log_warning(NULL, "spool %s: recovered: %s; ran Berkeley DB recovery "
-		    "once no other process was attached (%lld ms): every "
-		    "committed transaction is kept, unfinished ones were rolled "
-		    "back; the queue holds %lu entr%s", sp->dir,
-		    dead > 0 ? (dead > 1 ? "processes died attached to it" :
-				"a process died attached to it") :
-		    "its Berkeley DB register was missing or broken",
-		    (long long)(clock_ms() - t0), nq, nq == 1 ? "y" : "ies");
-	if (dead > 0)
-		log_info(NULL, "spool %s: the process%s that died: %s", sp->dir,
-			 dead > 1 ? "es" : "", who);
-	return 0;
-}
-
-/* attach - open the environment, under spool.lock: join it if every
- * process that registered is alive, else recover it first. */
-static int
-attach(struct spool *sp, struct pb_err *err)
-{
-	long pids[HEAL_MAX_DEAD];
-	int dead, r;
-
-	if (sp->users_fd < 0 &&
-	    heal_open_users(sp->dir, sp->file_mode, &sp->users_fd, err) != 0)
-		return -1;
-	dead = heal_dead(sp->dir, pids);
-	if (dead != 0)
-		return recover(sp, dead, pids, err);
-	pthread_mutex_lock(&sp->mu);
-	r = heal_attach(sp->users_fd, err);
-	if (r == 0)
-		r = open_env(sp, 0, err);	/* close_all drops the lock */
-	pthread_mutex_unlock(&sp->mu);
-	if (r == 0 || !sp->panic)
-		return r;
-	/* A registrant died after heal_dead looked (Berkeley DB said
-	 * DB_RUNRECOVERY, and has emptied the register's slots). */
-	sp->panic = 0;
-	dead = heal_dead(sp->dir, pids);
-	return recover(sp, dead > 0 ? dead : 1, pids, err);
-}
-
-/* open_locked - open the environment (creating it and its databases the
- * first time) under an exclusive flock on CREATE_LOCK.  Creation needs
- * it (see above), and so does every open: an open that recovers removes
- * and rebuilds the region files, and another process attaching to them
- * at that moment could be handed a half-built region.  The wait for the
- * lock is bounded: its holder may be a recoverer waiting for processes
- * to leave, or itself blocked until its watcher makes it leave. */
-static int
-open_locked(struct spool *sp, struct pb_err *err)
-{
-	char lock_path[4096], mark_path[4096];
-	int64_t deadline = clock_ms() + OPEN_LOCK_BUDGET_MS;
-	int fd, r, mfd;
-
-	snprintf(lock_path, sizeof lock_path, "%s/%s", sp->dir, CREATE_LOCK);
-	snprintf(mark_path, sizeof mark_path, "%s/%s", sp->dir, READY_MARK);
-	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, sp->file_mode);
-	if (fd < 0)
-		return pb_err_set(err, errno == EACCES ? PB_EIO : PB_ETEMP,
-				  "%s: %s%s", lock_path, strerror(errno),
-				  errno == EACCES ? " (run as the spool's owner or a "
-				  "member of its group; see pksbridge(8) SPOOL "
-				  "PERMISSIONS)" : "");
-	for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; attempt++) {
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			r = pb_err_set(err, PB_ETEMP, "flock %s: %s", lock_path,
-				       strerror(errno));
-			close(fd);
-			return r;
-		}
-		if (clock_ms() > deadline) {
-			close(fd);
-			return pb_err_set(err, PB_ETEMP, "%s: another process has "
-					  "been opening (or recovering) the spool "
-					  "for %d s", lock_path,
-					  OPEN_LOCK_BUDGET_MS / 1000);
-		}
-		backoff(attempt < 6 ? attempt : 6);
-	}
-	r = attach(sp, err);
-	if (r == 0 && access(mark_path, F_OK) != 0) {
-		/* Durable before anyone relies on it: opens are committed
-		 * (DB_AUTO_COMMIT); flush the log, then the mark. */
-		sp->env->log_flush(sp->env, NULL);
-		mfd = open(mark_path, O_WRONLY | O_CREAT | O_CLOEXEC, sp->file_mode);
-		if (mfd < 0 || fsync(mfd) != 0) {
-			r = pb_err_set(err, PB_EIO, "%s: %s", mark_path,
-				       strerror(errno));
-			detach(sp);
-		}
-		if (mfd >= 0)
-			close(mfd);
-	}
-	close(fd);	/* releases the flock */
-	return r;
-}
-
-/* look - the watcher's tick (heal.h), on the watcher thread: never
- * waits, for the main thread may be blocked inside Berkeley DB. */
-static int
-look(void *ctx, int wanted)
-{
-	struct spool *sp = ctx;
-	int st;
-
-	if (pthread_mutex_trylock(&sp->mu) != 0)
-		return HEAL_BUSY;
-	if (!sp->env) {	/* attached exactly while env is open */
-		st = HEAL_LEFT;
-	} else {
-		if (!__atomic_load_n(&sp->watch_panicked, __ATOMIC_ACQUIRE)) {
-			log_info(NULL, "spool %s: %s: leaving the environment "
-				 "for recovery", sp->dir, wanted ?
-				 "another process is recovering it" :
-				 "a process died attached to it");
-			sp->env->set_flags(sp->env, DB_PANIC_ENVIRONMENT, 1);
-			__atomic_store_n(&sp->watch_panicked, 1, __ATOMIC_RELEASE);
-		}
-		st = HEAL_ATTACHED;
-	}
-	pthread_mutex_unlock(&sp->mu);
-	return st;
-}
-
 static void
 free_spool(struct spool *sp)
 {
-	if (sp->users_fd >= 0)
-		close(sp->users_fd);
-	pthread_mutex_destroy(&sp->mu);
 	free(sp->dir);
 	free(sp);
 }
@@ -581,7 +405,7 @@ free_spool(struct spool *sp)
 int
 spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 {
-	struct heal_watch_ops ops;
+	struct heal_env env = { env_open, env_close, env_panic, env_entries, NULL };
 	struct spool *sp;
 	struct stat st;
 
@@ -606,34 +430,19 @@ spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 				  dir);
 	sp = xcalloc(1, sizeof *sp);
 	sp->dir = xstrdup(dir);
-	sp->users_fd = -1;
 	sp->main_thread = pthread_self();
-	pthread_mutex_init(&sp->mu, NULL);
 	sp->file_mode = (st.st_mode & S_IWGRP) ? 0660 : 0600;
 	/* The MTA's umask (Exim: 022) must not narrow the group bits. */
 	umask((st.st_mode & S_IWGRP) ? 007 : 077);
-	/* The watcher runs from before the first open: an open can block
-	 * on a dead process's mutex too. */
-	memset(&ops, 0, sizeof ops);
-	ops.look = look;
-	ops.ctx = sp;
-	ops.leave_ms = HEAL_LEAVE_MS;
-	if (!(sp->watch = heal_watch_start(sp->dir, sp->file_mode, &ops, err))) {
+	env.ctx = sp;
+	if (!(sp->heal = heal_start(sp->dir, sp->file_mode, &env, err))) {
 		free_spool(sp);
 		return -1;
 	}
-	for (int attempt = 0;; attempt++) {
-		sp->retry = sp->panic = 0;
-		if (open_locked(sp, err) == 0)
-			break;
-		/* Busy (another process is creating a database or running
-		 * recovery) or panicked: try again. */
-		if ((!sp->retry && !sp->panic) || attempt >= 200) {
-			heal_watch_stop(sp->watch);
-			free_spool(sp);
-			return -1;
-		}
-		backoff(attempt);
+	if (heal_attach(sp->heal, err) != 0) {
+		heal_stop(sp->heal);
+		free_spool(sp);
+		return -1;
 	}
 	*sp_r = sp;
 	return 0;
@@ -644,62 +453,56 @@ spool_close(struct spool *sp)
 {
 	if (!sp)
 		return;
-	/* The environment first: the watcher's descriptor of __db.register
-	 * may be closed only once Berkeley DB holds no lock on it. */
-	detach(sp);
-	heal_watch_stop(sp->watch);
+	heal_stop(sp->heal);
 	free_spool(sp);
+}
+
+const char *
+spool_dir(const struct spool *sp)
+{
+	return sp->dir;
+}
+
+int
+spool_file_mode(const struct spool *sp)
+{
+	return sp->file_mode;
+}
+
+int
+spool_needs_recovery(const struct spool *sp)
+{
+	return sp->panic;
 }
 
 void
 spool_set_leave(struct spool *sp, void (*fn)(void *), void *arg)
 {
-	heal_watch_set_leave(sp->watch, fn, arg);
+	heal_set_leave(sp->heal, fn, arg);
 }
 
 int
-spool_wake_fd(const struct spool *sp)
+spool_recovery_fd(const struct spool *sp)
 {
-	return heal_watch_wake_fd(sp->watch);
+	return heal_recovery_fd(sp->heal);
 }
 
 void
-spool_wake_drain(struct spool *sp)
+spool_recovery_drain(struct spool *sp)
 {
-	uint64_t n;
-
-	if (read(heal_watch_wake_fd(sp->watch), &n, sizeof n) < 0)
-		return;	/* EAGAIN: nothing to drain */
-}
-
-/* reopen - close and open the environment again (recovering it first
- * if a registered process died).  0 or -1 with err. */
-static int
-reopen(struct spool *sp, struct pb_err *err)
-{
-	detach(sp);
-	for (int attempt = 0; attempt < 200; attempt++) {
-		sp->retry = sp->panic = 0;
-		if (open_locked(sp, err) == 0)
-			return 0;
-		if (!sp->retry && !sp->panic)
-			return -1;
-		backoff(attempt);
-	}
-	return -1;
+	heal_recovery_drain(sp->heal);
 }
 
 int
 spool_recover(struct spool *sp, struct pb_err *err)
 {
-	if (sp->env && !sp->panic &&
-	    !__atomic_load_n(&sp->watch_panicked, __ATOMIC_ACQUIRE))
+	if (sp->env && !sp->panic && !heal_panicked(sp->heal))
 		return 0;
 	/* The recoverer logs the recovery, once, as a warning; for the
 	 * others this is routine. */
 	log_info(NULL, "%s: the Berkeley DB environment is being recovered "
 		 "(a process died inside it): opening it again", sp->dir);
-	return reopen(sp, err);
+	return heal_reattach(sp->heal, err);
 }
 
 int
@@ -713,7 +516,7 @@ spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 		DB_TXN *txn = NULL;
 		int ret;
 
-		if (!sp->env && reopen(sp, err) != 0)
+		if (!sp->env && heal_reattach(sp->heal, err) != 0)
 			return -1;
 		sp->retry = 0;
 		sp->panic = 0;
@@ -748,7 +551,7 @@ spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 						  "environment keeps needing recovery: %s",
 						  sp->dir, err->msg);
 			}
-			if (reopen(sp, &e2) != 0) {
+			if (heal_reattach(sp->heal, &e2) != 0) {
 				*err = e2;
 				return -1;
 			}
@@ -759,7 +562,7 @@ spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 		if (clock_ms() > deadline)
 			return pb_err_prefix(err, "spool busy for %d s: ",
 					     BUSY_BUDGET_MS / 1000);
-		backoff(attempt);
+		clock_backoff(attempt);
 	}
 }
 

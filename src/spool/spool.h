@@ -21,43 +21,31 @@
 #define PB_SPOOL_H
 
 #include <db.h>
-#include <pthread.h>
 #include <stdint.h>
 
 #include "util/err.h"
 
-struct spool {
-	DB_ENV *env;
-	DB *queue;	/* id -> entry record (queue.h) */
-	DB *payload;	/* id -> payload bytes */
-	DB *due;	/* be64 next_attempt || id -> "" for ready/deferred */
-	DB *dedup;	/* fpr_len || fpr || digest -> packet record (dedup.h) */
-	DB *dedupkey;	/* fpr_len || fpr -> key record */
-	DB *msgid;	/* Message-ID -> record */
-	DB *sent;	/* peer NUL fpr_len fpr digest -> time (outbound) */
-	DB *peers;	/* peer NUL id -> "" for pending outbound entries */
-	DB *replylimit;	/* requester -> reply rate bucket (replylimit.h) */
-	char *dir;
-	int file_mode;
-	int retry;	/* set by spool_dberr: the txn may be retried */
-	int panic;	/* set by spool_dberr: environment needs recovery */
-	char errbuf[256]; /* last message from Berkeley DB itself */
-	long dead_pid;	/* is_alive: the last pid found dead, and how */
-	unsigned long dead_asks; /* often in a row (a spin on its mutex) */
-	/* Healing (spool/heal.h).  mu guards env and users_fd's lock
-	 * against the watcher thread, which only ever trylocks it; the
-	 * main thread holds it while it opens or closes env. */
-	pthread_mutex_t mu;
-	pthread_t main_thread;
-	struct heal_watch *watch;
-	int users_fd;	/* spool.users, read-locked while env is open */
-	int watch_panicked; /* the watcher panicked this env */
-};
+/* Opaque: the handles live in spool_db.h, for the spool layer alone. */
+struct spool;
 
 /* spool_open - open (creating the databases if needed) the environment
  * in dir, which must exist.  Release with spool_close. */
 int spool_open(const char *dir, struct spool **sp_r, struct pb_err *err);
 void spool_close(struct spool *sp);
+
+/* spool_dir - the spool directory, for files kept beside the
+ * environment (the runner's wakeup FIFO, the key check's GnuPG home). */
+const char *spool_dir(const struct spool *sp);
+
+/* spool_file_mode - the mode files in the spool directory are created
+ * with (0660 or 0600: see above). */
+int spool_file_mode(const struct spool *sp);
+
+/* spool_needs_recovery - the last failure was the environment needing
+ * recovery (another process's, after a crash), which spool_recover or
+ * the next spool_txn takes care of: expected, not an error to page
+ * anyone about. */
+int spool_needs_recovery(const struct spool *sp);
 
 enum {
 	SPOOL_SYNC = 0,		/* fsync the log at commit (the default) */
@@ -79,12 +67,13 @@ int spool_txn(struct spool *sp, int flags, spool_txn_fn fn, void *ctx,
 	      struct pb_err *err);
 
 /* spool_dberr - turn a Berkeley DB return code into err, with context;
- * marks sp->retry for deadlocks/lock timeouts.  Returns -1. */
+ * marks the transaction for a retry on deadlocks and lock timeouts, and
+ * the environment for recovery on DB_RUNRECOVERY.  Returns -1. */
 int spool_dberr(struct spool *sp, int ret, struct pb_err *err,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* spool_recover - after an operation outside spool_txn() failed because
- * the environment needs recovery (sp->panic, set by spool_dberr: another
+ * the environment needs recovery (spool_needs_recovery: another
  * process died inside Berkeley DB and recovery ran, or must run), or
  * after a reopen failed (no environment open), open it again; that runs
  * recovery or joins the recovered environment.  A no-op (0) when the
@@ -121,11 +110,11 @@ spool_cflags(DB_TXN *txn)
  * return; NULL restores the default, _exit(75). */
 void spool_set_leave(struct spool *sp, void (*fn)(void *), void *arg);
 
-/* spool_wake_fd - readable when the environment was panicked for a
- * recovery: a process that sleeps in poll adds it and, when it fires,
- * drains it (spool_wake_drain) and calls spool_recover. */
-int spool_wake_fd(const struct spool *sp);
-void spool_wake_drain(struct spool *sp);
+/* spool_recovery_fd - readable when the environment was panicked for a
+ * recovery (heal.h): a process that sleeps in poll adds it and, when it
+ * fires, drains it (spool_recovery_drain) and calls spool_recover. */
+int spool_recovery_fd(const struct spool *sp);
+void spool_recovery_drain(struct spool *sp);
 
 /* spool_now - the clock every queue and dedup decision uses (seconds).
  * For tests only, $PKSBRIDGE_NOW (Unix seconds) replaces the real clock

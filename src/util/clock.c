@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 int64_t
@@ -42,4 +43,16 @@ clock_nap_ms(int ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;	/* a signal: sleep the rest */
+}
+
+void
+clock_backoff(int attempt)
+{
+	long max_us = 100L << (attempt < 9 ? attempt : 9);
+	struct timespec ts;
+	long us = 50 + (long)((unsigned)rand() % (unsigned)max_us);
+
+	ts.tv_sec = 0;
+	ts.tv_nsec = us * 1000;
+	nanosleep(&ts, NULL);
 }

@@ -21,6 +21,11 @@ double clock_since(int64_t t0_ms);
  * signal). */
 void clock_nap_ms(int ms);
 
+/* clock_backoff - sleep a little, more with each attempt (up to 51 ms),
+ * randomly, so that processes that collided on a lock do not collide
+ * again in lockstep. */
+void clock_backoff(int attempt);
+
 /* clock_format - Unix time t as local time "2026-12-01 23:44:00 +0000"
  * into out (32 bytes are enough), or "never" for 0; returns out. */
 const char *clock_format(int64_t t, char *out, size_t len);

@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "lib/unit.h"
 #include "spool/queue.h"
+#include "spool/spool_db.h"
 #include "spool/record.h"
 #include "spool/spool.h"
 

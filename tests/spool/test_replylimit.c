@@ -7,6 +7,7 @@
  */
 #include "lib/unit.h"
 #include "spool/replylimit.h"
+#include "spool/spool_db.h"
 #include "spool/spool.h"
 
 #include <stdio.h>
