@@ -285,7 +285,7 @@ split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accep
 	       const char **reasons, struct pgp_key *good, unsigned char *kept_r)
 {
 	size_t ngood = 0;
-	int merges = keydb_merges(b->d->cfg->keydb);
+	int merges = b->d->db && (b->d->db->does & KEYDB_MERGES);
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
@@ -360,7 +360,7 @@ describe_adds(struct deliverer *d, struct batch *b, const struct pgp_key *keys,
 				addreply_describe(d->db, &keys[k],
 						  (size_t)d->cfg->max_key_size,
 						  timeout_ms / 4, &it->described);
-		if (strncmp(d->cfg->keydb, "sks:", 4) == 0)
+		if (!(d->db->does & KEYDB_REPORTS_REFUSALS))
 			mailreq_add_line(&it->described, "(handed to SKS, which merges "
 					 "keys within about ten seconds and reports "
 					 "no refusals)");
@@ -428,10 +428,14 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 		errtext = xasprintf("key check: %s", derr.msg);
 		set_outcome(&b, DELIVER_DEFERRED, errtext);
 	} else {
+		/* Opening only parses: what the backend does decides which
+		 * keys go to it. */
+		int opened = d->db || keydb_open(d->cfg->keydb, &d->db, &derr) == 0;
+
 		ngood = split_rejected(&b, keys, accepted, reasons, good, kept);
 		if (ngood == 0) {
 			;	/* every item decided already */
-		} else if (!d->db && keydb_open(d->cfg->keydb, &d->db, &derr) != 0) {
+		} else if (!opened) {
 			errtext = xasprintf("key database: %s", derr.msg);
 			set_outcome(&b, DELIVER_DEFERRED, errtext);
 		} else {

@@ -20,13 +20,12 @@ static const struct scheme {
 	const char *prefix;
 	int dir_arg;		/* the rest is an absolute directory, else the
 				 * whole value goes to init (a URL) */
-	int merges;		/* see keydb_merges */
 	int (*init)(const char *arg, struct keydb **db_r, struct pb_err *err);
 } schemes[] = {
-	{ "gnupg:", 1, 0, keydb_gnupg_init },
-	{ "sks:", 1, 1, keydb_sks_init },
-	{ "hkp://", 0, 1, keydb_hkp_init },
-	{ "http://", 0, 1, keydb_hkp_init },
+	{ "gnupg:", 1, keydb_gnupg_init },
+	{ "sks:", 1, keydb_sks_init },
+	{ "hkp://", 0, keydb_hkp_init },
+	{ "http://", 0, keydb_hkp_init },
 };
 
 static const struct scheme *
@@ -77,14 +76,6 @@ keydb_check(const char *spec, struct pb_err *err)
 		return -1;
 	db->close(db);
 	return 0;
-}
-
-int
-keydb_merges(const char *spec)
-{
-	const struct scheme *s = find(spec);
-
-	return s && s->merges;
 }
 
 void

@@ -98,9 +98,28 @@ void keydb_answer_take_armor(struct keydb_answer *a,
 			     const struct keydb_query *q, const char *text,
 			     size_t len);
 
+/* What a backend does with the keys put() hands it (struct keydb.does),
+ * so that nothing outside keydb/ needs to read the keydb value. */
+#define KEYDB_MERGES 1u		/* merges their packets into the key it
+				 * holds (sks:, hkp://): a PKS delta, whose
+				 * packets lack their self-signatures, is
+				 * worth delivering.  A GnuPG keyring is not
+				 * one: gpg drops user IDs and subkeys
+				 * without a self-signature. */
+#define KEYDB_REPORTS_REFUSALS 2u /* put() returns once the keys are in,
+				 * and fails when the database refuses one
+				 * (hkp://, gnupg:); without it (sks:) put()
+				 * only hands them to a spool that the
+				 * database merges later, about ten seconds
+				 * on, and no refusal is ever reported */
+
 struct keydb {
 	/* name - the backend spec, for logs ("hkp://127.0.0.1:11371"). */
 	const char *name;
+
+	/* does - KEYDB_MERGES | KEYDB_REPORTS_REFUSALS, as this backend
+	 * does them. */
+	unsigned does;
 
 	/* put - store keys[0..n) (each a whole transferable public key).
 	 * qid names the queue entry for logs and file names.  timeout_ms
@@ -138,12 +157,6 @@ int keydb_open(const char *spec, struct keydb **db_r, struct pb_err *err);
 /* keydb_check - 0 if spec names a backend keydb_open accepts, else -1
  * with err saying what is wrong (for the configuration's checks). */
 int keydb_check(const char *spec, struct pb_err *err);
-
-/* keydb_merges - true if the backend named by spec merges the packets it
- * is given into the key it already holds (sks:, hkp://), so that a PKS
- * delta (keycheck_unbound) is worth delivering.  A GnuPG keyring is not
- * one: gpg drops user IDs and subkeys without a self-signature. */
-int keydb_merges(const char *spec);
 
 /* Backend constructors, called by keydb_open. */
 int keydb_gnupg_init(const char *home, struct keydb **db_r, struct pb_err *err);

@@ -777,6 +777,9 @@ keydb_gnupg_init(const char *home, struct keydb **db_r, struct pb_err *err)
 	g = xcalloc(1, sizeof *g);
 	g->home = xstrdup(home);
 	g->db.name = xasprintf("gnupg:%s", home);
+	/* gpg drops user IDs and subkeys without a self-signature: no
+	 * merging of deltas; it says when it refuses a key. */
+	g->db.does = KEYDB_REPORTS_REFUSALS;
 	g->db.put = gnupg_put;
 	g->db.lookup = gnupg_lookup;
 	g->db.close = gnupg_close;

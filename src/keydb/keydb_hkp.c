@@ -737,6 +737,7 @@ keydb_hkp_init(const char *url, struct keydb **db_r, struct pb_err *err)
 	h->post_url = post_url;
 	h->lookup_url = lookup_url;
 	h->db.name = xstrdup(url);
+	h->db.does = KEYDB_MERGES | KEYDB_REPORTS_REFUSALS;
 	h->db.put = hkp_put;
 	h->db.lookup = hkp_lookup;
 	h->db.prepare = hkp_prepare;

@@ -429,6 +429,9 @@ keydb_sks_init(const char *basedir, struct keydb **db_r, struct pb_err *err)
 		s->basedir[--len] = '\0';
 	s->msgdir = xasprintf("%s/messages", s->basedir);
 	s->db.name = xasprintf("sks:%s", s->basedir);
+	/* SKS merges what its messages/ spool holds (so a delta too) about
+	 * ten seconds later, and tells nobody what it refused. */
+	s->db.does = KEYDB_MERGES;
 	s->db.put = sks_put;
 	s->db.lookup = sks_lookup;
 	s->db.prepare = sks_prepare;

@@ -467,27 +467,31 @@ pct_decode(char *s, size_t len, size_t *out_len)
 
 /* ---- keydb_open ---- */
 
-/* Which backends merge packets into the key they hold, so that a PKS
- * delta is worth handing them (deliver.c). */
+/* What each backend says it does: which merge packets into the key
+ * they hold (so that a PKS delta is worth handing them), and which
+ * report refusals (sks: only queues the keys for SKS to merge later). */
 static void
-test_merges(void)
+test_does(void)
 {
 	static const struct {
 		const char *spec;
-		int merges;
+		unsigned does;
 	} cases[] = {
-		{ "sks:/var/spool/sks", 1 },
-		{ "hkp://127.0.0.1:11371", 1 },
-		{ "http://127.0.0.1:8080/sks", 1 },
-		{ "gnupg:/var/lib/x", 0 },
-		{ "", 0 },
-		{ "ldap://host", 0 },
-		{ NULL, 0 },
+		{ "sks:/var/spool/sks", KEYDB_MERGES },
+		{ "hkp://127.0.0.1:11371", KEYDB_MERGES | KEYDB_REPORTS_REFUSALS },
+		{ "http://127.0.0.1:8080/sks", KEYDB_MERGES | KEYDB_REPORTS_REFUSALS },
+		{ "gnupg:/var/lib/x", KEYDB_REPORTS_REFUSALS },
 	};
+	struct pb_err err;
 
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-		CHECK_MSG(keydb_merges(cases[i].spec) == cases[i].merges, "%s",
-			  cases[i].spec ? cases[i].spec : "(null)");
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct keydb *db;
+
+		CHECK_OK(keydb_open(cases[i].spec, &db, &err), &err);
+		CHECK_MSG(db->does == cases[i].does, "%s: does %u, want %u",
+			  cases[i].spec, db->does, cases[i].does);
+		db->close(db);
+	}
 }
 
 static void
@@ -1512,7 +1516,7 @@ main(int argc, char **argv)
 {
 	static const struct unit_test tests[] = {
 		{ "keydb_open dispatch and specs", test_open_dispatch },
-		{ "keydb_merges: sks and hkp, not gnupg", test_merges },
+		{ "what each backend does: merges, reports refusals", test_does },
 		{ "put, then held [gnupg]", scenario_put_gnupg },
 		{ "put, then held [sks]", scenario_put_sks },
 		{ "put, then held [hkp]", scenario_put_hkp },
