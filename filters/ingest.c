@@ -109,8 +109,7 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	 * hold the MTA's pipe open. */
 	filter_quiet_fds();
 	handoff_after_commit(&h, sp, cfg,
-			     res.state == QS_READY && strcmp(res.id, res.reply_id) ?
-			     res.id : NULL,
+			     res.deliver_id[0] ? res.deliver_id : NULL,
 			     res.reply_id[0] && res.reply_state == QS_READY ?
 			     res.reply_id : NULL, res.noutbound > 0);
 	spool_checkpoint(sp, 0);

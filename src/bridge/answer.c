@@ -1,12 +1,16 @@
 /*
- * answer.c - what the reply to a mail command says (see answer.h).
+ * answer.c - what the reply to a mail command says (see answer.h): the
+ * one place that writes its words, the ADD's report included, from the
+ * facts ingest and delivery recorded (mailreq.h).
  */
 #include "bridge/answer.h"
 #include "mail/replymail.h"
 #include "spool/dedup.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,51 +279,34 @@ index_keys(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
 	return 0;
 }
 
-/* last - LAST <days>: keys this gateway saw change, from the dedup
- * index, fetched from the key database by fingerprint. */
-static int
-last(const struct config *cfg, struct keydb *db, struct spool *sp,
-     const struct mailcmd *c, int64_t now, int timeout_ms, struct answer *a,
-     struct pb_err *err)
+/* last_window - LAST's window, as far back as the dedup index
+ * remembers: its seconds, and *days_r its days; says so in t when that
+ * is less than asked. */
+static int64_t
+last_window(const struct config *cfg, const struct mailcmd *c, int64_t *days_r,
+	    struct buf *t)
 {
-	char (*fprs)[2 * PGP_FPR_MAX + 1] = NULL;
-	struct buf *t = &a->text;
-	int64_t window = (int64_t)c->days * 86400, days = c->days;
-	size_t n = 0, gone = 0;
-	uint64_t total = 0;
-	int rc = -1;
+	int64_t window = (int64_t)c->days * 86400;
+	char d[32];
 
-	if (window > cfg->dedup_ttl) {
-		window = cfg->dedup_ttl;
-		days = cfg->dedup_ttl / 86400;
-	}
-	if (dedup_changed_since(sp, NULL, now - window, (size_t)cfg->max_reply_keys,
-				&fprs, &n, &total, err) != 0) {
-		err->status = PB_ETEMP;
-		return -1;
-	}
-	if ((int64_t)c->days * 86400 > window) {
-		char d[32];
+	*days_r = c->days;
+	if (window <= cfg->dedup_ttl)
+		return window;
+	*days_r = cfg->dedup_ttl / 86400;
+	buf_printf(t, "This keyserver remembers changes for %s (dedup_ttl), "
+		   "so LAST %u is\nanswered for that time.\n\n",
+		   config_format_duration(cfg->dedup_ttl, d, sizeof d), c->days);
+	return cfg->dedup_ttl;
+}
 
-		buf_printf(t, "This keyserver remembers changes for %s (dedup_ttl), "
-			   "so LAST %u is\nanswered for that time.\n\n",
-			   config_format_duration(cfg->dedup_ttl, d, sizeof d),
-			   c->days);
-	}
-	if (total == 0) {
-		buf_printf(t, "No key changed at this keyserver in the last %lld "
-			   "day%s.\n", (long long)days, days == 1 ? "" : "s");
-		rc = 0;
-		goto out;
-	}
-	if (total > cfg->max_reply_keys) {
-		buf_printf(t, "%llu keys changed at this keyserver in the last %lld "
-			   "days; it sends at most\n%llu in one reply.  Please ask "
-			   "for fewer days.\n", (unsigned long long)total,
-			   (long long)days, (unsigned long long)cfg->max_reply_keys);
-		rc = 0;
-		goto out;
-	}
+/* fetch_keys - the keys fprs[0..n) from the database, appended to
+ * a->keys; *gone_r counts those it does not hold. */
+static int
+fetch_keys(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
+	   char (*fprs)[2 * PGP_FPR_MAX + 1], size_t n, int timeout_ms,
+	   struct answer *a, size_t *gone_r, struct pb_err *err)
+{
+	*gone_r = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct mailcmd one = *c;
 		struct keydb_answer ka;
@@ -329,7 +316,7 @@ last(const struct config *cfg, struct keydb *db, struct spool *sp,
 							: MAILCMD_SEARCH_FPR_V4;
 		if (lookup(cfg, db, &one, KEYDB_WANT_KEYS, timeout_ms, &ka, err) != 0) {
 			keydb_answer_free(&ka);
-			goto out;
+			return -1;
 		}
 		for (size_t k = 0; k < ka.keys.nkeys; k++) {
 			struct pgp_key *dst;
@@ -340,28 +327,154 @@ last(const struct config *cfg, struct keydb *db, struct spool *sp,
 			*dst = ka.keys.keys[k];
 			memset(&ka.keys.keys[k], 0, sizeof ka.keys.keys[k]);
 		}
-		gone += ka.keys.nkeys == 0;
+		*gone_r += ka.keys.nkeys == 0;
 		keydb_answer_free(&ka);
 	}
-	buf_printf(t, "%llu key%s changed at this keyserver in the last %lld "
-		   "day%s:\n\n", (unsigned long long)total, total == 1 ? "" : "s",
-		   (long long)days, days == 1 ? "" : "s");
-	for (size_t i = 0; i < a->keys.nkeys; i++) {
-		buf_puts(t, "  ");
-		put_fpr(t, a->keys.keys[i].fpr_hex);
-		buf_printf(t, "\n      %s\n", a->keys.keys[i].uid ?
-			   a->keys.keys[i].uid : "(no user ID)");
+	return 0;
+}
+
+/* last - LAST <days>: keys this gateway saw change, from the dedup
+ * index, fetched from the key database by fingerprint. */
+static int
+last(const struct config *cfg, struct keydb *db, struct spool *sp,
+     const struct mailcmd *c, int64_t now, int timeout_ms, struct answer *a,
+     struct pb_err *err)
+{
+	char (*fprs)[2 * PGP_FPR_MAX + 1] = NULL;
+	struct buf *t = &a->text;
+	int64_t days, window = last_window(cfg, c, &days, t);
+	size_t n = 0, gone = 0;
+	uint64_t total = 0;
+	int rc = 0;
+
+	if (dedup_changed_since(sp, NULL, now - window, (size_t)cfg->max_reply_keys,
+				&fprs, &n, &total, err) != 0) {
+		err->status = PB_ETEMP;
+		return -1;
 	}
-	if (gone)
-		buf_printf(t, "\n%zu of them %s not in the key database (yet, or "
-			   "any more).\n", gone, gone == 1 ? "is" : "are");
-	if (a->keys.nkeys)
-		buf_puts(t, "\nThe keys follow as one ASCII-armored block: "
-			 "\"gpg --import\" of this\nwhole mail imports them.\n");
-	rc = 0;
-out:
+	if (total == 0) {
+		buf_printf(t, "No key changed at this keyserver in the last %lld "
+			   "day%s.\n", (long long)days, days == 1 ? "" : "s");
+	} else if (total > cfg->max_reply_keys) {
+		buf_printf(t, "%llu keys changed at this keyserver in the last %lld "
+			   "days; it sends at most\n%llu in one reply.  Please ask "
+			   "for fewer days.\n", (unsigned long long)total,
+			   (long long)days, (unsigned long long)cfg->max_reply_keys);
+	} else if ((rc = fetch_keys(cfg, db, c, fprs, n, timeout_ms, a, &gone,
+				    err)) == 0) {
+		buf_printf(t, "%llu key%s changed at this keyserver in the last "
+			   "%lld day%s:\n\n", (unsigned long long)total,
+			   total == 1 ? "" : "s", (long long)days,
+			   days == 1 ? "" : "s");
+		for (size_t i = 0; i < a->keys.nkeys; i++) {
+			buf_puts(t, "  ");
+			put_fpr(t, a->keys.keys[i].fpr_hex);
+			buf_printf(t, "\n      %s\n", a->keys.keys[i].uid ?
+				   a->keys.keys[i].uid : "(no user ID)");
+		}
+		if (gone)
+			buf_printf(t, "\n%zu of them %s not in the key database "
+				   "(yet, or any more).\n", gone,
+				   gone == 1 ? "is" : "are");
+		if (a->keys.nkeys)
+			buf_puts(t, "\nThe keys follow as one ASCII-armored block: "
+				 "\"gpg --import\" of this\nwhole mail imports "
+				 "them.\n");
+	}
 	free(fprs);
 	return rc;
+}
+
+/* put_line - one line of an ADD's report, cut at MAILREQ_TEXT_MAX bytes
+ * as every line is, and made text. */
+static void
+put_line(struct buf *t, const char *fmt, ...)
+{
+	char line[MAILREQ_TEXT_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	utf8_make_text(line);
+	buf_printf(t, "  %s\n", line);
+}
+
+/* added - "2 new signatures, 1 new user ID": what f counts, or "". */
+static void
+added(const struct mailreq_fact *f, struct buf *b)
+{
+	const struct { uint32_t n; const char *one, *more; } parts[] = {
+		{ f->uids, "user ID", "user IDs" },
+		{ f->subkeys, "subkey", "subkeys" },
+		{ f->sigs, "signature", "signatures" },
+		{ f->other, "packet", "packets" },
+	};
+
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		if (parts[i].n)
+			buf_printf(b, "%s%u new %s", b->len ? ", " : "", parts[i].n,
+				   parts[i].n == 1 ? parts[i].one : parts[i].more);
+}
+
+/* put_fact - the line for one fact of an ADD. */
+static void
+put_fact(const struct config *cfg, const struct mailreq_fact *f, struct buf *t)
+{
+	const char *uid = f->uid ? f->uid : "no user ID";
+	struct buf what = BUF_INIT;
+	char ttl[32];
+
+	switch (f->kind) {
+	case MAILREQ_SEEN:
+		put_line(t, "%s: nothing new (this keyserver received it within "
+			 "the last %s)", f->fpr,
+			 config_format_duration(cfg->dedup_ttl, ttl, sizeof ttl));
+		break;
+	case MAILREQ_REFUSED:
+	case MAILREQ_DB_REFUSED:
+		put_line(t, "refused: %s", f->why ? f->why : "failed");
+		break;
+	case MAILREQ_REJECTED:
+		put_line(t, "%s: refused: GnuPG rejected it: %s", f->fpr,
+			 f->why ? f->why : "unusable");
+		break;
+	case MAILREQ_ACCEPTED:
+		put_line(t, "%s (%s): accepted", f->fpr, uid);
+		break;
+	case MAILREQ_NEW:
+		put_line(t, "%s (%s): new key", f->fpr, uid);
+		break;
+	case MAILREQ_ADDED:
+		added(f, &what);
+		put_line(t, "%s (%s): %s", f->fpr, uid,
+			 what.len ? buf_str(&what) : "nothing new");
+		break;
+	case MAILREQ_MERGED_LATER:
+		/* The one backend without refusal reports is sks: (keydb.h). */
+		put_line(t, "(handed to SKS, which merges keys within about ten "
+			 "seconds and reports no refusals)");
+		break;
+	default:
+		break;
+	}
+	buf_free(&what);
+}
+
+/* add_report - ADD: what became of each key. */
+static void
+add_report(const struct config *cfg, const struct mailreq *mr, struct buf *t)
+{
+	buf_puts(t, "Your ADD was processed:\n\n");
+	for (size_t i = 0; i < mr->nlines; i++)
+		buf_printf(t, "  %s\n", mr->lines[i]);
+	for (size_t i = 0; i < mr->nfacts; i++)
+		put_fact(cfg, &mr->facts[i], t);
+	if (mr->more_facts)
+		put_line(t, "... and more (an ADD reply lists at most %d)",
+			 MAILREQ_FACTS_MAX);
+	if (mr->nlines == 0 && mr->nfacts == 0)
+		buf_puts(t, "  (nothing to report)\n");
 }
 
 int
@@ -390,11 +503,7 @@ answer_compose(const struct config *cfg, struct keydb *db, struct spool *sp,
 		rc = last(cfg, db, sp, c, now, timeout_ms, a, err);
 		break;
 	case MAILCMD_ADD:
-		buf_puts(t, "Your ADD was processed:\n\n");
-		for (size_t i = 0; i < mr->nlines; i++)
-			buf_printf(t, "  %s\n", mr->lines[i]);
-		if (mr->nlines == 0)
-			buf_puts(t, "  (nothing to report)\n");
+		add_report(cfg, mr, t);
 		break;
 	case MAILCMD_BAD_ARG:
 		buf_printf(t, "Your %s command cannot be answered:\n%s.\n\n%s",

@@ -1,240 +1,61 @@
 /*
- * deliver.c - delivery attempts of inbound entries (see deliver.h).
+ * deliver.c - the delivery agent for inbound entries: their keys to the
+ * key database (a row of delivery.c's table; agent.h).
  *
- * A batch goes through four steps: claim the entries (one transaction,
- * leases), read their keys, ask GnuPG about all of them in one call and
- * hand the accepted ones to the key database in one call, then record
- * every entry's outcome (one transaction).  Batching is what makes bulk
- * delivery cheap: gpg starts once per batch instead of once per mail.
+ * An attempt reads every claimed entry's keys, asks GnuPG about all of
+ * them in one call and hands the accepted ones to the key database in
+ * one call: batching is what makes bulk delivery cheap, gpg starts once
+ * per batch instead of once per mail.  What the attempt found beside
+ * the outcome is recorded with it: keys GnuPG rejected split off into a
+ * quarantined entry, a failed entry's keys no longer counted as seen,
+ * and an ADD's facts for its waiting reply.
  */
-#include "bridge/deliver.h"
 #include "bridge/addreply.h"
-#include "keydb/keydb.h"
-#include "openpgp/keycheck.h"
+#include "bridge/agent.h"
+#include "bridge/mailreq.h"
 #include "openpgp/pgp.h"
 #include "spool/dedup.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-struct deliverer {
-	struct spool *sp;
-	const struct config *cfg;
-	struct keydb *db;
-	struct keycheck *kc;
-	char reply_id[QID_LEN + 1];	/* the last ADD reply made, or "" */
+/* What the attempt keeps per item, for the record and the log. */
+struct kd_item {
+	size_t first, nkeys;		/* its keys in kd_batch.keys */
+	struct q_entry rejected;	/* keys GnuPG refused, to split off */
+	struct buf rpayload;
+	struct mailreq facts;		/* for an ADD's reply (entry.child) */
+	char quarantine_id[QID_LEN + 1];
 };
 
-struct deliverer *
-deliver_open(struct spool *sp, const struct config *cfg)
-{
-	struct deliverer *d = xcalloc(1, sizeof *d);
-
-	d->sp = sp;
-	d->cfg = cfg;
-	return d;
-}
-
-void
-deliver_close(struct deliverer *d)
-{
-	if (!d)
-		return;
-	if (d->db)
-		d->db->close(d->db);
-	if (d->kc)
-		keycheck_close(d->kc);
-	free(d);
-}
+struct kd_batch {
+	struct kd_item *items;		/* beside the frame's items */
+	struct pgp_key *keys;		/* every item's keys (owned) */
+	size_t nkeys;
+	unsigned char *accepted;	/* per key: GnuPG accepts it */
+	const char **reasons;		/* per key: else why not */
+	unsigned char *kept;		/* per key: goes to the database */
+};
 
 int
-deliver_lease_secs(int timeout_ms)
+keydb_lease_secs(int timeout_ms)
 {
 	/* The key check and the database call together, with room. */
 	return 2 * (timeout_ms / 1000) + 60;
 }
 
-/* One entry of a batch. */
-struct item {
-	const char *id;
-	int claimed;
-	struct q_entry entry;		/* as claimed */
-	size_t first, nkeys;		/* its keys in the batch's key array */
-	enum deliver_outcome outcome;
-	char *error;			/* owned */
-	struct q_entry rejected;	/* keys GnuPG refused, to split off */
-	struct buf rpayload;
-	struct mailreq lines;		/* an ADD's reply (entry.request
-					 * set): keys GnuPG refused */
-	struct mailreq described;	/* what the others add, if delivered */
-	/* results of the finishing transaction */
-	enum deliver_outcome final;
-	char quarantine_id[QID_LEN + 1];
-	char reply_id[QID_LEN + 1];	/* the ADD's reply entry, or "" */
-	int lost_lease;
-	char why_lost[Q_WHY_LEN];	/* why the outcome was not recorded */
-};
-
-struct batch {
-	struct deliverer *d;
-	struct item *items;
-	size_t n;
-	const struct pgp_key *keys;	/* every item's keys */
-	int lease_secs;
-};
-
+/* read_keys - every claimed item's keys into kb->keys, dropping each
+ * payload as soon as it is parsed so a large batch is held once. */
 static int
-claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
-{
-	struct batch *b = vctx;
-	int64_t now = spool_now();
-
-	struct q_lease_want want = { Q_INBOUND, now, b->lease_secs, 0,
-				     UINT64_MAX, UINT64_MAX };
-
-	for (size_t i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
-		char why[Q_WHY_LEN];
-		int r;
-
-		it->claimed = 0;
-		q_entry_free(&it->entry);
-		/* Not due, gone, or another live process has it (a
-		 * filter leases its own entry when it commits, so the lease
-		 * it finds here is its own). */
-		r = queue_lease(sp, txn, it->id, &want, &it->entry, why, err);
-		if (r < 0 && err->status != PB_ENOTFOUND)
-			return -1;
-		it->claimed = r == 0;
-	}
-	return 0;
-}
-
-static int
-finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
-{
-	struct batch *b = vctx;
-	int64_t now = spool_now();
-
-	for (size_t i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
-		struct q_entry e;
-		int r;
-
-		it->quarantine_id[0] = '\0';
-		it->reply_id[0] = '\0';
-		it->lost_lease = 0;
-		if (!it->claimed)
-			continue;
-		r = queue_attempted(sp, txn, it->id,
-				    it->outcome == DELIVER_DONE ? QS_DONE :
-				    it->outcome == DELIVER_FAILED ? QS_FAILED :
-				    it->outcome == DELIVER_QUARANTINED ?
-				    QS_QUARANTINED : QS_DEFERRED, it->error,
-				    b->d->cfg, now, &e, it->why_lost, err);
-		if (r < 0 && err->status == PB_ENOTFOUND) {
-			snprintf(it->why_lost, sizeof it->why_lost,
-				 "deleted by the operator during delivery");
-			r = 1;
-		}
-		if (r < 0)
-			return -1;
-		if (r > 0) {
-			/* Held, retried or deleted by the operator
-			 * meanwhile: theirs wins. */
-			it->lost_lease = 1;
-			continue;
-		}
-		it->final = e.state == QS_FAILED ? DELIVER_FAILED :
-			    e.state == QS_DEFERRED ? DELIVER_DEFERRED : it->outcome;
-		/* A failed entry must not make its keys look seen: a resend
-		 * within dedup_ttl would be taken for a duplicate and the
-		 * keys never delivered.  (Keys GnuPG rejected stay seen: a
-		 * resend would be rejected again.) */
-		for (size_t k = it->first; r == 0 && e.state == QS_FAILED &&
-		     k < it->first + it->nkeys; k++)
-			r = dedup_forget_key(sp, txn, &b->keys[k], e.origin,
-					     e.created, err);
-		if (r == 0 && it->rejected.nkeys) {
-			struct q_entry q;
-
-			q_entry_copy(&q, &it->rejected);
-			r = queue_insert(sp, txn, &q, it->rpayload.data,
-					 it->rpayload.len, err);
-			memcpy(it->quarantine_id, q.id, sizeof q.id);
-			q_entry_free(&q);
-		}
-		/* An ADD is answered once its entry is finished, in the
-		 * transaction that says so. */
-		if (r == 0 && e.request && e.reply_to && e.state != QS_DEFERRED) {
-			struct mailreq lines = { 0 };
-
-			for (size_t l = 0; l < it->lines.nlines; l++)
-				mailreq_add_line(&lines, "%s", it->lines.lines[l]);
-			for (size_t l = 0; e.state == QS_DONE &&
-			     l < it->described.nlines; l++)
-				mailreq_add_line(&lines, "%s",
-						 it->described.lines[l]);
-			if (e.state == QS_FAILED)
-				mailreq_add_line(&lines, "refused: %s", e.last_error ?
-						 e.last_error : "failed");
-			r = addreply_insert(sp, txn, &e, &lines, now, it->reply_id,
-					    err);
-			mailreq_free(&lines);
-		}
-		q_entry_free(&e);
-		if (r != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static const char *
-outcome_name(enum deliver_outcome o)
-{
-	switch (o) {
-	case DELIVER_SKIPPED: return "skipped";
-	case DELIVER_DONE: return "delivered";
-	case DELIVER_DEFERRED: return "deferred";
-	case DELIVER_FAILED: return "failed";
-	case DELIVER_QUARANTINED: return "quarantined";
-	}
-	return "?";
-}
-
-/* set_outcome - for every claimed item still undecided. */
-static void
-set_outcome(struct batch *b, enum deliver_outcome o, const char *error)
+read_keys(struct agent_batch *b, struct kd_batch *kb, struct pb_err *err)
 {
 	for (size_t i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
-
-		if (!it->claimed || it->outcome != DELIVER_SKIPPED)
-			continue;
-		it->outcome = o;
-		free(it->error);
-		it->error = error ? xstrdup(error) : NULL;
-	}
-}
-
-/* read_keys - every claimed item's keys into *keys_r (owned), dropping
- * each payload as soon as it is parsed so a large batch is held once. */
-static int
-read_keys(struct batch *b, struct pgp_key **keys_r, size_t *nkeys_r,
-	  struct pb_err *err)
-{
-	struct pgp_key *keys = NULL;
-	size_t nkeys = 0;
-
-	for (size_t i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
+		struct agent_item *it = &b->items[i];
+		struct kd_item *k = &kb->items[i];
 		struct buf payload = BUF_INIT;
 		const unsigned char *kp;
 		size_t off = 0, klen;
@@ -245,97 +66,101 @@ read_keys(struct batch *b, struct pgp_key **keys_r, size_t *nkeys_r,
 			continue;
 		if (queue_get_payload(b->d->sp, NULL, it->id, &payload, err) != 0) {
 			buf_free(&payload);
-			*keys_r = keys;
-			*nkeys_r = nkeys;
 			return -1;
 		}
-		it->first = nkeys;
+		k->first = kb->nkeys;
 		pb_err_clear(&kerr);
 		while ((r = pgp_keyseq_next(payload.data, payload.len, &off,
 					       &kp, &klen)) == 1) {
-			keys = xreallocarray(keys, nkeys + 1, sizeof *keys);
-			if (pgp_parse_key_blob(kp, klen, &keys[nkeys], &kerr) != 0) {
+			kb->keys = xreallocarray(kb->keys, kb->nkeys + 1,
+						 sizeof *kb->keys);
+			if (pgp_parse_key_blob(kp, klen, &kb->keys[kb->nkeys],
+					       &kerr) != 0) {
 				r = -1;
 				break;
 			}
-			nkeys++;
+			kb->nkeys++;
 		}
-		it->nkeys = nkeys - it->first;
+		k->nkeys = kb->nkeys - k->first;
 		buf_free(&payload);
-		if (r < 0 || it->nkeys == 0) {
+		if (r < 0 || k->nkeys == 0) {
 			/* Our bug or disk damage: retrying cannot help. */
-			it->outcome = DELIVER_FAILED;
+			it->outcome = QS_FAILED;
 			it->error = xasprintf("unreadable payload: %s",
 					      kerr.msg[0] ? kerr.msg : "no keys");
 		}
 	}
-	*keys_r = keys;
-	*nkeys_r = nkeys;
 	return 0;
 }
 
+/* reject - key k of item it, which GnuPG refused (why: reasons), goes
+ * to the item's quarantined piece; the ADD's reply hears of it. */
+static void
+reject(struct agent_item *it, struct kd_item *k, const struct pgp_key *key,
+       const char *reason, struct buf *why)
+{
+	struct q_entry *r = &k->rejected;
+
+	if (it->entry.child) {
+		struct mailreq_fact f = mailreq_key_fact(MAILREQ_REJECTED, key);
+
+		f.why = (char *)reason;
+		mailreq_add_fact(&k->facts, &f);
+	}
+	if (r->nkeys == 0) {
+		struct q_source src = {
+			it->entry.sender, it->entry.message_id, it->entry.size,
+			it->id,
+		};
+
+		q_entry_new_quarantine(r, Q_INBOUND, it->entry.origin, NULL, &src);
+		r->payload_kind = Q_PAYLOAD_KEYS;
+	}
+	q_entry_add_key(r, key->fpr_hex, key->uid);
+	pgp_keyseq_add(&k->rpayload, key->data, key->len);
+	buf_printf(why, "%sGnuPG rejected key %s: %s", why->len ? "; " : "",
+		   key->fpr_hex, reason ? reason : "unusable");
+}
+
 /* split_rejected - per item, keys GnuPG refused become a quarantined
- * entry; an item with none left is itself quarantined.  Fills good[]
- * with shallow copies of the accepted keys of undecided items.  A key
- * GnuPG parsed but found no self-signature for is a PKS delta, not a bad
- * key, when the key database merges packets: it goes through (unless it
- * is a primary key packet alone, which adds nothing to any key). */
+ * entry; an item with none left is itself quarantined.  Marks kb->kept
+ * for the accepted keys of undecided items, and returns how many.  A
+ * key GnuPG parsed but found no self-signature for is a PKS delta, not
+ * a bad key, when the key database merges packets: it goes through
+ * (unless it is a primary key packet alone, which adds nothing). */
 static size_t
-split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accepted,
-	       const char **reasons, struct pgp_key *good, unsigned char *kept_r)
+split_rejected(struct agent_batch *b, struct kd_batch *kb, int merges)
 {
 	size_t ngood = 0;
-	int merges = b->d->db && (b->d->db->does & KEYDB_MERGES);
 
 	for (size_t i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
+		struct agent_item *it = &b->items[i];
+		struct kd_item *k = &kb->items[i];
 		struct buf why = BUF_INIT;
 		size_t kept = 0;
 
-		if (!it->claimed || it->outcome != DELIVER_SKIPPED)
+		if (!it->claimed || it->outcome != QS_READY)
 			continue;
-		for (size_t k = it->first; k < it->first + it->nkeys; k++) {
-			struct q_entry *r = &it->rejected;
-
-			if (accepted[k] || (merges && keys[k].npackets > 1 &&
-					    keycheck_unbound(reasons[k]))) {
-				good[ngood++] = keys[k];
-				kept_r[k] = 1;
+		for (size_t j = k->first; j < k->first + k->nkeys; j++) {
+			if (kb->accepted[j] ||
+			    (merges && kb->keys[j].npackets > 1 &&
+			     keycheck_unbound(kb->reasons[j]))) {
+				kb->kept[j] = 1;
 				kept++;
 				continue;
 			}
-			if (it->entry.request)
-				mailreq_add_line(&it->lines, "%s: refused: GnuPG "
-						 "rejected it: %s", keys[k].fpr_hex,
-						 reasons[k] ? reasons[k] : "unusable");
-			if (r->nkeys == 0) {
-				struct q_source src = {
-					it->entry.sender, it->entry.message_id,
-					it->entry.size, it->id,
-				};
-
-				q_entry_new_quarantine(r, Q_INBOUND,
-						       it->entry.origin, NULL,
-						       &src);
-				r->payload_kind = Q_PAYLOAD_KEYS;
-			}
-			q_entry_add_key(r, keys[k].fpr_hex, keys[k].uid);
-			pgp_keyseq_add(&it->rpayload, keys[k].data, keys[k].len);
-			buf_printf(&why, "%sGnuPG rejected key %s: %s",
-				   why.len ? "; " : "", keys[k].fpr_hex,
-				   reasons[k] ? reasons[k] : "unusable");
+			reject(it, k, &kb->keys[j], kb->reasons[j], &why);
 		}
-		if (why.len) {
-			if (kept == 0) {
-				/* Nothing left: the entry itself is the
-				 * quarantine record. */
-				it->outcome = DELIVER_QUARANTINED;
-				it->error = (char *)buf_steal(&why, NULL);
-				q_entry_free(&it->rejected);
-				buf_free(&it->rpayload);
-			} else {
-				it->rejected.last_error = (char *)buf_steal(&why, NULL);
-			}
+		ngood += kept;
+		if (why.len && kept == 0) {
+			/* Nothing left: the entry itself is the quarantine
+			 * record. */
+			it->outcome = QS_QUARANTINED;
+			it->error = (char *)buf_steal(&why, NULL);
+			q_entry_free(&k->rejected);
+			buf_free(&k->rpayload);
+		} else if (why.len) {
+			k->rejected.last_error = (char *)buf_steal(&why, NULL);
 		}
 		buf_free(&why);
 	}
@@ -346,25 +171,54 @@ split_rejected(struct batch *b, struct pgp_key *keys, const unsigned char *accep
  * of its keys adds to the database's copy (addreply.h).  An ADD is a
  * person's, so the few lookups this costs are worth the answer. */
 static void
-describe_adds(struct deliverer *d, struct batch *b, const struct pgp_key *keys,
-	      const unsigned char *kept, int timeout_ms)
+describe_adds(struct agent_batch *b, struct kd_batch *kb)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
+	struct deliverer *d = b->d;
 
-		if (!it->claimed || it->outcome != DELIVER_SKIPPED ||
-		    !it->entry.request)
+	for (size_t i = 0; i < b->n; i++) {
+		struct agent_item *it = &b->items[i];
+		struct kd_item *k = &kb->items[i];
+		struct mailreq_fact later = { .kind = MAILREQ_MERGED_LATER };
+
+		if (!it->claimed || it->outcome != QS_READY || !it->entry.child)
 			continue;
-		for (size_t k = it->first; k < it->first + it->nkeys; k++)
-			if (kept[k])
-				addreply_describe(d->db, &keys[k],
+		for (size_t j = k->first; j < k->first + k->nkeys; j++)
+			if (kb->kept[j])
+				addreply_describe(d->db, &kb->keys[j],
 						  (size_t)d->cfg->max_key_size,
-						  timeout_ms / 4, &it->described);
+						  b->timeout_ms / 4, &k->facts);
 		if (!(d->db->does & KEYDB_REPORTS_REFUSALS))
-			mailreq_add_line(&it->described, "(handed to SKS, which merges "
-					 "keys within about ten seconds and reports "
-					 "no refusals)");
+			mailreq_add_fact(&k->facts, &later);
 	}
+}
+
+/* put_kept - the kept keys, to the key database in one call. */
+static void
+put_kept(struct agent_batch *b, struct kd_batch *kb, size_t ngood)
+{
+	struct deliverer *d = b->d;
+	struct pgp_key *good = xcalloc(ngood + 1, sizeof *good);
+	const char *first = NULL;
+	struct pb_err derr;
+	size_t n = 0;
+	char *why;
+
+	for (size_t j = 0; j < kb->nkeys; j++)
+		if (kb->kept[j])
+			good[n++] = kb->keys[j];	/* shallow */
+	for (size_t i = 0; i < b->n && !first; i++)
+		if (b->items[i].claimed)
+			first = b->items[i].id;
+	describe_adds(b, kb);
+	if (d->db->put(d->db, first, good, n, b->timeout_ms, &derr) != 0) {
+		why = xasprintf("%s: %s", d->db->name, derr.msg);
+		agent_set_outcome(b, derr.status == PB_EPERM ? QS_FAILED :
+				  QS_DEFERRED, why);
+		free(why);
+	} else {
+		agent_set_outcome(b, QS_DONE, NULL);
+	}
+	free(good);
 }
 
 static int
@@ -382,136 +236,162 @@ keycheck_ready(struct deliverer *d, struct pb_err *err)
 }
 
 int
-deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
-		      int timeout_ms, enum deliver_outcome *outcomes,
-		      struct pb_err *err)
+keydb_attempt(struct agent_batch *b, struct pb_err *err)
 {
-	struct batch b;
-	struct pgp_key *keys = NULL, *good = NULL;
-	unsigned char *accepted = NULL;
-	const char **reasons = NULL;
-	unsigned char *kept = NULL;
-	size_t nkeys = 0, ngood = 0, nclaimed = 0;
+	struct deliverer *d = b->d;
+	struct kd_batch *kb = xcalloc(1, sizeof *kb);
 	struct pb_err derr;
-	int64_t t0 = clock_ms();
-	char *errtext = NULL;
-	int rc = -1;
+	size_t ngood;
+	int opened;
+	char *why;
 
-	memset(&b, 0, sizeof b);
-	b.d = d;
-	b.n = n;
-	b.lease_secs = deliver_lease_secs(timeout_ms);
-	b.items = xcalloc(n + 1, sizeof *b.items);
-	for (size_t i = 0; i < n; i++) {
-		b.items[i].id = ids[i];
-		outcomes[i] = DELIVER_SKIPPED;
-	}
-
-	if (spool_txn(d->sp, SPOOL_NOSYNC, claim_fn, &b, err) != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		nclaimed += b.items[i].claimed;
-	if (nclaimed == 0) {
-		rc = 0;
-		goto out;
-	}
-	if (read_keys(&b, &keys, &nkeys, err) != 0)
-		goto out;
-
+	b->state = kb;
+	kb->items = xcalloc(b->n + 1, sizeof *kb->items);
+	if (read_keys(b, kb, err) != 0)
+		return -1;
+	kb->accepted = xcalloc(kb->nkeys + 1, 1);
+	kb->reasons = xcalloc(kb->nkeys + 1, sizeof *kb->reasons);
+	kb->kept = xcalloc(kb->nkeys + 1, 1);
 	pb_err_clear(&derr);
-	accepted = xcalloc(nkeys + 1, 1);
-	reasons = xcalloc(nkeys + 1, sizeof *reasons);
-	good = xcalloc(nkeys + 1, sizeof *good);
-	kept = xcalloc(nkeys + 1, 1);
 	if (keycheck_ready(d, &derr) != 0 ||
-	    keycheck_keys(d->kc, keys, nkeys, accepted, reasons, &derr) != 0) {
-		errtext = xasprintf("key check: %s", derr.msg);
-		set_outcome(&b, DELIVER_DEFERRED, errtext);
-	} else {
-		/* Opening only parses: what the backend does decides which
-		 * keys go to it. */
-		int opened = d->db || keydb_open(d->cfg->keydb, &d->db, &derr) == 0;
-
-		ngood = split_rejected(&b, keys, accepted, reasons, good, kept);
-		if (ngood == 0) {
-			;	/* every item decided already */
-		} else if (!opened) {
-			errtext = xasprintf("key database: %s", derr.msg);
-			set_outcome(&b, DELIVER_DEFERRED, errtext);
-		} else {
-			describe_adds(d, &b, keys, kept, timeout_ms);
-			if (d->db->put(d->db, ids[0], good, ngood, timeout_ms,
-				       &derr) != 0) {
-				errtext = xasprintf("%s: %s", d->db->name, derr.msg);
-				set_outcome(&b, derr.status == PB_EPERM ?
-					    DELIVER_FAILED : DELIVER_DEFERRED,
-					    errtext);
-			} else {
-				set_outcome(&b, DELIVER_DONE, NULL);
-			}
-		}
+	    keycheck_keys(d->kc, kb->keys, kb->nkeys, kb->accepted, kb->reasons,
+			  &derr) != 0) {
+		why = xasprintf("key check: %s", derr.msg);
+		agent_set_outcome(b, QS_DEFERRED, why);
+		free(why);
+		return 0;
 	}
-
-	b.keys = keys;
-	if (spool_txn(d->sp, SPOOL_NOSYNC, finish_fn, &b, err) != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct item *it = &b.items[i];
-
-		if (!it->claimed)
-			continue;
-		if (it->lost_lease) {
-			log_warning(it->id, "status=%s not recorded (%s)",
-				    outcome_name(it->outcome), it->why_lost);
-			continue;
-		}
-		outcomes[i] = it->final;
-		log_msg(it->final == DELIVER_DONE ? LOG_INFO : LOG_WARNING, it->id,
-			"to=<%s>, keys=%zu, delay=%.2f, attempts=%u, status=%s%s%s%s",
-			d->db ? d->db->name : d->cfg->keydb,
-			it->final == DELIVER_DONE ? it->nkeys - it->rejected.nkeys : 0,
-			clock_since(t0),
-			it->entry.attempts + 1, outcome_name(it->final),
-			it->error ? " (" : "", it->error ? it->error : "",
-			it->error ? ")" : "");
-		if (it->quarantine_id[0])
-			log_notice(it->quarantine_id, "parent=%s, status=quarantined (%s)",
-				   it->id, it->rejected.last_error);
+	/* Opening only parses: what the backend does decides which keys go
+	 * to it. */
+	opened = deliverer_keydb(d, &derr) == 0;
+	ngood = split_rejected(b, kb, opened && (d->db->does & KEYDB_MERGES));
+	if (ngood == 0)
+		return 0;	/* every item decided already */
+	if (!opened) {
+		why = xasprintf("key database: %s", derr.msg);
+		agent_set_outcome(b, QS_DEFERRED, why);
+		free(why);
+		return 0;
 	}
-	rc = 0;
-out:
-	for (size_t i = 0; i < nkeys; i++)
-		pgp_key_free_contents(&keys[i]);
-	free(keys);
-	free(good);
-	free(accepted);
-	free(reasons);
-	free(kept);
-	free(errtext);
-	d->reply_id[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (b.items[i].reply_id[0])
-			memcpy(d->reply_id, b.items[i].reply_id, sizeof d->reply_id);
-		mailreq_free(&b.items[i].lines);
-		mailreq_free(&b.items[i].described);
-		q_entry_free(&b.items[i].entry);
-		q_entry_free(&b.items[i].rejected);
-		buf_free(&b.items[i].rpayload);
-		free(b.items[i].error);
+	put_kept(b, kb, ngood);
+	return 0;
+}
+
+/* report - an ADD's facts, into its waiting reply (made due by the
+ * record of its parent e, in this transaction). */
+static int
+report(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
+       const struct kd_item *k, struct pb_err *err)
+{
+	struct buf payload = BUF_INIT;
+	struct mailreq mr;
+	struct pb_err derr;
+	int r;
+
+	if (queue_get_payload(sp, txn, e->child, &payload, err) != 0) {
+		buf_free(&payload);
+		return -1;
 	}
-	free(b.items);
-	return rc;
+	if (payload.len == 0 ||
+	    mailreq_decode(payload.data, payload.len, &mr, &derr) != 0) {
+		/* Gone, or damaged: the reply says what it can. */
+		buf_free(&payload);
+		return 0;
+	}
+	for (size_t i = 0; i < k->facts.nfacts; i++)
+		if (e->state == QS_DONE || k->facts.facts[i].kind == MAILREQ_REJECTED)
+			mailreq_add_fact(&mr, &k->facts.facts[i]);
+	if (e->state == QS_FAILED) {
+		struct mailreq_fact f = { .kind = MAILREQ_DB_REFUSED,
+					  .why = e->last_error };
+
+		mailreq_add_fact(&mr, &f);
+	}
+	buf_reset(&payload);
+	mailreq_encode(&mr, &payload);
+	mailreq_free(&mr);
+	r = queue_replace_payload(sp, txn, e->child, payload.data, payload.len,
+				  err);
+	buf_free(&payload);
+	if (r < 0 && err->status == PB_ENOTFOUND)
+		r = 0;
+	return r < 0 ? -1 : 0;
 }
 
 int
-deliver_inbound(struct deliverer *d, const char *id, int timeout_ms,
-		enum deliver_outcome *out, struct pb_err *err)
+keydb_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
+	     struct agent_item *it, const struct q_entry *e, struct pb_err *err)
 {
-	return deliver_inbound_batch(d, &id, 1, timeout_ms, out, err);
+	struct kd_batch *kb = b->state;
+	struct kd_item *k = &kb->items[it - b->items];
+	int r = 0;
+
+	k->quarantine_id[0] = '\0';
+	/* A failed entry must not make its keys look seen: a resend within
+	 * dedup_ttl would be taken for a duplicate and the keys never
+	 * delivered.  (Keys GnuPG rejected stay seen: a resend would be
+	 * rejected again.) */
+	for (size_t j = k->first; r == 0 && e->state == QS_FAILED &&
+	     j < k->first + k->nkeys; j++)
+		r = dedup_forget_key(sp, txn, &kb->keys[j], e->origin, e->created,
+				     err);
+	if (r == 0 && k->rejected.nkeys) {
+		struct q_entry q;
+
+		q_entry_copy(&q, &k->rejected);
+		r = queue_insert(sp, txn, &q, k->rpayload.data, k->rpayload.len,
+				 err);
+		memcpy(k->quarantine_id, q.id, sizeof q.id);
+		q_entry_free(&q);
+	}
+	if (r == 0 && e->child && e->state != QS_DEFERRED)
+		r = report(sp, txn, e, k, err);
+	return r;
 }
 
-const char *
-deliver_reply_id(const struct deliverer *d)
+void
+keydb_log(const struct agent_batch *b, const struct agent_item *it)
 {
-	return d->reply_id[0] ? d->reply_id : NULL;
+	const struct kd_batch *kb = b->state;
+	const struct kd_item *k = &kb->items[it - b->items];
+	const struct deliverer *d = b->d;
+
+	if (!it->recorded) {
+		log_warning(it->id, "status=%s not recorded (%s)",
+			    agent_status(it->outcome, "delivered"), it->why_lost);
+		return;
+	}
+	log_msg(it->final == QS_DONE ? LOG_INFO : LOG_WARNING, it->id,
+		"to=<%s>, keys=%zu, delay=%.2f, attempts=%u, status=%s%s%s%s",
+		d->db ? d->db->name : d->cfg->keydb,
+		it->final == QS_DONE ? k->nkeys - k->rejected.nkeys : 0,
+		clock_since(b->t0), it->entry.attempts + 1,
+		agent_status(it->final, "delivered"),
+		it->error ? " (" : "", it->error ? it->error : "",
+		it->error ? ")" : "");
+	if (k->quarantine_id[0])
+		log_notice(k->quarantine_id, "parent=%s, status=quarantined (%s)",
+			   it->id, k->rejected.last_error);
+}
+
+void
+keydb_done(struct agent_batch *b)
+{
+	struct kd_batch *kb = b->state;
+
+	if (!kb)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		q_entry_free(&kb->items[i].rejected);
+		buf_free(&kb->items[i].rpayload);
+		mailreq_free(&kb->items[i].facts);
+	}
+	for (size_t j = 0; j < kb->nkeys; j++)
+		pgp_key_free_contents(&kb->keys[j]);
+	free(kb->keys);
+	free(kb->accepted);
+	free(kb->reasons);
+	free(kb->kept);
+	free(kb->items);
+	free(kb);
 }

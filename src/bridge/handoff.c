@@ -1,9 +1,8 @@
 /*
  * handoff.c - who delivers right after a commit (see handoff.h).
  */
+#include "bridge/delivery.h"
 #include "bridge/handoff.h"
-#include "bridge/deliver.h"
-#include "bridge/reply.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -18,7 +17,6 @@
 #define INLINE_LOCK "inline.lock"
 /* The inline attempt is bounded well inside the filter's own watchdog. */
 #define INLINE_TIMEOUT_MS 10000
-#define INLINE_REPLY_TIMEOUT_S 10
 
 static void
 spool_file(const struct spool *sp, const char *name, char *path, size_t len)
@@ -79,7 +77,8 @@ handoff_begin(struct handoff *h, const struct spool *sp)
 int
 handoff_lease_secs(const struct handoff *h)
 {
-	return h->slot_fd >= 0 ? deliver_lease_secs(INLINE_TIMEOUT_MS) : 0;
+	return h->slot_fd >= 0 ?
+		delivery_lease_secs(DELIVERY_KEYDB, INLINE_TIMEOUT_MS) : 0;
 }
 
 void
@@ -92,48 +91,24 @@ handoff_cancel(struct handoff *h)
 	h->runner_fd = h->slot_fd = -1;
 }
 
-/* reply_inline - the one attempt at a reply a filter makes when no
- * runner listens. */
-static void
-reply_inline(struct spool *sp, const struct config *cfg, const char *id)
-{
-	struct replier *r = reply_open(sp, cfg);
-	enum reply_outcome out;
-	struct pb_err err;
-
-	if (reply_send(r, id, INLINE_REPLY_TIMEOUT_S, &out, &err) != 0) {
-		log_warning(id, "inline reply: %s", err.msg);
-		out = REPLY_DEFERRED;
-	}
-	reply_close(r);
-	if (out != REPLY_SENT)
-		handoff_wake(sp);
-}
-
 /* deliver_inline - the one attempt a filter makes when no runner
- * listens.  With the slot the entry is leased to us already; without it
- * the attempt claims it like any other process would.  The reply to an
- * ADD that the delivery made is sent too. */
+ * listens, at entry id of kind.  With the slot the entry is leased to us
+ * already; without it the attempt claims it like any other process
+ * would.  A runner started meanwhile retries what is not done sooner. */
 static void
-deliver_inline(struct spool *sp, const struct config *cfg, const char *id)
+deliver_inline(struct deliverer *d, struct spool *sp, enum delivery_kind kind,
+	       const char *id)
 {
-	struct deliverer *d = deliver_open(sp, cfg);
-	enum deliver_outcome out;
+	enum q_state st;
 	struct pb_err err;
-	char reply_id[QID_LEN + 1] = "";
 
-	if (deliver_inbound(d, id, INLINE_TIMEOUT_MS, &out, &err) != 0) {
-		log_warning(id, "inline delivery: %s", err.msg);
-		out = DELIVER_DEFERRED;
+	if (delivery_run(d, kind, &id, 1, INLINE_TIMEOUT_MS, &st, &err) != 0) {
+		log_warning(id, "inline %s: %s", kind == DELIVERY_REPLY ? "reply" :
+			    "delivery", err.msg);
+		st = QS_DEFERRED;
 	}
-	if (deliver_reply_id(d))
-		snprintf(reply_id, sizeof reply_id, "%s", deliver_reply_id(d));
-	deliver_close(d);
-	/* A runner started meanwhile retries it sooner. */
-	if (out != DELIVER_DONE)
+	if (st != QS_DONE)
 		handoff_wake(sp);
-	if (reply_id[0])
-		reply_inline(sp, cfg, reply_id);
 }
 
 void
@@ -149,11 +124,17 @@ handoff_after_commit(struct handoff *h, struct spool *sp,
 		close(h->runner_fd);
 		h->runner_fd = -1;
 	}
-	/* Without a runner nobody else would deliver: then deliver anyway. */
-	if (inbound_id && !heard)
-		deliver_inline(sp, cfg, inbound_id);
-	if (reply_id && !heard)
-		reply_inline(sp, cfg, reply_id);
+	/* Without a runner nobody else would deliver: then deliver anyway,
+	 * the keys first (an ADD's reply waits for them). */
+	if ((inbound_id || reply_id) && !heard) {
+		struct deliverer *d = deliverer_open(sp, cfg);
+
+		if (inbound_id)
+			deliver_inline(d, sp, DELIVERY_KEYDB, inbound_id);
+		if (reply_id)
+			deliver_inline(d, sp, DELIVERY_REPLY, reply_id);
+		deliverer_close(d);
+	}
 	if (outbound && !heard)
 		handoff_wake(sp);
 	handoff_cancel(h);

@@ -16,8 +16,9 @@
  * (an flock on the spool's inline.lock, never waited for), and wakes a
  * runner that may have started meanwhile if that attempt did not finish
  * the entry; outbound entries always wait for a runner, but for the
- * reply to a mail command, which the filter also sends itself then (and
- * so the reply to an ADD that its inline delivery made).
+ * reply to a mail command, which the filter also sends itself then
+ * (after its inline delivery, for the reply to an ADD, which waits for
+ * the delivery of its keys).
  *
  * The choice is made before the commit, because only the filter holding
  * the inline slot leases its entry in the committing transaction, and
@@ -57,8 +58,9 @@ void handoff_after_commit(struct handoff *h, struct spool *sp,
 /* handoff_cancel - nothing was committed: release h. */
 void handoff_cancel(struct handoff *h);
 
-/* handoff_wake - nudge a listening runner (after queue retry, release,
- * flush, or outbound intake).  Returns 1 if one listens, 0 if none. */
+/* handoff_wake - nudge a listening runner through its wakeup FIFO
+ * (after queue retry, release, flush, or outbound intake).  Returns 1
+ * if one listens, 0 if none. */
 int handoff_wake(const struct spool *sp);
 
 /* handoff_listen - the runner's end of the wakeup FIFO (created if

@@ -69,46 +69,56 @@ struct commit_ctx {
 	struct inbound *in;
 	struct inbound_result *res;
 	unsigned char *is_new;		/* per key */
+	int64_t now;
 };
 
+/* ingest_facts - what an ADD's reply can say at ingest: with seen, that
+ * each key without anything new (is_new NULL: every key) was received
+ * within dedup_ttl; that pieces were refused, if any were. */
+static void
+ingest_facts(const struct inbound *in, const unsigned char *is_new, int seen,
+	     struct mailreq *mr)
+{
+	struct mailreq_fact f;
+
+	for (size_t i = 0; seen && i < in->x.keys.nkeys; i++) {
+		if (is_new && is_new[i])
+			continue;
+		f = mailreq_key_fact(MAILREQ_SEEN, &in->x.keys.keys[i]);
+		mailreq_add_fact(mr, &f);
+	}
+	if (in->x.nreasons > 0) {
+		memset(&f, 0, sizeof f);
+		f.kind = MAILREQ_REFUSED;
+		f.why = (char *)buf_str(&in->x.reasons);
+		mailreq_add_fact(mr, &f);
+	}
+}
+
 /* reply - the request's reply entry, now: admitted or not (see
- * request.h), with lines for an ADD answered at once. */
+ * request.h), with an ADD's facts known at ingest (seen: see
+ * ingest_facts); with waits, waiting for the entry res->id, whose
+ * delivery adds the rest. */
 static int
-reply(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
-      const struct mailreq *lines, int64_t now, struct pb_err *err)
+reply(struct spool *sp, DB_TXN *txn, struct commit_ctx *c, int seen,
+      int waits, struct pb_err *err)
 {
 	struct inbound *in = c->in;
+	struct inbound_result *res = c->res;
 	struct q_source src = { in->opts.sender, in->x.h.message_id,
-				in->opts.total_size, c->res->id[0] ? c->res->id : NULL };
+				in->opts.total_size, res->id[0] ? res->id : NULL };
 	struct mailreq mr;
 	int r;
 
 	request_record(&in->rq, &mr);
-	for (size_t i = 0; lines && i < lines->nlines; i++)
-		mailreq_add_line(&mr, "%s", lines->lines[i]);
-	r = request_insert(sp, txn, &in->rq, &mr, &src, in->opts.lease_secs,
-			   now, c->res->reply_id, &c->res->reply_state, err);
+	if (in->rq.cmd.kind == MAILCMD_ADD)
+		ingest_facts(in, c->is_new, seen, &mr);
+	r = request_insert(sp, txn, &in->rq, &mr, &src, waits,
+			   in->opts.lease_secs, c->now, res->reply_id,
+			   &res->reply_state, err);
+	res->reply_waits = r == 0 && waits && in->rq.admitted;
 	mailreq_free(&mr);
 	return r;
-}
-
-/* add_lines - an ADD reply's lines known at ingest: with dup, one for
- * each key with nothing new (is_new NULL: every key); one for what was
- * quarantined. */
-static void
-add_lines(const struct inbound *in, const unsigned char *is_new, int dup,
-	  struct mailreq *lines)
-{
-	char ttl[32];
-
-	config_format_duration(in->cfg->dedup_ttl, ttl, sizeof ttl);
-	for (size_t i = 0; dup && i < in->x.keys.nkeys; i++)
-		if (!is_new || !is_new[i])
-			mailreq_add_line(lines, "%s: nothing new (this keyserver "
-					 "received it within the last %s)",
-					 in->x.keys.keys[i].fpr_hex, ttl);
-	if (in->x.nreasons > 0)
-		mailreq_add_line(lines, "refused: %s", buf_str(&in->x.reasons));
 }
 
 /* new_entry - an entry for this mail in state, with why. */
@@ -152,7 +162,7 @@ insert_final(struct spool *sp, DB_TXN *txn, const struct inbound *in,
 
 /* insert_ready - the entry holding the keys with something new. */
 static int
-insert_ready(struct spool *sp, DB_TXN *txn, struct commit_ctx *c, int64_t now,
+insert_ready(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
 	     struct pb_err *err)
 {
 	const struct inbound *in = c->in;
@@ -165,43 +175,164 @@ insert_ready(struct spool *sp, DB_TXN *txn, struct commit_ctx *c, int64_t now,
 	e.payload_kind = Q_PAYLOAD_KEYS;
 	/* The same instant as the dedup records: if this entry fails, the
 	 * delivery step forgets exactly the sightings it made. */
-	e.created = now;
+	e.created = c->now;
 	if (in->opts.lease_secs > 0)
-		q_entry_lease_new(&e, now, in->opts.lease_secs);
+		q_entry_lease_new(&e, c->now, in->opts.lease_secs);
 	for (size_t i = 0; i < in->x.keys.nkeys && r == 0; i++) {
 		const struct pgp_key *k = &in->x.keys.keys[i];
 
 		if (!c->is_new[i])
 			continue;
 		q_entry_add_key(&e, k->fpr_hex, k->uid);
-		r = dedup_record_key(sp, txn, k, in->origin, now, err);
+		r = dedup_record_key(sp, txn, k, in->origin, c->now, err);
 	}
 	if (c->res->nnew < in->x.keys.nkeys) {
 		extract_payload_subset(&in->x, c->is_new, &subset);
 		payload = &subset;
 	}
-	if (in->rq.cmd.kind == MAILCMD_ADD && in->rq.admitted) {
-		/* Answered once delivered (deliver.c): the request goes with
-		 * the keys, with what is known now (keys with nothing new,
-		 * pieces refused). */
-		struct mailreq mr;
-		struct buf rec = BUF_INIT;
-
-		request_record(&in->rq, &mr);
-		add_lines(in, c->is_new, 1, &mr);
-		mailreq_encode(&mr, &rec);
-		e.reply_to = xstrdup(in->rq.policy.to);
-		e.request_len = rec.len;
-		e.request = buf_steal(&rec, NULL);
-		mailreq_free(&mr);
-	}
 	if (r == 0)
 		r = queue_insert(sp, txn, &e, payload->data, payload->len, err);
 	memcpy(c->res->id, e.id, sizeof c->res->id);
+	memcpy(c->res->deliver_id, e.id, sizeof c->res->deliver_id);
 	c->res->state = QS_READY;
 	q_entry_free(&e);
 	buf_free(&subset);
 	return r;
+}
+
+/* commit_loop - our own mail came back: a loop entry, and a request's
+ * reply (suppressed: replypolicy refuses loops). */
+static int
+commit_loop(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
+	    struct pb_err *err)
+{
+	struct inbound *in = c->in;
+	struct inbound_result *res = c->res;
+
+	snprintf(res->reason, sizeof res->reason,
+		 "X-KeyServer-Sent lists our own address %s",
+		 in->cfg->from_addr_bare);
+	res->state = QS_LOOP;
+	if (insert_final(sp, txn, in, QS_LOOP, res->reason, 0, NULL, NULL,
+			 res->id, err) != 0)
+		return -1;
+	return in->rq.asked ? reply(sp, txn, c, 0, 0, err) : 0;
+}
+
+/* commit_too_large - over max_message_size: quarantined whole, and a
+ * request answered. */
+static int
+commit_too_large(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
+		 struct pb_err *err)
+{
+	struct inbound *in = c->in;
+	struct inbound_result *res = c->res;
+
+	snprintf(res->reason, sizeof res->reason, "%s", buf_str(&in->x.reasons));
+	res->state = QS_QUARANTINED;
+	if (insert_final(sp, txn, in, QS_QUARANTINED, res->reason, 0,
+			 &in->x.raw, NULL, res->id, err) != 0)
+		return -1;
+	return in->rq.asked ? reply(sp, txn, c, 0, 0, err) : 0;
+}
+
+/* insert_keys - the keys with something new go to the key database
+ * (and, for a local ADD, to the PKS peers); with none, the mail is a
+ * duplicate. */
+static int
+insert_keys(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
+	    struct pb_err *err)
+{
+	struct inbound *in = c->in;
+	struct inbound_result *res = c->res;
+	struct outbound_result ores;
+
+	if (res->nnew == 0) {
+		if (in->x.keys.nkeys == 0)
+			return 0;
+		snprintf(res->reason, sizeof res->reason,
+			 "nothing new: all %zu key(s) seen within dedup_ttl",
+			 in->x.keys.nkeys);
+		res->state = QS_DUPLICATE;
+		return insert_final(sp, txn, in, QS_DUPLICATE, res->reason, 1,
+				    NULL, NULL, res->id, err);
+	}
+	if (insert_ready(sp, txn, c, err) != 0)
+		return -1;
+	/* A user's ADD is a local change: it goes to the PKS peers too
+	 * (after the keys are recorded as seen locally). */
+	if (in->origin != Q_ORIGIN_LOCAL)
+		return 0;
+	if (outbound_enqueue(sp, txn, in->cfg, &in->x, c->is_new,
+			     in->peers.peers, in->peers.n, in->opts.sender,
+			     in->opts.total_size, res->id, c->now, &ores, err) != 0)
+		return -1;
+	res->noutbound = ores.nready;
+	return 0;
+}
+
+/* insert_pieces - what cannot be delivered, quarantined beside the good
+ * keys (or standing for the mail when there are none).  A command that
+ * is not ADD needs no key: a mail without a key block is no quarantine
+ * case, its reply entry stands for it. */
+static int
+insert_pieces(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
+	      struct pb_err *err)
+{
+	struct inbound *in = c->in;
+	struct inbound_result *res = c->res;
+	const char *parent = res->id[0] ? res->id : NULL;
+	char qid[QID_LEN + 1];
+
+	if (in->x.nreasons == 0 ||
+	    (in->rq.asked && in->rq.cmd.kind != MAILCMD_ADD && in->x.no_key_block))
+		return 0;
+	if (insert_final(sp, txn, in, QS_QUARANTINED, buf_str(&in->x.reasons),
+			 0, &in->x.raw, parent, qid, err) != 0)
+		return -1;
+	if (parent) {
+		memcpy(res->quarantine_id, qid, sizeof qid);
+	} else {
+		memcpy(res->id, qid, sizeof qid);
+		res->state = QS_QUARANTINED;
+		snprintf(res->reason, sizeof res->reason, "%s",
+			 buf_str(&in->x.reasons));
+	}
+	return 0;
+}
+
+/* commit_keys - the mail's keys and pieces, and a request's reply: an
+ * ADD whose keys go to the database is answered once they are
+ * delivered (its reply waits for them), everything else now. */
+static int
+commit_keys(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
+	    struct pb_err *err)
+{
+	struct inbound *in = c->in;
+	struct inbound_result *res = c->res;
+
+	for (size_t i = 0; i < in->x.keys.nkeys; i++) {
+		struct dedup_verdict v;
+
+		if (dedup_check_key(sp, txn, &in->x.keys.keys[i], c->now,
+				    in->cfg->dedup_ttl, &v, err) != 0)
+			return -1;
+		c->is_new[i] = v.n_new > 0;
+		res->nnew += c->is_new[i];
+	}
+	if (insert_keys(sp, txn, c, err) != 0 || insert_pieces(sp, txn, c, err) != 0)
+		return -1;
+	if (!in->rq.asked)
+		return 0;
+	if (reply(sp, txn, c, res->state == QS_DUPLICATE || res->state == QS_READY,
+		  in->rq.cmd.kind == MAILCMD_ADD && res->state == QS_READY,
+		  err) != 0)
+		return -1;
+	if (!res->id[0]) {
+		memcpy(res->id, res->reply_id, sizeof res->id);
+		res->state = res->reply_state;
+	}
+	return 0;
 }
 
 static int
@@ -210,141 +341,72 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	struct commit_ctx *c = vctx;
 	struct inbound *in = c->in;
 	struct inbound_result *res = c->res;
-	const struct config *cfg = in->cfg;
-	int64_t now = spool_now();
+	const char *msgid = in->x.h.message_id;
 	char seen_qid[QID_LEN + 1];
 	int seen;
-
-	struct mailreq lines = { 0 };
-	int add = in->rq.cmd.kind == MAILCMD_ADD, r;
 
 	/* Re-runnable: start from a clean result every attempt. */
 	memset(res, 0, sizeof *res);
 	res->origin = in->origin;
 	res->nkeys = in->x.keys.nkeys;
-	if (request_admit(sp, txn, cfg, &in->rq, now, err) != 0)
+	c->now = spool_now();
+	memset(c->is_new, 0, in->x.keys.nkeys + 1);
+	if (request_admit(sp, txn, in->cfg, &in->rq, c->now, err) != 0)
 		return -1;
-
-	if (in->loop) {
-		snprintf(res->reason, sizeof res->reason,
-			 "X-KeyServer-Sent lists our own address %s",
-			 cfg->from_addr_bare);
-		res->state = QS_LOOP;
-		if (insert_final(sp, txn, in, QS_LOOP, res->reason, 0, NULL,
-				 NULL, res->id, err) != 0)
-			return -1;
-		return in->rq.asked ? reply(sp, txn, c, NULL, now, err) : 0;
-	}
-	if (in->x.h.message_id) {
-		seen = dedup_msgid_seen(sp, txn, in->x.h.message_id, now,
-					cfg->dedup_ttl, seen_qid, err);
+	if (in->loop)
+		return commit_loop(sp, txn, c, err);
+	if (msgid) {
+		seen = dedup_msgid_seen(sp, txn, msgid, c->now, in->cfg->dedup_ttl,
+					seen_qid, err);
 		if (seen < 0)
 			return -1;
 		if (seen) {
 			snprintf(res->reason, sizeof res->reason,
 				 "Message-ID <%.200s> already accepted as %s",
-				 in->x.h.message_id, seen_qid);
+				 msgid, seen_qid);
 			res->state = QS_DUPLICATE;
 			return insert_final(sp, txn, in, QS_DUPLICATE, res->reason,
 					    1, NULL, NULL, res->id, err);
 		}
 	}
-	if (in->x.too_large) {
-		snprintf(res->reason, sizeof res->reason, "%s",
-			 buf_str(&in->x.reasons));
-		res->state = QS_QUARANTINED;
-		if (insert_final(sp, txn, in, QS_QUARANTINED, res->reason, 0,
-				 &in->x.raw, NULL, res->id, err) != 0)
-			return -1;
-		if (add)
-			add_lines(in, NULL, 0, &lines);
-		if (in->rq.asked && (r = reply(sp, txn, c, &lines, now, err)) != 0)
-			goto fail;
-		goto record_msgid;
-	}
-
-	for (size_t i = 0; i < in->x.keys.nkeys; i++) {
-		struct dedup_verdict v;
-
-		if (dedup_check_key(sp, txn, &in->x.keys.keys[i], now,
-				    cfg->dedup_ttl, &v, err) != 0)
-			return -1;
-		c->is_new[i] = v.n_new > 0;
-		res->nnew += c->is_new[i];
-	}
-
-	if (res->nnew > 0) {
-		if (insert_ready(sp, txn, c, now, err) != 0)
-			goto fail;
-		/* A user's ADD is a local change: it goes to the PKS peers
-		 * too (after the keys are recorded as seen locally). */
-		if (in->origin == Q_ORIGIN_LOCAL) {
-			struct outbound_result ores;
-
-			if (outbound_enqueue(sp, txn, cfg, &in->x, c->is_new,
-					     in->peers.peers, in->peers.n,
-					     in->opts.sender, in->opts.total_size,
-					     res->id, now, &ores, err) != 0)
-				goto fail;
-			res->noutbound = ores.nready;
-		}
-	} else if (in->x.keys.nkeys > 0) {
-		snprintf(res->reason, sizeof res->reason,
-			 "nothing new: all %zu key(s) seen within dedup_ttl",
-			 in->x.keys.nkeys);
-		res->state = QS_DUPLICATE;
-		if (insert_final(sp, txn, in, QS_DUPLICATE, res->reason, 1, NULL,
-				 NULL, res->id, err) != 0)
-			goto fail;
-	}
-
-	/* A command that is not ADD needs no key: a mail without a key
-	 * block is no quarantine case, its reply entry stands for it. */
-	if (in->x.nreasons > 0 && !(in->rq.asked && !add && in->x.no_key_block)) {
-		const char *parent = res->id[0] ? res->id : NULL;
-		char qid[QID_LEN + 1];
-
-		if (insert_final(sp, txn, in, QS_QUARANTINED, buf_str(&in->x.reasons),
-				 0, &in->x.raw, parent, qid, err) != 0)
-			goto fail;
-		if (parent) {
-			memcpy(res->quarantine_id, qid, sizeof qid);
-		} else {
-			memcpy(res->id, qid, sizeof qid);
-			res->state = QS_QUARANTINED;
-			snprintf(res->reason, sizeof res->reason, "%s",
-				 buf_str(&in->x.reasons));
-		}
-	}
-
-	/* The request's reply: an ADD whose keys go to the database is
-	 * answered once they are delivered (its entry carries the request);
-	 * everything else now. */
-	if (in->rq.asked) {
-		if (add && res->state == QS_READY && in->rq.admitted) {
-			/* insert_ready stored the request already */
-		} else {
-			if (add)
-				add_lines(in, c->is_new, res->state == QS_DUPLICATE ||
-					  res->state == QS_READY, &lines);
-			if (reply(sp, txn, c, &lines, now, err) != 0)
-				goto fail;
-		}
-		if (!res->id[0]) {
-			memcpy(res->id, res->reply_id, sizeof res->id);
-			res->state = res->reply_state;
-		}
-	}
-
-record_msgid:
-	mailreq_free(&lines);
-	if (in->x.h.message_id &&
-	    dedup_msgid_record(sp, txn, in->x.h.message_id, res->id, now, err) != 0)
+	if ((in->x.too_large ? commit_too_large(sp, txn, c, err) :
+	     commit_keys(sp, txn, c, err)) != 0)
+		return -1;
+	if (msgid && dedup_msgid_record(sp, txn, msgid, res->id, c->now, err) != 0)
 		return -1;
 	return 0;
-fail:
-	mailreq_free(&lines);
-	return -1;
+}
+
+/* log_commit - the committed mail's log lines. */
+static void
+log_commit(const struct inbound *in, const struct inbound_result *res)
+{
+	const struct inbound_opts *o = &in->opts;
+
+	log_info(res->id, "from=<%s>, message-id=<%s>, size=%llu, "
+		 "origin=%s, keys=%zu, new=%zu, status=%s%s%s%s",
+		 o->sender ? o->sender : "",
+		 in->x.h.message_id ? in->x.h.message_id : "",
+		 (unsigned long long)o->total_size,
+		 q_origin_name(in->origin), res->nkeys, res->nnew,
+		 q_state_name(res->state),
+		 res->reason[0] ? " (" : "", res->reason,
+		 res->reason[0] ? ")" : "");
+	if (res->quarantine_id[0])
+		log_notice(res->quarantine_id, "parent=%s, status=quarantined (%s)",
+			   res->id, buf_str(&in->x.reasons));
+	if (res->noutbound)
+		log_info(res->id, "queued for %zu PKS peer(s)", res->noutbound);
+	if (res->reply_waits)
+		log_info(res->id, "to=<%s>, command=add, kind=reply, "
+			 "status=waiting for delivery", in->rq.policy.to);
+	else if (res->reply_id[0])
+		log_info(res->reply_id, "to=<%s>, command=%s, kind=reply, "
+			 "status=%s%s%s%s", in->rq.policy.to,
+			 mailcmd_kind_name(in->rq.cmd.kind),
+			 res->reply_state == QS_READY ? "queued" : "suppressed",
+			 in->rq.why[0] ? " (" : "", in->rq.why,
+			 in->rq.why[0] ? ")" : "");
 }
 
 int
@@ -373,32 +435,8 @@ inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 	c.is_new = xcalloc(in->x.keys.nkeys + 1, 1);
 	r = spool_txn(sp, SPOOL_SYNC, commit_fn, &c, err);
 	free(c.is_new);
-	if (r == 0) {
-		log_info(res->id, "from=<%s>, message-id=<%s>, size=%llu, "
-			 "origin=%s, keys=%zu, new=%zu, status=%s%s%s%s",
-			 o->sender ? o->sender : "",
-			 in->x.h.message_id ? in->x.h.message_id : "",
-			 (unsigned long long)o->total_size,
-			 q_origin_name(in->origin), res->nkeys, res->nnew,
-			 q_state_name(res->state),
-			 res->reason[0] ? " (" : "", res->reason,
-			 res->reason[0] ? ")" : "");
-		if (res->quarantine_id[0])
-			log_notice(res->quarantine_id, "parent=%s, status=quarantined (%s)",
-				   res->id, buf_str(&in->x.reasons));
-		if (res->noutbound)
-			log_info(res->id, "queued for %zu PKS peer(s)", res->noutbound);
-		if (res->reply_id[0])
-			log_info(res->reply_id, "to=<%s>, command=%s, kind=reply, "
-				 "status=%s%s%s%s", in->rq.policy.to,
-				 mailcmd_kind_name(in->rq.cmd.kind),
-				 res->reply_state == QS_READY ? "queued" : "suppressed",
-				 in->rq.why[0] ? " (" : "", in->rq.why,
-				 in->rq.why[0] ? ")" : "");
-		else if (in->rq.asked && in->rq.admitted)
-			log_info(res->id, "to=<%s>, command=add, kind=reply, "
-				 "status=waiting for delivery", in->rq.policy.to);
-	}
+	if (r == 0)
+		log_commit(in, res);
 	return r;
 }
 

@@ -10,7 +10,7 @@
  * of, the good keys of the same mail.
  *
  * A mail command in the Subject (bridge/request.h) adds its reply entry
- * in the same transaction.  A command that is not ADD needs no key, so
+ * in the same transaction (an ADD's waits for the entry of its keys).  A command that is not ADD needs no key, so
  * a mail without any key block then makes no quarantined entry: its
  * reply entry stands for the mail (and its Message-ID is recorded
  * against it, so a resent request is a duplicate, not answered twice).
@@ -44,6 +44,8 @@ struct inbound_opts {
 struct inbound_result {
 	char id[QID_LEN + 1];		/* the entry standing for the mail */
 	enum q_state state;		/* its state */
+	char deliver_id[QID_LEN + 1];	/* "" or the ready entry of keys for
+					 * the key database */
 	char quarantine_id[QID_LEN + 1]; /* "" or the quarantined piece */
 	enum q_origin origin;
 	size_t nkeys;			/* public keys found */
@@ -52,6 +54,7 @@ struct inbound_result {
 	char reason[PB_ERR_MSGLEN];	/* why quarantined/duplicate/loop */
 	char reply_id[QID_LEN + 1];	/* "" or the reply entry made now */
 	enum q_state reply_state;	/* ready or suppressed */
+	int reply_waits;		/* the reply waits for deliver_id */
 };
 
 /* Two steps, so a caller can free the mail in between (a 16 MB mail is

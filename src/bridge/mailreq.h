@@ -20,24 +20,61 @@
 #include <stddef.h>
 
 #include "mail/mailcmd.h"
+#include "openpgp/pgp.h"
 #include "util/buf.h"
 #include "util/err.h"
 
-#define MAILREQ_LINES_MAX 2000		/* lines of an ADD reply */
-#define MAILREQ_LINE_MAX 600		/* bytes of one line */
+#define MAILREQ_FACTS_MAX 2000		/* facts an ADD reply lists */
+#define MAILREQ_TEXT_MAX 600		/* bytes of a fact's uid or why */
+
+/* What became of an ADD's keys.  A key fact names the key (fpr, uid);
+ * a mail fact does not. */
+enum mailreq_fact_kind {
+	MAILREQ_SEEN = 1,	/* key: nothing new: this keyserver received
+				 * it within dedup_ttl (ingest) */
+	MAILREQ_REFUSED,	/* mail: pieces refused at ingest (why) */
+	MAILREQ_REJECTED,	/* key: the key check rejected it (why) */
+	MAILREQ_ACCEPTED,	/* key: delivered; the database could not
+				 * say what it added */
+	MAILREQ_NEW,		/* key: the database did not have it */
+	MAILREQ_ADDED,		/* key: what the database's copy lacked
+				 * (the counts; all 0: nothing new) */
+	MAILREQ_DB_REFUSED,	/* mail: the database refused its keys (why) */
+	MAILREQ_MERGED_LATER,	/* mail: the database merges them later and
+				 * reports no refusals (keydb.h) */
+	MAILREQ__KINDS
+};
+
+struct mailreq_fact {
+	enum mailreq_fact_kind kind;
+	char fpr[2 * PGP_FPR_MAX + 1];	/* key facts: upper-case hex */
+	char *uid;		/* key facts: primary user ID, or NULL */
+	uint32_t uids, subkeys, sigs, other;	/* ADDED */
+	char *why;		/* REFUSED, REJECTED, DB_REFUSED */
+};
 
 struct mailreq {
 	struct mailcmd cmd;
 	char *references;	/* the request's References, or NULL */
-	char **lines;		/* ADD: what became of each key */
+	struct mailreq_fact *facts;	/* ADD: what became of its keys */
+	size_t nfacts;
+	int more_facts;		/* more than MAILREQ_FACTS_MAX were recorded */
+	/* What an older pksbridge recorded instead of facts: the reply's
+	 * lines, already written (read from old records only). */
+	char **lines;
 	size_t nlines;
 };
 
-/* mailreq_add_line - append one line (cut at MAILREQ_LINE_MAX bytes,
- * made valid UTF-8 without control characters); past MAILREQ_LINES_MAX lines one "... and N
- * more" line stands for the rest. */
-void mailreq_add_line(struct mailreq *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* mailreq_add_fact - append a copy of f (uid and why cut at
+ * MAILREQ_TEXT_MAX bytes, made valid UTF-8 without control characters);
+ * past MAILREQ_FACTS_MAX, only more_facts is set. */
+void mailreq_add_fact(struct mailreq *r, const struct mailreq_fact *f);
+
+/* mailreq_key_fact - a fact of kind about key (its fingerprint, and its
+ * primary user ID borrowed from key; counts 0, why NULL): fill in the
+ * rest and add it. */
+struct mailreq_fact mailreq_key_fact(enum mailreq_fact_kind kind,
+				     const struct pgp_key *key);
 
 /* mailreq_set_references - r's References from the request's header
  * value (NULL: none), with every byte that cannot be part of a

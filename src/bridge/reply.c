@@ -1,16 +1,20 @@
 /*
- * reply.c - sending the replies to mail commands (see reply.h).
+ * reply.c - the delivery agent for replies to mail commands (a row of
+ * delivery.c's table; agent.h).
  *
- * One attempt: lease the entry, read its request, ask for the answer,
- * compose, send, record.  The lease is committed without waiting for
- * the disk (unlike sync mail's, outdeliver.c): if a crash loses it, a
- * second process may send the same reply again, which costs one
- * duplicate mail to one person and saves an fsync on every reply.
+ * A reply is delivered like sync mail, but each is its own mail, never
+ * coalesced: it answers one request, and goes to one address (RFC 3834
+ * asks for exactly one recipient per response).  The answer is looked
+ * up now (bridge/answer.h), so a retry gets a fresh one; a key database
+ * that cannot answer defers the entry like a relay that cannot take it.
+ * Replies go out with a null envelope sender, so that one that bounces
+ * comes back to nobody, through the same smtp_relay or sendmail_cmd as
+ * sync mail.  One deliverer keeps one key database handle (and so its
+ * HKP connection) for every reply it sends.
  */
-#include "bridge/reply.h"
+#include "bridge/agent.h"
 #include "bridge/answer.h"
 #include "bridge/mailreq.h"
-#include "keydb/keydb.h"
 #include "mail/replymail.h"
 #include "transport/transport.h"
 #include "util/clock.h"
@@ -21,101 +25,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DUE_SCAN 256
-
-struct replier {
-	struct spool *sp;
-	const struct config *cfg;
-	struct keydb *db;
+struct rp_state {
+	char msgid[REPLYMAIL_MSGID_MAX];	/* ours, once composed */
 };
 
-struct replier *
-reply_open(struct spool *sp, const struct config *cfg)
+int
+reply_lease_secs(int timeout_ms)
 {
-	struct replier *r = xcalloc(1, sizeof *r);
-
-	r->sp = sp;
-	r->cfg = cfg;
-	return r;
-}
-
-void
-reply_close(struct replier *r)
-{
-	if (!r)
-		return;
-	if (r->db)
-		r->db->close(r->db);
-	free(r);
+	/* A lookup and an SMTP conversation, each bounded, with room. */
+	return 4 * (timeout_ms / 1000) + 60;
 }
 
 int
-reply_lease_secs(int timeout_s)
+reply_accepts(const struct q_entry *e)
 {
-	/* A lookup and an SMTP conversation, each bounded, with room. */
-	return 4 * timeout_s + 60;
-}
-
-struct claim {
-	const char *id;
-	int lease_secs;
-	struct q_entry e;
-	int claimed;
-	/* finish */
-	enum q_state state;
-	const char *error;
-	const struct config *cfg;
-	char why[Q_WHY_LEN];
-	int recorded;
-	enum q_state final;
-};
-
-static int
-claim_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
-{
-	struct claim *c = vctx;
-	struct q_lease_want want = { Q_OUTBOUND, spool_now(), c->lease_secs, 0,
-				     UINT64_MAX, UINT64_MAX };
-	int r;
-
-	q_entry_free(&c->e);
-	c->claimed = 0;
-	r = queue_lease(sp, txn, c->id, &want, &c->e, c->why, err);
-	if (r < 0 && err->status != PB_ENOTFOUND)
-		return -1;
-	if (r != 0)
-		return 0;
-	if (c->e.kind != Q_KIND_REPLY || !c->e.peer) {
-		/* Not ours to send: give the lease back, in this txn. */
-		q_entry_free(&c->e);
-		return queue_unlease(sp, txn, c->id, c->why, err) < 0 ? -1 : 0;
-	}
-	c->claimed = 1;
-	return 0;
-}
-
-static int
-finish_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
-{
-	struct claim *c = vctx;
-	struct q_entry e;
-	int r;
-
-	c->recorded = 0;
-	r = queue_attempted(sp, txn, c->id, c->state, c->error, c->cfg,
-			    spool_now(), &e, c->why, err);
-	if (r < 0 && err->status == PB_ENOTFOUND) {
-		snprintf(c->why, sizeof c->why, "deleted by the operator");
-		return 0;
-	}
-	if (r < 0)
-		return -1;
-	if (r == 0) {
-		c->recorded = 1;
-		c->final = e.state;
-		q_entry_free(&e);
-	}
-	return 0;
+	return e->kind == Q_KIND_REPLY && e->peer;
 }
 
 /* needs_db - the commands whose answer comes from the key database. */
@@ -126,158 +50,130 @@ needs_db(const struct mailcmd *c)
 		c->kind == MAILCMD_VINDEX || c->kind == MAILCMD_LAST);
 }
 
-/* attempt - everything between the claim and the record: the entry's
- * next state and, for a failure, why (owned by the caller).  *msgid
- * receives our Message-ID when the mail was composed. */
+/* read_request - the request entry e answers, into *mr.  Else the
+ * outcome that says why not, with *error (owned). */
 static enum q_state
-attempt(struct replier *r, const struct q_entry *e, int timeout_s,
-	char **error, char *msgid)
+read_request(struct deliverer *d, const struct q_entry *e, struct mailreq *mr,
+	     char **error)
 {
-	const struct config *cfg = r->cfg;
-	struct buf payload = BUF_INIT, mail = BUF_INIT;
-	struct mailreq mr;
-	struct answer a;
+	struct buf payload = BUF_INIT;
 	struct pb_err err;
+	enum q_state st = QS_READY;
+
+	memset(mr, 0, sizeof *mr);
+	if (queue_get_payload(d->sp, NULL, e->id, &payload, &err) != 0) {
+		*error = xasprintf("reading the request: %s", err.msg);
+		st = QS_DEFERRED;
+	} else if (mailreq_decode(payload.data, payload.len, mr, &err) != 0) {
+		*error = xasprintf("%s", err.msg);
+		st = QS_FAILED;
+	} else if (needs_db(&mr->cmd) && deliverer_keydb(d, &err) != 0) {
+		*error = xasprintf("key database: %s", err.msg);
+		st = QS_DEFERRED;
+	}
+	buf_free(&payload);
+	return st;
+}
+
+/* compose_send - the reply to mr with answer a, to e's requester.  The
+ * Subject names what it answers: the search, LAST's days, HELP's
+ * language. */
+static enum q_state
+compose_send(struct agent_batch *b, const struct q_entry *e,
+	     const struct mailreq *mr, const struct answer *a, char *msgid,
+	     char **error)
+{
+	const struct config *cfg = b->d->cfg;
+	struct buf mail = BUF_INIT;
 	struct replymail rm;
+	struct pb_err err;
 	enum q_state st = QS_DONE;
 	char days[16];
 
-	*error = NULL;
-	if (queue_get_payload(r->sp, NULL, e->id, &payload, &err) != 0) {
-		*error = xasprintf("reading the request: %s", err.msg);
-		buf_free(&payload);
-		return QS_DEFERRED;
-	}
-	if (mailreq_decode(payload.data, payload.len, &mr, &err) != 0) {
-		*error = xasprintf("%s", err.msg);
-		buf_free(&payload);
-		return QS_FAILED;
-	}
-	buf_free(&payload);
-	if (needs_db(&mr.cmd) && !r->db &&
-	    keydb_open(cfg->keydb, &r->db, &err) != 0) {
-		*error = xasprintf("key database: %s", err.msg);
-		mailreq_free(&mr);
-		return QS_DEFERRED;
-	}
-	if (answer_compose(cfg, r->db, r->sp, &mr, spool_now(), timeout_s * 1000,
-			   &a, &err) != 0) {
-		*error = xasprintf("%s: %s", r->db ? r->db->name : cfg->keydb,
-				   err.msg);
-		mailreq_free(&mr);
-		return QS_DEFERRED;
-	}
 	memset(&rm, 0, sizeof rm);
 	rm.to = e->peer;
-	rm.command = mr.cmd.name[0] ? mr.cmd.name : "your mail";
-	/* The Subject names what it answers: the search, LAST's days,
-	 * HELP's language. */
-	snprintf(days, sizeof days, "%u", mr.cmd.days);
-	rm.search = mr.cmd.search_kind != MAILCMD_SEARCH_NONE &&
-		    mr.cmd.search[0] ? mr.cmd.search :
-		    mr.cmd.kind == MAILCMD_LAST ? days :
-		    mr.cmd.lang[0] ? mr.cmd.lang : NULL;
+	rm.command = mr->cmd.name[0] ? mr->cmd.name : "your mail";
+	snprintf(days, sizeof days, "%u", mr->cmd.days);
+	rm.search = mr->cmd.search_kind != MAILCMD_SEARCH_NONE &&
+		    mr->cmd.search[0] ? mr->cmd.search :
+		    mr->cmd.kind == MAILCMD_LAST ? days :
+		    mr->cmd.lang[0] ? mr->cmd.lang : NULL;
 	rm.in_reply_to = e->message_id;
-	rm.references = mr.references;
-	rm.text = buf_str(&a.text);
-	rm.keys = a.keys.keys;
-	rm.nkeys = a.keys.nkeys;
+	rm.references = mr->references;
+	rm.text = buf_str(&a->text);
+	rm.keys = a->keys.keys;
+	rm.nkeys = a->keys.nkeys;
 	if (replymail_compose(cfg, &rm, spool_now(), &mail, msgid, &err) != 0) {
 		*error = xasprintf("composing: %s", err.msg);
 		st = QS_FAILED;
-	} else if (transport_send(cfg, e->peer, "", &mail, timeout_s, &err) != 0) {
+	} else if (transport_send(cfg, e->peer, "", &mail, b->timeout_ms / 1000,
+				  &err) != 0) {
 		*error = xstrdup(err.msg);
 		st = err.status == PB_ETEMP ? QS_DEFERRED : QS_FAILED;
 	}
-	answer_free(&a);
-	mailreq_free(&mr);
 	buf_free(&mail);
 	return st;
 }
 
-int
-reply_send(struct replier *r, const char *id, int timeout_s,
-	   enum reply_outcome *out, struct pb_err *err)
+/* attempt_one - everything between the claim and the record for it. */
+static void
+attempt_one(struct agent_batch *b, struct agent_item *it, char *msgid)
 {
-	struct claim c;
-	char msgid[REPLYMAIL_MSGID_MAX] = "";
-	char *error = NULL;
-	int64_t t0 = clock_ms();
+	struct deliverer *d = b->d;
+	struct mailreq mr;
+	struct answer a;
+	struct pb_err err;
 
-	*out = REPLY_SKIPPED;
-	memset(&c, 0, sizeof c);
-	c.id = id;
-	c.lease_secs = reply_lease_secs(timeout_s);
-	c.cfg = r->cfg;
-	if (spool_txn(r->sp, SPOOL_NOSYNC, claim_fn, &c, err) != 0) {
-		q_entry_free(&c.e);
-		return -1;
+	it->outcome = read_request(d, &it->entry, &mr, &it->error);
+	if (it->outcome == QS_READY &&
+	    answer_compose(d->cfg, d->db, d->sp, &mr, spool_now(), b->timeout_ms,
+			   &a, &err) != 0) {
+		it->error = xasprintf("%s: %s", d->db ? d->db->name : d->cfg->keydb,
+				      err.msg);
+		it->outcome = QS_DEFERRED;
+	} else if (it->outcome == QS_READY) {
+		it->outcome = compose_send(b, &it->entry, &mr, &a, msgid,
+					   &it->error);
+		answer_free(&a);
 	}
-	if (!c.claimed)
-		return 0;
-	c.state = attempt(r, &c.e, timeout_s, &error, msgid);
-	c.error = error;
-	if (spool_txn(r->sp, SPOOL_NOSYNC, finish_fn, &c, err) != 0) {
-		free(error);
-		q_entry_free(&c.e);
-		return -1;
-	}
-	if (!c.recorded) {
-		log_warning(id, "reply status=%s not recorded (%s)",
-			    q_state_name(c.state), c.why);
-	} else {
-		*out = c.final == QS_DONE ? REPLY_SENT :
-		       c.final == QS_DEFERRED ? REPLY_DEFERRED : REPLY_FAILED;
-		log_msg(c.final == QS_DONE ? LOG_INFO : LOG_WARNING, id,
-			"to=<%s>, relay=%s, kind=reply, delay=%.2f, attempts=%u, "
-			"msgid=<%s>, status=%s%s%s%s", c.e.peer,
-			r->cfg->sendmail_argv ? r->cfg->sendmail_argv[0]
-					      : r->cfg->smtp_relay,
-			clock_since(t0), c.e.attempts + 1, msgid,
-			c.final == QS_DONE ? "sent" : q_state_name(c.final),
-			error ? " (" : "", error ? error : "", error ? ")" : "");
-	}
-	free(error);
-	q_entry_free(&c.e);
-	return 0;
+	mailreq_free(&mr);
 }
 
 int
-reply_send_due(struct replier *r, int timeout_s, int max_secs, size_t *n_r,
-	       struct pb_err *err)
+reply_attempt(struct agent_batch *b, struct pb_err *err)
 {
-	int64_t deadline = clock_ms() + (int64_t)max_secs * 1000;
-	int progress = 1;
+	struct rp_state *rs = xcalloc(1, sizeof *rs);
 
-	*n_r = 0;
-	while (progress && clock_ms() < deadline) {
-		char (*ids)[QID_LEN + 1];
-		size_t n;
-
-		progress = 0;
-		if (queue_due_ids(r->sp, NULL, spool_now(), DUE_SCAN, &ids, &n,
-				  err) != 0)
-			return -1;
-		for (size_t i = 0; i < n && clock_ms() < deadline; i++) {
-			enum reply_outcome out;
-			struct q_entry e;
-			struct pb_err gerr;
-
-			if (queue_get(r->sp, NULL, ids[i], 0, &e, &gerr) != 0)
-				continue;
-			if (e.kind == Q_KIND_REPLY &&
-			    reply_send(r, ids[i], timeout_s, &out, err) != 0) {
-				q_entry_free(&e);
-				free(ids);
-				return -1;
-			}
-			if (e.kind == Q_KIND_REPLY && out != REPLY_SKIPPED) {
-				(*n_r)++;
-				progress = 1;
-			}
-			q_entry_free(&e);
-		}
-		free(ids);
-	}
+	(void)err;
+	b->state = rs;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].claimed)
+			attempt_one(b, &b->items[i], rs->msgid);
 	return 0;
+}
+
+void
+reply_log(const struct agent_batch *b, const struct agent_item *it)
+{
+	const struct rp_state *rs = b->state;
+	const struct config *cfg = b->d->cfg;
+
+	if (!it->recorded) {
+		log_warning(it->id, "reply status=%s not recorded (%s)",
+			    q_state_name(it->outcome), it->why_lost);
+		return;
+	}
+	log_msg(it->final == QS_DONE ? LOG_INFO : LOG_WARNING, it->id,
+		"to=<%s>, relay=%s, kind=reply, delay=%.2f, attempts=%u, "
+		"msgid=<%s>, status=%s%s%s%s", it->entry.peer,
+		cfg->sendmail_argv ? cfg->sendmail_argv[0] : cfg->smtp_relay,
+		clock_since(b->t0), it->entry.attempts + 1, rs->msgid,
+		agent_status(it->final, "sent"), it->error ? " (" : "",
+		it->error ? it->error : "", it->error ? ")" : "");
+}
+
+void
+reply_done(struct agent_batch *b)
+{
+	free(b->state);
 }

@@ -78,8 +78,9 @@ request_record(const struct request *rq, struct mailreq *mr)
 int
 request_insert(struct spool *sp, DB_TXN *txn, const struct request *rq,
 	       const struct mailreq *mr, const struct q_source *src,
-	       int lease_secs, int64_t now, char id_out[QID_LEN + 1],
-	       enum q_state *state_r, struct pb_err *err)
+	       int waits, int lease_secs, int64_t now,
+	       char id_out[QID_LEN + 1], enum q_state *state_r,
+	       struct pb_err *err)
 {
 	struct buf payload = BUF_INIT;
 	struct q_entry e;
@@ -99,7 +100,11 @@ request_insert(struct spool *sp, DB_TXN *txn, const struct request *rq,
 				  rq->policy.to : NULL, rq->why, src);
 	}
 	e.created = now;
-	r = queue_insert(sp, txn, &e, payload.data, payload.len, err);
+	if (rq->admitted && waits)
+		r = queue_insert_child(sp, txn, src->parent, &e, payload.data,
+				       payload.len, err);
+	else
+		r = queue_insert(sp, txn, &e, payload.data, payload.len, err);
 	if (r == 0) {
 		memcpy(id_out, e.id, QID_LEN + 1);
 		*state_r = e.state;

@@ -4,17 +4,17 @@
  * The filter only decides whether a reply will be sent, and records
  * that durably in the transaction that accepts the mail; the answer is
  * looked up and composed later, by whoever delivers the entry
- * (bridge/reply.h), so the filter never waits for the key database.
+ * (bridge/delivery.h), so the filter never waits for the key database.
  * Every request leaves one outbound entry of kind reply: ready, or
  * suppressed with the reason there will be none (mail/replypolicy.h's
  * rules, mail_commands off, the rate limits).  INCREMENTAL and mail
  * without a Subject are not requests: nothing is recorded for them.
  *
- * An ADD is answered only once its keys are delivered (bridge/deliver.h
- * makes that reply): here its inbound entry is given the requester and
- * the request instead.  The rate limits are charged here, when the
- * request is accepted, for ADD too, so a flood of ADDs is limited like
- * a flood of GETs.
+ * An ADD is answered only once its keys are delivered: its reply entry
+ * is made here too, waiting for the inbound entry that carries the keys
+ * (queue.h), and the delivery adds what it found (mailreq.h's facts).
+ * The rate limits are charged here, when the request is accepted, for
+ * ADD too, so a flood of ADDs is limited like a flood of GETs.
  */
 #ifndef PB_REQUEST_H
 #define PB_REQUEST_H
@@ -60,18 +60,19 @@ int request_admit(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 
 /* request_record - the request as its reply entry keeps it (the
  * command and the References), into *mr (zeroed first; free it with
- * mailreq_free).  Lines may be added before it is stored. */
+ * mailreq_free).  Facts may be added before it is stored. */
 void request_record(const struct request *rq, struct mailreq *mr);
 
 /* request_insert - inside txn, the reply entry of an admitted request
- * (ready, due now, its payload mr: request_record's, with lines for an
- * ADD), leased to this process for lease_secs if that is more than 0;
- * or of a refused one (suppressed, with rq->why).  src says where the
- * request came from.  *id_out and *state_r receive the entry's id and
- * state. */
+ * (ready, its payload mr: request_record's, with facts for an ADD), due
+ * now or, with waits, once the entry src->parent finishes; leased to
+ * this process for lease_secs if that is more than 0.  Or of a refused
+ * request (suppressed, with rq->why).  src says where the request came
+ * from.  *id_out and *state_r receive the entry's id and state. */
 int request_insert(struct spool *sp, DB_TXN *txn, const struct request *rq,
 		   const struct mailreq *mr, const struct q_source *src,
-		   int lease_secs, int64_t now, char id_out[QID_LEN + 1],
-		   enum q_state *state_r, struct pb_err *err);
+		   int waits, int lease_secs, int64_t now,
+		   char id_out[QID_LEN + 1], enum q_state *state_r,
+		   struct pb_err *err);
 
 #endif

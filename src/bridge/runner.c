@@ -17,13 +17,17 @@
  * ones that arrive meanwhile, then exits).  The runner loads what the
  * key database's lookups need (libcurl: about 15 ms here) once, before
  * any worker is forked, so that no worker pays for it.
+ *
+ * The runner only routes: the due index says each entry's kind and
+ * peer (queue_due), and the delivery frame (delivery.h) delivers it.
+ * runner_run is the loop of four parts: signals and chores of the
+ * process (reap, reload, reopen), a pass over what is due, periodic
+ * chores of the spool (checkpoint, expiry), and the nap.
  */
 #include "bridge/runner.h"
 #include "keydb/keydb.h"
-#include "bridge/deliver.h"
+#include "bridge/delivery.h"
 #include "bridge/handoff.h"
-#include "bridge/outdeliver.h"
-#include "bridge/reply.h"
 #include "spool/dedup.h"
 #include "spool/queue.h"
 #include "spool/replylimit.h"
@@ -47,7 +51,7 @@
 #define BATCH 256			/* due entries looked at per pass */
 #define DELIVER_BATCH_BYTES (8u << 20)	/* payload per delivery batch */
 #define DELIVERY_TIMEOUT_MS 30000
-#define SMTP_TIMEOUT_S 60		/* per SMTP reply */
+#define SMTP_TIMEOUT_MS 60000	/* per SMTP reply */
 #define MAX_PEER_CHILDREN 8
 #define MAX_SLEEP_SECS 60
 #define CHECKPOINT_EVERY 60
@@ -165,7 +169,9 @@ struct runner {
 	const struct runner_opts *o;
 	struct spool *sp;
 	struct deliverer *d;
-	int wake_fd;
+	int wake_fd;		/* the wakeup FIFO (handoff.h), or -1 */
+	sigset_t blocked;	/* the signals blocked but inside ppoll() */
+	int64_t last_checkpoint, last_expire;
 	struct peer_child kids[MAX_PEER_CHILDREN];
 	size_t nkids;
 	pid_t reply_pid;	/* the reply worker, or 0 */
@@ -255,96 +261,100 @@ child_setup(struct runner *r, unsigned secs)
 		close(r->wake_fd);
 }
 
-/* send_replies - the due replies: by the reply worker (daemon mode: a
- * child, unless one runs already and will see them), or right here
- * (--once). */
-static void
-send_replies(struct runner *r)
+/* run_job - in sp with d: what is due for peer, or with peer NULL
+ * every reply due, for at most max_secs.  0, or 1 after a failure (a
+ * child's exit status). */
+static int
+run_job(struct spool *sp, struct deliverer *d, const char *peer, int max_secs)
 {
-	struct replier *rep;
-	struct spool *csp;
 	struct pb_err err;
 	size_t n;
-	pid_t pid;
 
+	(void)sp;
+	if (peer && delivery_peer(d, peer, SMTP_TIMEOUT_MS, &n, &err) != 0) {
+		log_warning(NULL, "delivery to <%s>: %s", peer, err.msg);
+		return 1;
+	}
+	if (!peer && delivery_due(d, DELIVERY_REPLY, SMTP_TIMEOUT_MS, max_secs,
+				  &n, &err) != 0) {
+		log_warning(NULL, "replies: %s", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* spawn - run_job in a child process of its own, with its own spool
+ * handle (Berkeley DB handles do not survive fork): its pid, or 0 if it
+ * could not fork. */
+static pid_t
+spawn(struct runner *r, const char *peer)
+{
+	struct spool *csp;
+	struct deliverer *cd;
+	struct pb_err err;
+	pid_t pid = fork();
+	int rc;
+
+	if (pid < 0) {
+		if (peer)
+			log_warning(NULL, "fork for <%s>: %s", peer, strerror(errno));
+		else
+			log_warning(NULL, "fork for the reply worker: %s",
+				    strerror(errno));
+		return 0;
+	}
+	if (pid > 0)
+		return pid;
+	child_setup(r, PEER_CHILD_SECS);
+	if (spool_open(r->cfg->spool_dir, &csp, &err) != 0) {
+		if (peer)
+			log_error(NULL, "delivery to <%s>: %s", peer, err.msg);
+		else
+			log_error(NULL, "replies: %s", err.msg);
+		_exit(1);
+	}
+	cd = deliverer_open(csp, r->cfg);
+	rc = run_job(csp, cd, peer, PEER_CHILD_SECS - 60);
+	deliverer_close(cd);
+	spool_close(csp);
+	_exit(rc);
+}
+
+/* send_replies - the due replies: by the reply worker (daemon mode: a
+ * child, unless one runs already and will see them), or right here
+ * (--once).  1 if that is progress. */
+static int
+send_replies(struct runner *r)
+{
 	if (r->o->once) {
-		rep = reply_open(r->sp, r->cfg);
-		if (reply_send_due(rep, SMTP_TIMEOUT_S, RUNNER_WATCHDOG_SECS / 2, &n,
-				   &err) != 0)
-			log_warning(NULL, "replies: %s", err.msg);
-		reply_close(rep);
-		return;
+		run_job(r->sp, r->d, NULL, RUNNER_WATCHDOG_SECS / 2);
+		return 1;
 	}
 	if (r->reply_pid)
-		return;
-	pid = fork();
-	if (pid < 0) {
-		log_warning(NULL, "fork for the reply worker: %s", strerror(errno));
-		return;
-	}
-	if (pid == 0) {
-		int rc = 0;
-
-		child_setup(r, PEER_CHILD_SECS);
-		if (spool_open(r->cfg->spool_dir, &csp, &err) != 0) {
-			log_error(NULL, "replies: %s", err.msg);
-			_exit(1);
-		}
-		rep = reply_open(csp, r->cfg);
-		if (reply_send_due(rep, SMTP_TIMEOUT_S, PEER_CHILD_SECS - 60, &n,
-				   &err) != 0) {
-			log_warning(NULL, "replies: %s", err.msg);
-			rc = 1;
-		}
-		reply_close(rep);
-		spool_close(csp);
-		_exit(rc);
-	}
-	r->reply_pid = pid;
+		return 0;
+	r->reply_pid = spawn(r, NULL);
+	return r->reply_pid != 0;
 }
 
 /* deliver_peer - send what is due for peer: in a child (daemon mode),
- * or right here (--once). */
-static void
+ * or right here (--once).  1 if that is progress. */
+static int
 deliver_peer(struct runner *r, const char *peer)
 {
-	struct pb_err err;
-	size_t sent;
 	pid_t pid;
 
 	if (r->o->once) {
-		if (outdeliver_peer(r->sp, r->cfg, peer, SMTP_TIMEOUT_S, &sent,
-				    &err) != 0)
-			log_warning(NULL, "delivery to <%s>: %s", peer, err.msg);
-		return;
+		run_job(r->sp, r->d, peer, 0);
+		return 1;
 	}
 	if (peer_busy(r, peer) || r->nkids >= MAX_PEER_CHILDREN)
-		return;
-	pid = fork();
-	if (pid < 0) {
-		log_warning(NULL, "fork for <%s>: %s", peer, strerror(errno));
-		return;
-	}
-	if (pid == 0) {
-		struct spool *csp;
-		int rc = 0;
-
-		child_setup(r, PEER_CHILD_SECS);
-		if (spool_open(r->cfg->spool_dir, &csp, &err) != 0) {
-			log_error(NULL, "delivery to <%s>: %s", peer, err.msg);
-			_exit(1);
-		}
-		if (outdeliver_peer(csp, r->cfg, peer, SMTP_TIMEOUT_S, &sent,
-				    &err) != 0) {
-			log_warning(NULL, "delivery to <%s>: %s", peer, err.msg);
-			rc = 1;
-		}
-		spool_close(csp);
-		_exit(rc);
-	}
+		return 0;
+	if ((pid = spawn(r, peer)) == 0)
+		return 0;
 	r->kids[r->nkids].pid = pid;
 	r->kids[r->nkids].peer = xstrdup(peer);
 	r->nkids++;
+	return 1;
 }
 
 /* batch_timeout_ms - the key database's time for a batch of bytes:
@@ -357,17 +367,17 @@ batch_timeout_ms(uint64_t bytes)
 	return DELIVERY_TIMEOUT_MS + (int)(bytes / (1u << 20)) * 4000;
 }
 
-/* adapt_batch - after a batch of nb entries (bytes of payload) had the
- * outcomes outs: see batch_bytes. */
+/* adapt_batch - after a batch of nb entries (bytes of payload) was left
+ * in states: see batch_bytes. */
 static void
-adapt_batch(struct runner *r, const enum deliver_outcome *outs, size_t nb,
+adapt_batch(struct runner *r, const enum q_state *states, size_t nb,
 	    uint64_t bytes)
 {
 	int deferred = 0, done = 0;
 
 	for (size_t k = 0; k < nb; k++) {
-		deferred |= outs[k] == DELIVER_DEFERRED;
-		done |= outs[k] == DELIVER_DONE;
+		deferred |= states[k] == QS_DEFERRED;
+		done |= states[k] == QS_DONE;
 	}
 	if (deferred && !done && nb > 1) {
 		r->batch_bytes = bytes / 2;
@@ -381,104 +391,111 @@ adapt_batch(struct runner *r, const enum deliver_outcome *outs, size_t nb,
 	}
 }
 
-/* run_due - one pass over what is due; *progress set if anything was
- * attempted (entries leased elsewhere are skipped).  Inbound entries are
- * delivered in batches bounded by DELIVER_BATCH_BYTES; outbound ones by
- * peer. */
+/* deliver_batch - one attempt at inbound entries ids[0..nb) together
+ * (bytes of payload).  1 if any was attempted. */
 static int
-run_due(struct runner *r, int64_t now, int *progress, int *more,
-	struct pb_err *err)
+deliver_batch(struct runner *r, const char **ids, size_t nb, uint64_t bytes)
 {
-	char (*ids)[QID_LEN + 1];
-	const char **batch;
-	enum deliver_outcome *outs;
-	char **peers = NULL;
-	size_t n, nb = 0, npeers = 0;
+	enum q_state *states = xcalloc(nb, sizeof *states);
+	struct pb_err err;
+	int progress = 0;
+
+	alarm(RUNNER_WATCHDOG_SECS);
+	if (delivery_run(r->d, DELIVERY_KEYDB, ids, nb, batch_timeout_ms(bytes),
+			 states, &err) != 0)
+		log_warning(NULL, "delivery of %zu entries from %s on: %s", nb,
+			    ids[0], err.msg);
+	adapt_batch(r, states, nb, bytes);
+	for (size_t k = 0; k < nb; k++)
+		progress |= states[k] != QS_READY;
+	free(states);
+	return progress;
+}
+
+/* deliver_inbound - the due inbound entries, in batches bounded by
+ * batch_bytes.  1 if any was attempted. */
+static int
+deliver_inbound(struct runner *r, const struct q_due *due, size_t n)
+{
+	const char **batch = xcalloc(n + 1, sizeof *batch);
 	uint64_t bytes = 0;
-	int replies = 0;
+	size_t nb = 0;
+	int progress = 0;
 
-	*progress = 0;
-	*more = 0;
-	if (queue_due_ids(r->sp, NULL, now, BATCH, &ids, &n, err) != 0)
-		return -1;
-	*more = n == BATCH;
-	batch = xcalloc(n + 1, sizeof *batch);
-	outs = xcalloc(n + 1, sizeof *outs);
-	for (size_t i = 0; i <= n && !stop_requested; i++) {
-		struct q_entry e;
-		struct pb_err derr;
-		int flush = i == n, inbound = 0;
-
-		memset(&e, 0, sizeof e);
-		if (!flush) {
-			if (queue_get(r->sp, NULL, ids[i], 0, &e, &derr) != 0)
-				continue;
-			inbound = e.dir == Q_INBOUND;
-			flush = inbound && nb > 0 &&
-				bytes + e.payload_len > r->batch_bytes;
-		}
-		if (flush && nb) {
-			alarm(RUNNER_WATCHDOG_SECS);
-			if (deliver_inbound_batch(r->d, batch, nb,
-						  batch_timeout_ms(bytes), outs,
-						  &derr) != 0)
-				log_warning(NULL, "delivery of %zu entries from "
-					    "%s on: %s", nb, batch[0], derr.msg);
-			adapt_batch(r, outs, nb, bytes);
-			for (size_t k = 0; k < nb; k++)
-				if (outs[k] != DELIVER_SKIPPED)
-					*progress = 1;
+	for (size_t i = 0; i < n && !stop_requested; i++) {
+		if (delivery_kind_of(due[i].dir, due[i].kind) != DELIVERY_KEYDB)
+			continue;
+		if (nb > 0 && bytes + due[i].payload_len > r->batch_bytes) {
+			progress |= deliver_batch(r, batch, nb, bytes);
 			nb = 0;
 			bytes = 0;
 		}
-		if (i == n)
-			break;
-		if (inbound) {
-			batch[nb++] = ids[i];
-			bytes += e.payload_len;
-		} else if (e.kind == Q_KIND_REPLY) {
-			replies |= !q_entry_leased_elsewhere(&e, now);
-		} else if (e.peer && !q_entry_leased_elsewhere(&e, now)) {
-			/* Not for a peer whose entry another live process
-			 * works on (a child of a killed runner, another
-			 * runner, "run --once"): its child would find nothing
-			 * to claim and exit, over and over while the lease
-			 * lasts. */
-			int seen = 0;
-
-			for (size_t p = 0; p < npeers && !seen; p++)
-				seen = strcasecmp(peers[p], e.peer) == 0;
-			if (!seen) {
-				peers = xreallocarray(peers, npeers + 1,
-						      sizeof *peers);
-				peers[npeers++] = xstrdup(e.peer);
-			}
-		}
-		q_entry_free(&e);
+		batch[nb++] = due[i].id;
+		bytes += due[i].payload_len;
 	}
-	for (size_t p = 0; p < npeers; p++) {
-		if (!stop_requested) {
-			size_t before = r->nkids;
+	if (nb > 0 && !stop_requested)
+		progress |= deliver_batch(r, batch, nb, bytes);
+	free(batch);
+	return progress;
+}
 
-			alarm(RUNNER_WATCHDOG_SECS);
-			deliver_peer(r, peers[p]);
-			if (r->o->once || r->nkids > before)
-				*progress = 1;
+/* deliver_outbound - a child for each peer with due sync mail, and the
+ * reply worker if a reply is due.  Not for an entry another live
+ * process works on (a child of a killed runner, another runner, "run
+ * --once"): its child would find nothing to claim and exit, over and
+ * over while the lease lasts.  1 if anything was started. */
+static int
+deliver_outbound(struct runner *r, const struct q_due *due, size_t n,
+		 int64_t now)
+{
+	int progress = 0, replies = 0;
+
+	for (size_t i = 0; i < n && !stop_requested; i++) {
+		enum delivery_kind k = delivery_kind_of(due[i].dir, due[i].kind);
+		int seen = 0;
+
+		if (k == DELIVERY_KEYDB || q_due_leased_elsewhere(&due[i], now))
+			continue;
+		if (k == DELIVERY_REPLY) {
+			replies = 1;
+			continue;
 		}
-		free(peers[p]);
+		if (!due[i].peer)
+			continue;
+		/* Once per peer: its child sends everything due for it. */
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = due[j].peer && due[j].dir == Q_OUTBOUND &&
+			       due[j].kind == Q_KIND_SYNC &&
+			       strcasecmp(due[j].peer, due[i].peer) == 0;
+		if (seen)
+			continue;
+		alarm(RUNNER_WATCHDOG_SECS);
+		progress |= deliver_peer(r, due[i].peer);
 	}
 	if (replies && !stop_requested) {
-		pid_t before = r->reply_pid;
-
 		alarm(RUNNER_WATCHDOG_SECS);
-		send_replies(r);
-		if (r->o->once || (r->reply_pid && r->reply_pid != before))
-			*progress = 1;
+		progress |= send_replies(r);
 	}
-	free(peers);
-	free(batch);
-	free(outs);
-	free(ids);
+	return progress;
+}
+
+/* pass - one pass over what is due.  *progress set if anything was
+ * attempted (entries leased elsewhere are skipped), *more if there may
+ * be more due than one pass looks at. */
+static int
+pass(struct runner *r, int64_t now, int *progress, int *more,
+     struct pb_err *err)
+{
+	struct q_due *due;
+	size_t n;
+
+	*progress = *more = 0;
+	if (queue_due(r->sp, NULL, now, BATCH, &due, &n, err) != 0)
+		return -1;
+	*more = n == BATCH;
+	*progress = deliver_inbound(r, due, n);
+	*progress |= deliver_outbound(r, due, n, now);
+	q_due_free(due, n);
 	return 0;
 }
 
@@ -534,36 +551,107 @@ stop_children(struct runner *r)
 	}
 }
 
-int
-runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
+/* process_chores - the loop's first part: collect finished children
+ * (1 if any), reload the configuration after SIGHUP. */
+static int
+process_chores(struct runner *r)
 {
-	struct runner r;
-	struct sigaction sa;
-	sigset_t block, empty;
-	int rc = 0;
-	int64_t last_checkpoint = 0, last_expire = 0;
+	int reaped = reap(r);
 
-	memset(&r, 0, sizeof r);
-	r.cfg = cfg;
-	r.o = o;
-	r.batch_bytes = DELIVER_BATCH_BYTES;
-	r.wake_fd = -1;
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	/* Opening may block on a dead process's mutex too (failchk). */
-	sa.sa_handler = on_watchdog;
-	sigaction(SIGALRM, &sa, NULL);
-	alarm(RUNNER_WATCHDOG_SECS);
-	if (spool_open(cfg->spool_dir, &r.sp, err) != 0) {
-		alarm(0);
-		return -1;
+	if (reload_requested) {
+		reload_requested = 0;
+		if (reload(r->cfg, r->o) == 0) {
+			deliverer_close(r->d);
+			r->d = deliverer_open(r->sp, r->cfg);
+			if (!r->o->once)
+				warm_up(r);
+		}
 	}
-	spool_set_leave(r.sp, runner_leave, (void *)o);
-	if (!o->once && (r.wake_fd = handoff_listen(r.sp, err)) < 0) {
-		spool_close(r.sp);
-		alarm(0);
-		return -1;
+	return reaped;
+}
+
+/* spool_chores - a checkpoint every CHECKPOINT_EVERY, expiry of the
+ * dedup index and the reply buckets every EXPIRE_EVERY. */
+static void
+spool_chores(struct runner *r, int64_t now)
+{
+	struct pb_err xerr;
+	size_t n = 0;
+
+	if (now - r->last_checkpoint >= CHECKPOINT_EVERY) {
+		spool_checkpoint(r->sp, 0);
+		r->last_checkpoint = now;
 	}
+	if (now - r->last_expire < EXPIRE_EVERY)
+		return;
+	if (dedup_expire(r->sp, now, r->cfg->dedup_ttl, &n, &xerr) != 0)
+		log_warning(NULL, "dedup expiry: %s", xerr.msg);
+	else if (n)
+		log_info(NULL, "dedup: expired %zu records", n);
+	if (replylimit_expire(r->sp, &r->cfg->reply_limit,
+			      &r->cfg->reply_limit_total, now, &n, &xerr) != 0)
+		log_warning(NULL, "reply limit expiry: %s", xerr.msg);
+	r->last_expire = now;
+}
+
+/* next_due - when the next entry is due (0: nothing is), for the nap;
+ * now if the spool must be reopened first. */
+static int64_t
+next_due(struct runner *r, int64_t now)
+{
+	struct pb_err err;
+	int64_t next;
+
+	if (queue_next_due(r->sp, NULL, &next, &err) != 0)
+		return spool_needs_recovery(r->sp) ? now : 0;
+	return next;
+}
+
+/* nap - sleep until next (0: nothing due), a wakeup through the FIFO,
+ * a finished child, the watcher's call to reopen for a recovery, or a
+ * signal.  busy: the last pass did something, or a child finished. */
+static void
+nap(struct runner *r, int64_t next, int busy)
+{
+	int64_t now = spool_now();
+	struct timespec ts = { 0, 0 };
+	struct pollfd pfd[2];
+
+	if (next == 0 || next - now > MAX_SLEEP_SECS)
+		ts.tv_sec = MAX_SLEEP_SECS;
+	else if (next > now)
+		ts.tv_sec = next - now;
+	else
+		/* Due but not taken (leased elsewhere, or its peer busy in
+		 * a child): look again soon, not in a spin. */
+		ts.tv_sec = busy ? 0 : 1;
+	if (child_exited)
+		ts.tv_sec = 0;
+	pfd[0].fd = r->wake_fd;
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	/* The watcher panicked the environment for a recovery: reopen now
+	 * (spool_recover, in the next round), not at the next wakeup. */
+	pfd[1].fd = spool_recovery_fd(r->sp);
+	pfd[1].events = POLLIN;
+	pfd[1].revents = 0;
+	if (ppoll(pfd, 2, &ts, &r->blocked) > 0) {
+		if (pfd[0].revents)
+			drain_fd(r->wake_fd);
+		if (pfd[1].revents)
+			spool_recovery_drain(r->sp);
+	}
+}
+
+/* handle_signals - the runner's signal handlers; the signals they catch
+ * are blocked but inside ppoll(), so that none slips in between
+ * checking the flags and going to sleep. */
+static void
+handle_signals(struct runner *r)
+{
+	struct sigaction sa;
+	sigset_t block;
+
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_stop;
@@ -580,60 +668,115 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &block, NULL);
-	sigemptyset(&empty);
+	sigemptyset(&r->blocked);
+}
 
-	r.d = deliver_open(r.sp, cfg);
-	if (!o->once)
-		warm_up(&r);
-	if (!o->once) {
-		log_info(NULL, "runner started: spool=%s, keydb=%s, relay=%s",
-			 cfg->spool_dir, cfg->keydb,
-			 cfg->sendmail_argv ? cfg->sendmail_cmd : cfg->smtp_relay);
-		/* systemd Type=notify: the spool is open and the FIFO listens,
-		 * so whatever is queued from now on will be seen. */
-		if (sd_notify_send("READY=1\nSTATUS=delivering") < 0)
-			log_warning(NULL, "sd_notify: %s", strerror(errno));
+/* runner_start - the watchdog, the spool, the wakeup FIFO, the
+ * signals, the deliverer; ready for systemd. */
+static int
+runner_start(struct runner *r, struct config *cfg, const struct runner_opts *o,
+	     struct pb_err *err)
+{
+	struct sigaction sa;
+
+	memset(r, 0, sizeof *r);
+	r->cfg = cfg;
+	r->o = o;
+	r->batch_bytes = DELIVER_BATCH_BYTES;
+	r->wake_fd = -1;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	/* Opening may block on a dead process's mutex too (failchk). */
+	sa.sa_handler = on_watchdog;
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(RUNNER_WATCHDOG_SECS);
+	if (spool_open(cfg->spool_dir, &r->sp, err) != 0) {
+		alarm(0);
+		return -1;
 	}
+	spool_set_leave(r->sp, runner_leave, (void *)o);
+	if (!o->once && (r->wake_fd = handoff_listen(r->sp, err)) < 0) {
+		spool_close(r->sp);
+		alarm(0);
+		return -1;
+	}
+	handle_signals(r);
+	r->d = deliverer_open(r->sp, cfg);
+	if (o->once)
+		return 0;
+	warm_up(r);
+	log_info(NULL, "runner started: spool=%s, keydb=%s, relay=%s",
+		 cfg->spool_dir, cfg->keydb,
+		 cfg->sendmail_argv ? cfg->sendmail_cmd : cfg->smtp_relay);
+	/* systemd Type=notify: the spool is open and the FIFO listens, so
+	 * whatever is queued from now on will be seen. */
+	if (sd_notify_send("READY=1\nSTATUS=delivering") < 0)
+		log_warning(NULL, "sd_notify: %s", strerror(errno));
+	return 0;
+}
+
+static void
+runner_stop(struct runner *r)
+{
+	sigset_t block;
+
+	if (stop_requested) {
+		log_info(NULL, "runner stopping on signal");
+		sd_notify_send("STOPPING=1");
+	}
+	stop_children(r);
+	deliverer_close(r->d);
+	if (r->warm)
+		r->warm->close(r->warm);
+	spool_checkpoint(r->sp, 1);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+	spool_close(r->sp);
+	alarm(0);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &block, NULL);
+}
+
+int
+runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
+{
+	struct runner r;
+	int rc = 0;
+
+	if (runner_start(&r, cfg, o, err) != 0)
+		return -1;
 	while (!stop_requested) {
-		int64_t now = spool_now(), next;
+		int64_t now = spool_now();
 		int progress = 0, more = 0, reaped;
-		struct timespec ts;
-		struct pollfd pfd[2];
 
 		alarm(RUNNER_WATCHDOG_SECS);
-		reaped = reap(&r);
-		if (reload_requested) {
-			reload_requested = 0;
-			if (reload(cfg, o) == 0) {
-				deliver_close(r.d);
-				r.d = deliver_open(r.sp, cfg);
-				if (!o->once)
-					warm_up(&r);
-			}
-		}
-		/* The scans below read outside transactions, and nothing but
-		 * this reopens the environment for them once another process
-		 * has recovered it (or died in it): without it the runner
-		 * would fail every scan until restarted. */
+		reaped = process_chores(&r);
+		/* The scans read outside transactions, and nothing but this
+		 * reopens the environment for them once another process has
+		 * recovered it (or died in it): without it the runner would
+		 * fail every scan until restarted. */
 		if (spool_recover(r.sp, err) != 0) {
 			log_error(NULL, "%s", err->msg);
 			if (o->once) {
 				rc = -1;
 				break;
 			}
-			next = now + 1;
-			goto nap;
+			nap(&r, now + 1, reaped);
+			continue;
 		}
-		if (run_due(&r, now, &progress, &more, err) != 0) {
-			/* A panic here is another process's recovery (after
-			 * a crash) invalidating our handles, as Berkeley DB
-			 * does on purpose: expected, and spool_recover above
-			 * reopens on the next pass.  Not an error to page
-			 * anyone about. */
+		if (pass(&r, now, &progress, &more, err) != 0) {
+			/* A recovery by another process (after a crash)
+			 * invalidates our handles, as Berkeley DB does on
+			 * purpose: expected, and spool_recover above reopens
+			 * next time.  Not an error to page anyone about. */
 			if (spool_needs_recovery(r.sp))
 				log_info(NULL, "queue scan: the spool was "
-					    "recovered by another process; "
-					    "reopening it");
+					 "recovered by another process; "
+					 "reopening it");
 			else
 				log_error(NULL, "queue scan: %s", err->msg);
 			if (o->once) {
@@ -641,75 +784,13 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 				break;
 			}
 		}
-		if (now - last_checkpoint >= CHECKPOINT_EVERY) {
-			spool_checkpoint(r.sp, 0);
-			last_checkpoint = now;
-		}
-		if (now - last_expire >= EXPIRE_EVERY) {
-			size_t n = 0;
-			struct pb_err xerr;
-
-			if (dedup_expire(r.sp, now, cfg->dedup_ttl, &n, &xerr) != 0)
-				log_warning(NULL, "dedup expiry: %s", xerr.msg);
-			else if (n)
-				log_info(NULL, "dedup: expired %zu records", n);
-			if (replylimit_expire(r.sp, &cfg->reply_limit,
-					      &cfg->reply_limit_total, now, &n,
-					      &xerr) != 0)
-				log_warning(NULL, "reply limit expiry: %s", xerr.msg);
-			last_expire = now;
-		}
+		spool_chores(&r, now);
 		if (more && progress)
 			continue;
 		if (o->once)
 			break;
-
-		/* Sleep until the next due entry, a wakeup, a finished child
-		 * or a signal. */
-		if (queue_next_due(r.sp, NULL, &next, err) != 0)
-			next = spool_needs_recovery(r.sp) ? now : 0;	/* recover first */
-nap:
-		now = spool_now();
-		if (next == 0 || next - now > MAX_SLEEP_SECS)
-			ts.tv_sec = MAX_SLEEP_SECS;
-		else if (next > now)
-			ts.tv_sec = next - now;
-		else
-			/* Due but not taken (leased elsewhere, or its peer
-			 * busy in a child): look again soon, not in a spin. */
-			ts.tv_sec = progress || reaped ? 0 : 1;
-		ts.tv_nsec = 0;
-		if (child_exited) {
-			ts.tv_sec = 0;
-		}
-		pfd[0].fd = r.wake_fd;
-		pfd[0].events = POLLIN;
-		pfd[0].revents = 0;
-		/* The watcher panicked the environment for a recovery: reopen
-		 * now (spool_recover, above), not at the next wakeup. */
-		pfd[1].fd = spool_recovery_fd(r.sp);
-		pfd[1].events = POLLIN;
-		pfd[1].revents = 0;
-		if (ppoll(pfd, 2, &ts, &empty) > 0) {
-			if (pfd[0].revents)
-				drain_fd(r.wake_fd);
-			if (pfd[1].revents)
-				spool_recovery_drain(r.sp);
-		}
+		nap(&r, next_due(&r, now), progress || reaped);
 	}
-	if (stop_requested) {
-		log_info(NULL, "runner stopping on signal");
-		sd_notify_send("STOPPING=1");
-	}
-	stop_children(&r);
-	deliver_close(r.d);
-	if (r.warm)
-		r.warm->close(r.warm);
-	spool_checkpoint(r.sp, 1);
-	if (r.wake_fd >= 0)
-		close(r.wake_fd);
-	spool_close(r.sp);
-	alarm(0);
-	sigprocmask(SIG_UNBLOCK, &block, NULL);
+	runner_stop(&r);
 	return rc;
 }

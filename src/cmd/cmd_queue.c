@@ -368,8 +368,8 @@ show_human(struct buf *b, const struct q_entry *e, const struct buf *text,
 	show_line(b, "kind:", q_kind_name(e->kind));
 	if (e->peer)
 		show_line(b, "peer:", e->peer);
-	if (e->reply_to)
-		show_line(b, "reply to:", e->reply_to);
+	if (e->child)
+		show_line(b, "reply:", e->child);
 	if (e->sender)
 		show_line(b, "sender:", e->sender);
 	if (e->message_id) {
@@ -377,7 +377,7 @@ show_human(struct buf *b, const struct q_entry *e, const struct buf *text,
 		show_line(b, "message-id:", line);
 	}
 	if (e->parent)
-		show_line(b, "parent:", e->parent);
+		show_line(b, e->waiting ? "waits for:" : "parent:", e->parent);
 	clock_format(e->created, t, sizeof t);
 	snprintf(line, sizeof line, "%s (%s ago)", t,
 		 qreport_age(now - e->created, age, sizeof age));

@@ -21,7 +21,20 @@ enum {
 	T_DIR = 1, T_STATE, T_ORIGIN, T_HELD_FROM, T_PEER, T_SENDER, T_MSGID,
 	T_PARENT, T_LAST_ERROR, T_CREATED, T_UPDATED, T_NEXT, T_LEASE_UNTIL,
 	T_LEASE_PID, T_ATTEMPTS, T_SIZE, T_PAYLOAD_KIND, T_PAYLOAD_LEN, T_KEY,
-	T_KIND, T_REPLY_TO, T_REQUEST,
+	T_KIND,
+	/* 21, 22: an ADD's requester and request, kept in its inbound entry
+	 * before the reply became an entry of its own (T_WAITING, T_CHILD);
+	 * never reused. */
+	T_WAITING = 23, T_CHILD,
+};
+
+/* A transition's rule (see change() below): 0 to apply its change to
+ * the entry, 1 to refuse with why. */
+typedef int (*rule_fn)(struct q_entry *e, void *arg, char *why);
+
+/* The due index's value (struct q_due). */
+enum {
+	D_DIR = 1, D_KIND, D_PEER, D_PAYLOAD_LEN, D_LEASE_UNTIL, D_LEASE_PID,
 };
 
 static const char *const state_names[QS__COUNT] = {
@@ -71,11 +84,12 @@ q_state_pending(enum q_state s)
 	return s == QS_READY || s == QS_DEFERRED || s == QS_HELD;
 }
 
-/* Only these sit in the due index: held entries wait for the operator. */
+/* Only these sit in the due index: held entries wait for the operator,
+ * a waiting reply for its parent. */
 static int
 indexed(const struct q_entry *e)
 {
-	return e->state == QS_READY || e->state == QS_DEFERRED;
+	return (e->state == QS_READY || e->state == QS_DEFERRED) && !e->waiting;
 }
 
 static int64_t
@@ -106,8 +120,7 @@ q_entry_free(struct q_entry *e)
 	for (size_t i = 0; i < e->nkeys; i++)
 		free(e->keys[i].uid);
 	free(e->keys);
-	free(e->reply_to);
-	free(e->request);
+	free(e->child);
 	memset(e, 0, sizeof *e);
 }
 
@@ -126,9 +139,7 @@ q_entry_copy(struct q_entry *dst, const struct q_entry *src)
 	dst->message_id = dup_or_null(src->message_id);
 	dst->parent = dup_or_null(src->parent);
 	dst->last_error = dup_or_null(src->last_error);
-	dst->reply_to = dup_or_null(src->reply_to);
-	dst->request = src->request ? xmemdup(src->request, src->request_len)
-				    : NULL;
+	dst->child = dup_or_null(src->child);
 	dst->keys = NULL;
 	dst->nkeys = 0;
 	for (size_t i = 0; i < src->nkeys; i++)
@@ -178,27 +189,40 @@ q_entry_lease_new(struct q_entry *e, int64_t now, int secs)
 int
 q_entry_due(const struct q_entry *e, int64_t now)
 {
-	return (e->state == QS_READY || e->state == QS_DEFERRED) &&
-	       (e->next_attempt == 0 || e->next_attempt <= now);
+	return indexed(e) && (e->next_attempt == 0 || e->next_attempt <= now);
+}
+
+/* lease_holder - q_entry_lease_holder of a lease until until by pid. */
+static long
+lease_holder(int64_t until, int64_t pid, int64_t now)
+{
+	if (until <= now)
+		return 0;
+	if (pid <= 0)
+		return -1;	/* no pid recorded: trust lease_until */
+	if (pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	return (long)pid;
 }
 
 long
 q_entry_lease_holder(const struct q_entry *e, int64_t now)
 {
-	if (e->lease_until <= now)
-		return 0;
-	if (e->lease_pid <= 0)
-		return -1;	/* no pid recorded: trust lease_until */
-	if (e->lease_pid != getpid() && kill((pid_t)e->lease_pid, 0) != 0 &&
-	    errno == ESRCH)
-		return 0;
-	return (long)e->lease_pid;
+	return lease_holder(e->lease_until, e->lease_pid, now);
 }
 
 int
 q_entry_leased_elsewhere(const struct q_entry *e, int64_t now)
 {
 	long pid = q_entry_lease_holder(e, now);
+
+	return pid != 0 && pid != (long)getpid();
+}
+
+int
+q_due_leased_elsewhere(const struct q_due *d, int64_t now)
+{
+	long pid = lease_holder(d->lease_until, d->lease_pid, now);
 
 	return pid != 0 && pid != (long)getpid();
 }
@@ -262,9 +286,9 @@ encode_entry(const struct q_entry *e, struct buf *b)
 	 * (and an older pksbridge reads them unchanged). */
 	if (e->kind != Q_KIND_SYNC)
 		rec_put_u64(b, T_KIND, (uint64_t)e->kind);
-	rec_put_str(b, T_REPLY_TO, e->reply_to);
-	if (e->request)
-		rec_put_bytes(b, T_REQUEST, e->request, e->request_len);
+	if (e->waiting)
+		rec_put_u64(b, T_WAITING, 1);
+	rec_put_str(b, T_CHILD, e->child);
 	for (size_t i = 0; i < e->nkeys; i++) {
 		size_t flen = strlen(e->keys[i].fpr);
 		size_t ulen = e->keys[i].uid ? strlen(e->keys[i].uid) : 0;
@@ -323,12 +347,12 @@ decode_entry(const char *id, const void *data, size_t len, struct q_entry *e,
 				goto corrupt;
 			e->kind = (enum q_kind)u;
 			break;
-		case T_REPLY_TO: str = &e->reply_to; break;
-		case T_REQUEST:
-			free(e->request);
-			e->request = vlen ? xmemdup(v, vlen) : xmalloc(1);
-			e->request_len = vlen;
+		case T_WAITING:
+			if (rec_get_u64(v, vlen, &u) || u > 1)
+				goto corrupt;
+			e->waiting = (int)u;
 			break;
+		case T_CHILD: str = &e->child; break;
 		case T_PEER: str = &e->peer; break;
 		case T_SENDER: str = &e->sender; break;
 		case T_MSGID: str = &e->message_id; break;
@@ -417,22 +441,39 @@ due_key(const struct q_entry *e, unsigned char out[8 + QID_LEN])
 	memcpy(out + 8, e->id, QID_LEN);
 }
 
+/* due_value - what the due index keeps of e (struct q_due). */
+static void
+due_value(const struct q_entry *e, struct buf *b)
+{
+	rec_begin(b);
+	rec_put_u64(b, D_DIR, (uint64_t)e->dir);
+	rec_put_u64(b, D_KIND, (uint64_t)e->kind);
+	rec_put_str(b, D_PEER, e->peer);
+	rec_put_u64(b, D_PAYLOAD_LEN, e->payload_len);
+	rec_put_i64(b, D_LEASE_UNTIL, e->lease_until);
+	rec_put_i64(b, D_LEASE_PID, e->lease_pid);
+}
+
 static int
 due_put(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
 	struct pb_err *err)
 {
 	unsigned char k[8 + QID_LEN];
+	struct buf v = BUF_INIT;
 	DBT key, data;
 	int ret;
 
 	due_key(e, k);
+	due_value(e, &v);
 	memset(&key, 0, sizeof key);
 	memset(&data, 0, sizeof data);
 	key.data = k;
 	key.size = sizeof k;
-	data.data = (void *)"";
-	data.size = 0;
-	if ((ret = sp->due->put(sp->due, txn, &key, &data, 0)) != 0)
+	data.data = v.data;
+	data.size = (u_int32_t)v.len;
+	ret = sp->due->put(sp->due, txn, &key, &data, 0);
+	buf_free(&v);
+	if (ret != 0)
 		return spool_dberr(sp, ret, err, "indexing %s", e->id);
 	return 0;
 }
@@ -576,6 +617,82 @@ queue_insert(struct spool *sp, DB_TXN *txn, struct q_entry *e,
 }
 
 static int
+adopt_rule(struct q_entry *e, void *arg, char *why)
+{
+	if (e->child || !q_state_pending(e->state)) {
+		snprintf(why, Q_WHY_LEN, "%s", e->child ? "has a child already" :
+			 "finished already");
+		return 1;
+	}
+	e->child = xstrdup(arg);
+	return 0;
+}
+
+static int change(struct spool *sp, DB_TXN *txn, const char *id, rule_fn rule,
+		  void *arg, struct q_entry *e_r, struct q_change *ch,
+		  char why[Q_WHY_LEN], struct pb_err *err);
+
+int
+queue_insert_child(struct spool *sp, DB_TXN *txn, const char *parent_id,
+		   struct q_entry *child, const void *payload,
+		   size_t payload_len, struct pb_err *err)
+{
+	char why[Q_WHY_LEN];
+	int r;
+
+	child->waiting = 1;
+	free(child->parent);
+	child->parent = xstrdup(parent_id);
+	if (queue_insert(sp, txn, child, payload, payload_len, err) != 0)
+		return -1;
+	r = change(sp, txn, parent_id, adopt_rule, child->id, NULL, NULL, why,
+		   err);
+	if (r > 0)
+		return pb_err_set(err, PB_EDATA, "%s: %s", parent_id, why);
+	return r;
+}
+
+struct new_payload {
+	const void *data;
+	size_t len;
+	DB_TXN *txn;
+	struct spool *sp;
+	struct pb_err *err;
+};
+
+static int
+payload_rule(struct q_entry *e, void *arg, char *why)
+{
+	struct new_payload *p = arg;
+	DBT key, data;
+	int ret;
+
+	(void)why;
+	memset(&key, 0, sizeof key);
+	memset(&data, 0, sizeof data);
+	key.data = e->id;
+	key.size = QID_LEN;
+	data.data = (void *)p->data;
+	data.size = (u_int32_t)p->len;
+	ret = p->sp->payload->put(p->sp->payload, p->txn, &key, &data, 0);
+	if (ret != 0)
+		return spool_dberr(p->sp, ret, p->err, "storing payload of %s",
+				   e->id);
+	e->payload_len = p->len;
+	return 0;
+}
+
+int
+queue_replace_payload(struct spool *sp, DB_TXN *txn, const char *id,
+		      const void *payload, size_t len, struct pb_err *err)
+{
+	struct new_payload p = { payload, len, txn, sp, err };
+	char why[Q_WHY_LEN];
+
+	return change(sp, txn, id, payload_rule, &p, NULL, NULL, why, err);
+}
+
+static int
 valid_id(const char *id)
 {
 	if (strlen(id) != QID_LEN)
@@ -632,6 +749,24 @@ queue_get_payload(struct spool *sp, DB_TXN *txn, const char *id,
 	return 0;
 }
 
+/* due_changed - e's due record differs from old's (its time, or what it
+ * keeps: a lease taken or given back). */
+static int
+due_changed(const struct q_entry *old, const struct q_entry *e)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	int changed;
+
+	if (due_time(old) != due_time(e))
+		return 1;
+	due_value(old, &a);
+	due_value(e, &b);
+	changed = a.len != b.len || memcmp(a.data, b.data, a.len) != 0;
+	buf_free(&a);
+	buf_free(&b);
+	return changed;
+}
+
 int
 queue_update(struct spool *sp, DB_TXN *txn, const struct q_entry *old,
 	     const struct q_entry *e, struct pb_err *err)
@@ -646,7 +781,7 @@ queue_update(struct spool *sp, DB_TXN *txn, const struct q_entry *old,
 		if (due_del(sp, txn, old, err) != 0)
 			return -1;
 	}
-	if (indexed(&copy) && (!indexed(old) || due_time(old) != due_time(&copy))) {
+	if (indexed(&copy) && (!indexed(old) || due_changed(old, &copy))) {
 		if (due_put(sp, txn, &copy, err) != 0)
 			return -1;
 	}
@@ -668,31 +803,48 @@ queue_update(struct spool *sp, DB_TXN *txn, const struct q_entry *old,
 	return 0;
 }
 
-int
-queue_delete(struct spool *sp, DB_TXN *txn, const char *id, struct pb_err *err)
+/* delete_one - remove e (as read for update) and its payload. */
+static int
+delete_one(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
+	   struct pb_err *err)
 {
-	struct q_entry e;
 	DBT key;
 	int ret;
 
-	if (queue_get(sp, txn, id, 1, &e, err) != 0)
+	if ((indexed(e) && due_del(sp, txn, e, err) != 0) ||
+	    (peer_indexed(e) && peer_del(sp, txn, e, err) != 0))
 		return -1;
-	if ((indexed(&e) && due_del(sp, txn, &e, err) != 0) ||
-	    (peer_indexed(&e) && peer_del(sp, txn, &e, err) != 0)) {
-		q_entry_free(&e);
-		return -1;
-	}
-	q_entry_free(&e);
 	memset(&key, 0, sizeof key);
-	key.data = (void *)id;
+	key.data = (void *)e->id;
 	key.size = QID_LEN;
 	ret = sp->payload->del(sp->payload, txn, &key, 0);
 	if (ret != 0 && ret != DB_NOTFOUND)
-		return spool_dberr(sp, ret, err, "deleting payload of %s", id);
+		return spool_dberr(sp, ret, err, "deleting payload of %s", e->id);
 	ret = sp->queue->del(sp->queue, txn, &key, 0);
 	if (ret != 0)
-		return spool_dberr(sp, ret, err, "deleting %s", id);
+		return spool_dberr(sp, ret, err, "deleting %s", e->id);
 	return 0;
+}
+
+int
+queue_delete(struct spool *sp, DB_TXN *txn, const char *id, struct pb_err *err)
+{
+	struct q_entry e, child;
+	int r;
+
+	if (queue_get(sp, txn, id, 1, &e, err) != 0)
+		return -1;
+	r = delete_one(sp, txn, &e, err);
+	if (r == 0 && e.child) {
+		r = queue_get(sp, txn, e.child, 1, &child, err);
+		if (r == 0 && child.waiting)
+			r = delete_one(sp, txn, &child, err);
+		else if (r != 0 && err->status == PB_ENOTFOUND)
+			r = 0;	/* deleted before its parent */
+		q_entry_free(&child);
+	}
+	q_entry_free(&e);
+	return r;
 }
 
 int
@@ -729,40 +881,111 @@ queue_scan(struct spool *sp, DB_TXN *txn, queue_cb cb, void *ctx,
 	return 0;
 }
 
-int
-queue_due_ids(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
-	      char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err)
+/* due_decode - a due record's value into d (id set); 0, or -1 when it
+ * is not one this version wrote (then the entry itself says). */
+static int
+due_decode(const void *data, size_t len, struct q_due *d)
 {
-	char (*ids)[QID_LEN + 1] = NULL;
+	struct rec_reader r;
+	const unsigned char *v;
+	uint32_t vlen;
+	uint8_t tag;
+	uint64_t u;
+	int rc, seen = 0;
+
+	if (len == 0 || rec_open(&r, data, len) != 0)
+		return -1;
+	while ((rc = rec_next(&r, &tag, &v, &vlen)) == 1) {
+		if (tag == D_DIR && rec_get_u64(v, vlen, &u) == 0 && u <= Q_OUTBOUND)
+			d->dir = (enum q_dir)u, seen++;
+		else if (tag == D_KIND && rec_get_u64(v, vlen, &u) == 0 &&
+			 u <= Q_KIND_REPLY)
+			d->kind = (enum q_kind)u, seen++;
+		else if (tag == D_PEER && !d->peer)
+			d->peer = rec_get_str(v, vlen);
+		else if (tag == D_PAYLOAD_LEN)
+			rec_get_u64(v, vlen, &d->payload_len);
+		else if (tag == D_LEASE_UNTIL)
+			rec_get_i64(v, vlen, &d->lease_until);
+		else if (tag == D_LEASE_PID)
+			rec_get_i64(v, vlen, &d->lease_pid);
+	}
+	if (rc < 0 || seen != 2) {
+		free(d->peer);
+		d->peer = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* due_from_entry - d from the entry itself: for an index record written
+ * before the index kept anything but the id (an older pksbridge's). */
+static int
+due_from_entry(struct spool *sp, DB_TXN *txn, struct q_due *d)
+{
+	struct q_entry e;
+	struct pb_err err;
+
+	if (queue_get(sp, txn, d->id, 0, &e, &err) != 0)
+		return -1;
+	d->dir = e.dir;
+	d->kind = e.kind;
+	d->peer = e.peer ? xstrdup(e.peer) : NULL;
+	d->payload_len = e.payload_len;
+	d->lease_until = e.lease_until;
+	d->lease_pid = e.lease_pid;
+	q_entry_free(&e);
+	return 0;
+}
+
+int
+queue_due(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
+	  struct q_due **due_r, size_t *n_r, struct pb_err *err)
+{
+	struct q_due *due = NULL;
 	size_t n = 0;
 	DBC *cur;
 	DBT key, data;
 	int ret;
 
-	*ids_r = NULL;
+	*due_r = NULL;
 	*n_r = 0;
 	if ((ret = sp->due->cursor(sp->due, txn, &cur, spool_cflags(txn))) != 0)
 		return spool_dberr(sp, ret, err, "opening due cursor");
 	memset(&key, 0, sizeof key);
 	memset(&data, 0, sizeof data);
 	while (n < max && (ret = cur->get(cur, &key, &data, DB_NEXT)) == 0) {
+		struct q_due *d;
+
 		if (key.size != 8 + QID_LEN)
 			continue;
 		if ((int64_t)be64_get(key.data) > now)
 			break;
-		ids = xreallocarray(ids, n + 1, sizeof *ids);
-		memcpy(ids[n], (char *)key.data + 8, QID_LEN);
-		ids[n][QID_LEN] = '\0';
-		n++;
+		due = xreallocarray(due, n + 1, sizeof *due);
+		d = &due[n];
+		memset(d, 0, sizeof *d);
+		memcpy(d->id, (char *)key.data + 8, QID_LEN);
+		d->id[QID_LEN] = '\0';
+		if (due_decode(data.data, data.size, d) == 0 ||
+		    due_from_entry(sp, txn, d) == 0)
+			n++;
 	}
 	cur->close(cur);
 	if (ret != 0 && ret != DB_NOTFOUND) {
-		free(ids);
+		q_due_free(due, n);
 		return spool_dberr(sp, ret, err, "scanning due index");
 	}
-	*ids_r = ids;
+	*due_r = due;
 	*n_r = n;
 	return 0;
+}
+
+void
+q_due_free(struct q_due *due, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(due[i].peer);
+	free(due);
 }
 
 int
@@ -832,7 +1055,6 @@ queue_next_due(struct spool *sp, DB_TXN *txn, int64_t *when_r,
  * for update, let the rule decide (0 to apply its change to the copy, 1
  * to refuse with why), write the copy back.
  */
-typedef int (*rule_fn)(struct q_entry *e, void *arg, char *why);
 
 static int
 change(struct spool *sp, DB_TXN *txn, const char *id, rule_fn rule, void *arg,
@@ -964,6 +1186,22 @@ attempted_rule(struct q_entry *e, void *arg, char *why)
 	return 0;
 }
 
+/* wake_rule - the parent of a waiting reply finished: it is due. */
+static int
+wake_rule(struct q_entry *e, void *arg, char *why)
+{
+	int64_t now = *(const int64_t *)arg;
+
+	if (!e->waiting) {
+		snprintf(why, Q_WHY_LEN, "not waiting");
+		return 1;
+	}
+	e->waiting = 0;
+	if (e->next_attempt < now)
+		e->next_attempt = now;
+	return 0;
+}
+
 int
 queue_attempted(struct spool *sp, DB_TXN *txn, const char *id,
 		enum q_state state, const char *error, const struct config *cfg,
@@ -971,8 +1209,37 @@ queue_attempted(struct spool *sp, DB_TXN *txn, const char *id,
 		struct pb_err *err)
 {
 	struct attempt a = { state, error, cfg, now };
+	struct q_entry e;
+	char cwhy[Q_WHY_LEN];
+	int r;
 
-	return change(sp, txn, id, attempted_rule, &a, e_r, NULL, why, err);
+	r = change(sp, txn, id, attempted_rule, &a, &e, NULL, why, err);
+	if (r != 0)
+		return r;
+	if (e.child && !q_state_pending(e.state) &&
+	    change(sp, txn, e.child, wake_rule, &now, NULL, NULL, cwhy, err) < 0 &&
+	    err->status != PB_ENOTFOUND) {
+		/* (A child the operator deleted has nobody to wake.) */
+		q_entry_free(&e);
+		return -1;
+	}
+	if (e_r)
+		*e_r = e;
+	else
+		q_entry_free(&e);
+	return 0;
+}
+
+/* waits - refuse (1) a reply that waits for its parent: it goes out
+ * once the parent's keys are delivered, whatever the operator asks. */
+static int
+waits(const struct q_entry *e, char *why)
+{
+	if (!e->waiting)
+		return 0;
+	snprintf(why, Q_WHY_LEN, "waits for %s to be delivered", e->parent ?
+		 e->parent : "its parent");
+	return 1;
 }
 
 static int
@@ -990,6 +1257,8 @@ retry_rule(struct q_entry *e, void *arg, char *why)
 			 q_state_name(e->state));
 		return 1;
 	}
+	if (waits(e, why))
+		return 1;
 	/* Clearing the lease of a delivery in flight would let a second
 	 * process deliver the entry beside it. */
 	if (being_delivered(e, now, why))
@@ -1054,6 +1323,8 @@ flush_rule(struct q_entry *e, void *arg, char *why)
 {
 	int64_t now = *(const int64_t *)arg;
 
+	if (waits(e, why))
+		return 1;
 	if ((e->state != QS_READY && e->state != QS_DEFERRED) ||
 	    e->next_attempt <= now) {
 		snprintf(why, Q_WHY_LEN, "not waiting for its time");

@@ -86,12 +86,12 @@ struct q_entry {
 	uint64_t payload_len;
 	struct q_keyref *keys;
 	size_t nkeys;
-	/* An ADD mail's inbound entry whose sender is to get a reply once it
-	 * is delivered: to whom, and the request (bridge/mailreq.h) that
-	 * reply answers; else NULL and 0. */
-	char *reply_to;
-	unsigned char *request;
-	size_t request_len;
+	/* The reply to an ADD is made when the mail is accepted, and waits
+	 * for the inbound entry carrying the keys (its parent) to finish:
+	 * pending, but not due, until queue_attempted makes it due.  The
+	 * parent names it in child. */
+	int waiting;		/* waits for parent to finish */
+	char *child;		/* the reply waiting for this entry, or NULL */
 };
 
 /* Names as they appear in JSON and on the command line. */
@@ -150,7 +150,8 @@ void q_entry_new_quarantine(struct q_entry *e, enum q_dir dir,
  * in the transaction that accepts it. */
 void q_entry_lease_new(struct q_entry *e, int64_t now, int secs);
 
-/* q_entry_due - a pending entry whose next attempt has come at now. */
+/* q_entry_due - a pending entry whose next attempt has come at now (a
+ * waiting reply is not due before its parent finishes). */
 int q_entry_due(const struct q_entry *e, int64_t now);
 
 /* q_entry_lease_holder - the process delivering e at time now, or 0.
@@ -202,7 +203,10 @@ int queue_unlease(struct spool *sp, DB_TXN *txn, const char *id,
  * once the entry is max_queue_lifetime old.  Refused if the lease is no
  * longer ours or the entry no longer pending (the operator held, retried
  * or deleted it meanwhile: theirs wins).  *e_r receives the entry as
- * recorded (free it with q_entry_free) when it was. */
+ * recorded (free it with q_entry_free) when it was.  An entry that
+ * finishes (any state but deferred) makes its waiting child due, in the
+ * same transaction: the reply to an ADD goes out once its keys are
+ * delivered, or refused, or given up. */
 struct config;
 int queue_attempted(struct spool *sp, DB_TXN *txn, const char *id,
 		    enum q_state state, const char *error,
@@ -234,6 +238,18 @@ int queue_flush(struct spool *sp, DB_TXN *txn, const char *id, int64_t now,
 int queue_insert(struct spool *sp, DB_TXN *txn, struct q_entry *e,
 		 const void *payload, size_t payload_len, struct pb_err *err);
 
+/* queue_insert_child - queue_insert for a reply that waits for the
+ * pending entry parent_id (already in the queue) to finish: child
+ * records its parent, the parent its child. */
+int queue_insert_child(struct spool *sp, DB_TXN *txn, const char *parent_id,
+		       struct q_entry *child, const void *payload,
+		       size_t payload_len, struct pb_err *err);
+
+/* queue_replace_payload - id's payload becomes payload[0..len) (a
+ * waiting reply's request, with what its parent's delivery found). */
+int queue_replace_payload(struct spool *sp, DB_TXN *txn, const char *id,
+			  const void *payload, size_t len, struct pb_err *err);
+
 /* queue_get - read an entry; with for_update, write-lock it (use before
  * queue_update in the same txn).  PB_ENOTFOUND if there is none. */
 int queue_get(struct spool *sp, DB_TXN *txn, const char *id, int for_update,
@@ -248,7 +264,9 @@ int queue_get_payload(struct spool *sp, DB_TXN *txn, const char *id,
 int queue_update(struct spool *sp, DB_TXN *txn, const struct q_entry *old,
 		 const struct q_entry *e, struct pb_err *err);
 
-/* queue_delete - remove an entry and its payload. */
+/* queue_delete - remove an entry and its payload, and its child if that
+ * still waits for it (a request whose keys the operator removed is not
+ * answered). */
 int queue_delete(struct spool *sp, DB_TXN *txn, const char *id,
 		 struct pb_err *err);
 
@@ -260,10 +278,26 @@ typedef int (*queue_cb)(void *ctx, const struct q_entry *e);
 int queue_scan(struct spool *sp, DB_TXN *txn, queue_cb cb, void *ctx,
 	       struct pb_err *err);
 
-/* queue_due_ids - ids of pending entries whose next attempt is at or
- * before now, oldest first, at most max; caller frees *ids_r. */
-int queue_due_ids(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
-		  char (**ids_r)[QID_LEN + 1], size_t *n_r, struct pb_err *err);
+/* What the due index keeps of each entry in it, so that the runner can
+ * route an entry, and see that another process works on it, without
+ * reading it. */
+struct q_due {
+	char id[QID_LEN + 1];
+	enum q_dir dir;
+	enum q_kind kind;
+	char *peer;		/* outbound: the recipient (owned), or NULL */
+	uint64_t payload_len;
+	int64_t lease_until, lease_pid;
+};
+
+/* queue_due - the pending entries whose next attempt is at or before
+ * now, oldest first, at most max; free *due_r with q_due_free. */
+int queue_due(struct spool *sp, DB_TXN *txn, int64_t now, size_t max,
+	      struct q_due **due_r, size_t *n_r, struct pb_err *err);
+void q_due_free(struct q_due *due, size_t n);
+
+/* q_due_leased_elsewhere - as q_entry_leased_elsewhere. */
+int q_due_leased_elsewhere(const struct q_due *d, int64_t now);
 
 /* queue_peer_ids - ids of the pending (ready, deferred, held) outbound
  * sync entries for peer, oldest first, at most max; caller frees *ids_r.

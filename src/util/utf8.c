@@ -3,6 +3,8 @@
  */
 #include "util/utf8.h"
 
+#include <string.h>
+
 size_t
 utf8_char(const unsigned char *p, size_t n, uint32_t *cp)
 {
@@ -49,4 +51,23 @@ int
 utf8_control(uint32_t cp)
 {
 	return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+}
+
+void
+utf8_make_text(char *s)
+{
+	size_t n = strlen(s), i = 0;
+
+	while (i < n) {
+		uint32_t cp;
+		size_t l = utf8_char((const unsigned char *)s + i, n - i, &cp);
+
+		if (l == 0) {
+			s[i++] = '?';
+			continue;
+		}
+		if (utf8_control(cp))
+			memset(s + i, ' ', l);
+		i += l;
+	}
 }

@@ -19,4 +19,9 @@ size_t utf8_char(const unsigned char *p, size_t n, uint32_t *cp);
  * of mail text lets through. */
 int utf8_control(uint32_t cp);
 
+/* utf8_make_text - s, in place, made valid UTF-8 without control
+ * characters: a control becomes a blank, a byte that is no UTF-8 (a
+ * character cut at the end, say) '?'. */
+void utf8_make_text(char *s);
+
 #endif

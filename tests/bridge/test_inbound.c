@@ -437,9 +437,9 @@ test_requests(void)
 	config_free(&cfg);
 }
 
-/* ADD: with a new key, the inbound entry carries the request (the reply
- * comes after delivery); with nothing new or no key, the reply entry is
- * made now, saying so. */
+/* ADD: with a new key, the reply entry is made now and waits for the
+ * inbound entry (its parent, which names it as its child); with nothing
+ * new or no key, the reply entry is ready now, its facts saying so. */
 static void
 test_add_requests(void)
 {
@@ -456,26 +456,40 @@ test_add_requests(void)
 	mail(&m, "<alice@client.test>", "ADD", NULL, "keys/alice.asc");
 	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
 	CHECK_INT(r.state, QS_READY);
-	CHECK(r.reply_id[0] == '\0');
+	CHECK_STR(r.deliver_id, r.id);
+	CHECK(r.reply_id[0] != '\0');
+	CHECK_INT(r.reply_waits, 1);
 	CHECK_OK(queue_get(sp, NULL, r.id, 0, &e, &err), &err);
 	CHECK_INT(e.dir, Q_INBOUND);
-	CHECK_STR(e.reply_to, "alice@client.test");
-	CHECK(e.request != NULL);
-	CHECK_OK(mailreq_decode(e.request, e.request_len, &mr, &err), &err);
-	CHECK_INT(mr.cmd.kind, MAILCMD_ADD);
-	CHECK_INT(mr.nlines, 0);
-	mailreq_free(&mr);
+	CHECK_STR(e.child, r.reply_id);
 	q_entry_free(&e);
+	CHECK(reply_of(sp, &r, &rep) == 0);
+	CHECK_INT(rep.state, QS_READY);
+	CHECK_INT(rep.waiting, 1);
+	CHECK_STR(rep.parent, r.id);
+	CHECK_STR(rep.peer, "alice@client.test");
+	CHECK(!q_entry_due(&rep, spool_now() + 3600));
+	CHECK_OK(queue_get_payload(sp, NULL, rep.id, &payload, &err), &err);
+	CHECK_OK(mailreq_decode(payload.data, payload.len, &mr, &err), &err);
+	CHECK_INT(mr.cmd.kind, MAILCMD_ADD);
+	CHECK_INT(mr.nfacts, 0);
+	mailreq_free(&mr);
+	q_entry_free(&rep);
 	/* Again: nothing new, answered now. */
 	mail(&m, "<alice@client.test>", "ADD", NULL, "keys/alice.asc");
 	CHECK(accept_request(sp, &cfg, buf_str(&m), NULL, &r) == 0);
 	CHECK_INT(r.state, QS_DUPLICATE);
 	CHECK_INT(r.reply_state, QS_READY);
+	CHECK_INT(r.reply_waits, 0);
+	CHECK_STR(r.deliver_id, "");
 	CHECK(reply_of(sp, &r, &rep) == 0);
+	CHECK_INT(rep.waiting, 0);
+	buf_reset(&payload);
 	CHECK_OK(queue_get_payload(sp, NULL, rep.id, &payload, &err), &err);
 	CHECK_OK(mailreq_decode(payload.data, payload.len, &mr, &err), &err);
-	CHECK_INT(mr.nlines, 1);
-	CHECK(strstr(mr.lines[0], ALICE ": nothing new") != NULL);
+	CHECK_INT(mr.nfacts, 1);
+	CHECK_INT(mr.facts[0].kind, MAILREQ_SEEN);
+	CHECK_STR(mr.facts[0].fpr, ALICE);
 	mailreq_free(&mr);
 	q_entry_free(&rep);
 	/* No key at all: quarantined as ever, and answered. */
@@ -487,8 +501,9 @@ test_add_requests(void)
 	buf_reset(&payload);
 	CHECK_OK(queue_get_payload(sp, NULL, rep.id, &payload, &err), &err);
 	CHECK_OK(mailreq_decode(payload.data, payload.len, &mr, &err), &err);
-	CHECK_INT(mr.nlines, 1);
-	CHECK(strstr(mr.lines[0], "refused: no public key block found") != NULL);
+	CHECK_INT(mr.nfacts, 1);
+	CHECK_INT(mr.facts[0].kind, MAILREQ_REFUSED);
+	CHECK(strstr(mr.facts[0].why, "no public key block found") != NULL);
 	CHECK_STR(rep.parent, r.id);
 	mailreq_free(&mr);
 	q_entry_free(&rep);
