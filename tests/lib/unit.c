@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 static int failed_current;
+static unsigned long checks_current;	/* checks the current test made */
 static const char *current_suite = "";
 static const char *current_name = "";
 static char tmpdir_path[512];
@@ -30,6 +31,12 @@ unit_fail(const char *file, int line, const char *fmt, ...)
 		fflush(stdout);
 	}
 	failed_current = 1;
+}
+
+void
+unit_checked(void)
+{
+	checks_current++;
 }
 
 int
@@ -110,7 +117,7 @@ int
 unit_run(int argc, char **argv, const char *suite, const struct unit_test *tests)
 {
 	const char *match = NULL;
-	int nfail = 0;
+	int nfail = 0, ntests = 0;
 
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--match") == 0 && i + 1 < argc)
@@ -120,14 +127,25 @@ unit_run(int argc, char **argv, const char *suite, const struct unit_test *tests
 	for (const struct unit_test *t = tests; t->name; t++) {
 		if (match && !strstr(t->name, match))
 			continue;
+		ntests++;
 		current_name = t->name;
 		failed_current = 0;
+		checks_current = 0;
 		t->fn();
+		if (!failed_current && checks_current == 0)
+			unit_fail(__FILE__, __LINE__, "made no check (a test that "
+				  "checks nothing proves nothing)");
 		if (failed_current)
 			nfail++;
 		else
 			printf("ok - %s: %s\n", suite, t->name);
 		fflush(stdout);
+	}
+	if (ntests == 0) {
+		/* A --match that names nothing, or an empty table. */
+		printf("not ok - %s: no test ran\n", suite);
+		fflush(stdout);
+		nfail++;
 	}
 	return nfail ? 1 : 0;
 }

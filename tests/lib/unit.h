@@ -7,6 +7,11 @@
  * counts those lines.  A failed CHECK returns from the test function, so
  * put cleanup you need after a failure before the checks or accept the
  * leak in a failing test.
+ *
+ * The rules of tests/lib.sh hold here too: a test that makes no check
+ * fails (it proved nothing), and so does a test that needs a tool this
+ * machine lacks (NEED_TOOL): CI runs with every package installed, so a
+ * missing tool is a broken machine, never a reason to skip.
  */
 #ifndef PB_UNIT_H
 #define PB_UNIT_H
@@ -14,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 struct unit_test {
 	const char *name;
@@ -25,6 +31,8 @@ int unit_run(int argc, char **argv, const char *suite,
 void unit_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int unit_failed(void);
+/* unit_checked - count one check (the CHECK macros call it). */
+void unit_checked(void);
 
 /* unit_data_path - path of a file under tests/data (static buffer). */
 const char *unit_data_path(const char *rel);
@@ -48,19 +56,25 @@ int unit_count_procs(const char *prog, const char *needle);
  * parse. */
 double unit_ms(void);
 
-#define CHECK(cond) do { if (!(cond)) { \
+#define CHECK(cond) do { unit_checked(); if (!(cond)) { \
 	unit_fail(__FILE__, __LINE__, "%s", #cond); return; } } while (0)
-#define CHECK_MSG(cond, ...) do { if (!(cond)) { \
+#define CHECK_MSG(cond, ...) do { unit_checked(); if (!(cond)) { \
 	unit_fail(__FILE__, __LINE__, __VA_ARGS__); return; } } while (0)
 #define CHECK_INT(got, want) do { long long g_ = (long long)(got), \
-	w_ = (long long)(want); if (g_ != w_) { unit_fail(__FILE__, __LINE__, \
-	"%s: got %lld, want %lld", #got, g_, w_); return; } } while (0)
+	w_ = (long long)(want); unit_checked(); if (g_ != w_) { \
+	unit_fail(__FILE__, __LINE__, "%s: got %lld, want %lld", #got, g_, \
+	w_); return; } } while (0)
 #define CHECK_STR(got, want) do { const char *g_ = (got), *w_ = (want); \
-	if (g_ == NULL || w_ == NULL || strcmp(g_, w_) != 0) { \
+	unit_checked(); if (g_ == NULL || w_ == NULL || strcmp(g_, w_) != 0) { \
 	unit_fail(__FILE__, __LINE__, "%s: got \"%s\", want \"%s\"", #got, \
 	g_ ? g_ : "(null)", w_ ? w_ : "(null)"); return; } } while (0)
-#define CHECK_OK(call, errp) do { if ((call) != 0) { \
+#define CHECK_OK(call, errp) do { unit_checked(); if ((call) != 0) { \
 	unit_fail(__FILE__, __LINE__, "%s failed: %s", #call, (errp)->msg); \
 	return; } } while (0)
+/* NEED_TOOL - the test fails unless the file path (a program, a
+ * keyring) is there: never a skip. */
+#define NEED_TOOL(path) CHECK_MSG(access((path), F_OK) == 0, "%s is missing: " \
+	"a missing tool is a failure, never a skip (sh scripts/bootstrap " \
+	"installs the test dependencies)", (path))
 
 #endif

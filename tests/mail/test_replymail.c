@@ -629,13 +629,12 @@ test_gpg_imports_reply(void)
 	CHECK_OK(list_fprs(home, fprs, sizeof fprs) == 0 ? 0 : -1, &err);
 	CHECK(strstr(fprs, FPR_C "\n") != NULL);
 	CHECK(strstr(fprs, FPR_D "\n") != NULL);
-	/* GnuPG 1.4, the mail client's own gpg, where installed (the
-	 * integration test needs it; here it is a bonus). */
-	if (access("/usr/bin/gpg1", X_OK) == 0) {
-		snprintf(home, sizeof home, "%s/gnupg1", unit_tmpdir());
-		CHECK(mkdir(home, 0700) == 0);
-		CHECK_INT(run_gpg("gpg1", home, path), 0);
-	}
+	/* GnuPG 1.4, the mail client's own gpg (scripts/bootstrap
+	 * installs gnupg1). */
+	NEED_TOOL("/usr/bin/gpg1");
+	snprintf(home, sizeof home, "%s/gnupg1", unit_tmpdir());
+	CHECK(mkdir(home, 0700) == 0);
+	CHECK_INT(run_gpg("gpg1", home, path), 0);
 	buf_free(&m);
 	config_free(&cfg);
 }
