@@ -239,89 +239,82 @@ decode_fact(struct mailreq *r, const unsigned char *data, uint32_t len)
 	return -1;
 }
 
+/* req_field - one field of a request record into r; -1 if it breaks a
+ * bound. */
+static int
+req_field(struct mailreq *r, uint8_t tag, const unsigned char *v, uint32_t n)
+{
+	struct mailcmd *c = &r->cmd;
+	uint64_t u;
+
+	switch (tag) {
+	case T_KIND:
+		if (rec_get_u64(v, n, &u) || u > MAILCMD_TOO_LONG)
+			return -1;
+		c->kind = (enum mailcmd_kind)u;
+		return 0;
+	case T_SEARCH_KIND:
+		if (rec_get_u64(v, n, &u) || u > MAILCMD_SEARCH_BAD_ID)
+			return -1;
+		c->search_kind = (enum mailcmd_search_kind)u;
+		return 0;
+	case T_DAYS:
+		if (rec_get_u64(v, n, &u) || u > 999999999)
+			return -1;
+		c->days = (uint32_t)u;
+		return 0;
+	case T_LOOKS:
+		if (rec_get_u64(v, n, &u) || u > 1)
+			return -1;
+		c->looks_like_command = (int)u;
+		return 0;
+	case T_NAME: return put_field(c->name, sizeof c->name, v, n);
+	case T_SEARCH: return put_field(c->search, sizeof c->search, v, n);
+	case T_LANG: return put_field(c->lang, sizeof c->lang, v, n);
+	case T_REASON: return put_field(c->reason, sizeof c->reason, v, n);
+	case T_REFS:
+		if (r->references || !text_ok(v, n, REFS_MAX))
+			return -1;
+		r->references = xstrndup((const char *)v, n);
+		return 0;
+	case T_LINE:
+		if (r->nlines > MAILREQ_FACTS_MAX ||
+		    !text_ok(v, n, MAILREQ_TEXT_MAX + 1))
+			return -1;
+		r->lines = xreallocarray(r->lines, r->nlines + 1, sizeof *r->lines);
+		r->lines[r->nlines++] = xstrndup((const char *)v, n);
+		return 0;
+	case T_FACT:
+		return decode_fact(r, v, n);
+	case T_MORE_FACTS:
+		if (rec_get_u64(v, n, &u) || u > 1)
+			return -1;
+		r->more_facts = (int)u;
+		return 0;
+	default:
+		return 0;	/* a field from a newer version */
+	}
+}
+
 int
 mailreq_decode(const void *data, size_t len, struct mailreq *r,
 	       struct pb_err *err)
 {
-	struct mailcmd *c = &r->cmd;
 	struct rec_reader rd;
 	const unsigned char *v;
 	uint32_t n;
 	uint8_t tag;
-	uint64_t u;
-	int rc;
+	int rc = -1;
 
 	memset(r, 0, sizeof *r);
-	if (rec_open(&rd, data, len) != 0)
-		goto bad;
-	while ((rc = rec_next(&rd, &tag, &v, &n)) == 1) {
-		switch (tag) {
-		case T_KIND:
-			if (rec_get_u64(v, n, &u) || u > MAILCMD_TOO_LONG)
-				goto bad;
-			c->kind = (enum mailcmd_kind)u;
-			break;
-		case T_SEARCH_KIND:
-			if (rec_get_u64(v, n, &u) || u > MAILCMD_SEARCH_BAD_ID)
-				goto bad;
-			c->search_kind = (enum mailcmd_search_kind)u;
-			break;
-		case T_DAYS:
-			if (rec_get_u64(v, n, &u) || u > 999999999)
-				goto bad;
-			c->days = (uint32_t)u;
-			break;
-		case T_LOOKS:
-			if (rec_get_u64(v, n, &u) || u > 1)
-				goto bad;
-			c->looks_like_command = (int)u;
-			break;
-		case T_NAME:
-			if (put_field(c->name, sizeof c->name, v, n) != 0)
-				goto bad;
-			break;
-		case T_SEARCH:
-			if (put_field(c->search, sizeof c->search, v, n) != 0)
-				goto bad;
-			break;
-		case T_LANG:
-			if (put_field(c->lang, sizeof c->lang, v, n) != 0)
-				goto bad;
-			break;
-		case T_REASON:
-			if (put_field(c->reason, sizeof c->reason, v, n) != 0)
-				goto bad;
-			break;
-		case T_REFS:
-			if (r->references || !text_ok(v, n, REFS_MAX))
-				goto bad;
-			r->references = xstrndup((const char *)v, n);
-			break;
-		case T_LINE:
-			if (r->nlines > MAILREQ_FACTS_MAX ||
-			    !text_ok(v, n, MAILREQ_TEXT_MAX + 1))
-				goto bad;
-			r->lines = xreallocarray(r->lines, r->nlines + 1,
-						 sizeof *r->lines);
-			r->lines[r->nlines++] = xstrndup((const char *)v, n);
-			break;
-		case T_FACT:
-			if (decode_fact(r, v, n) != 0)
-				goto bad;
-			break;
-		case T_MORE_FACTS:
-			if (rec_get_u64(v, n, &u) || u > 1)
-				goto bad;
-			r->more_facts = (int)u;
-			break;
-		default:
-			break;	/* a field from a newer version */
-		}
-	}
-	if (rc < 0)
-		goto bad;
-	return 0;
-bad:
+	if (rec_open(&rd, data, len) == 0)
+		while ((rc = rec_next(&rd, &tag, &v, &n)) == 1)
+			if (req_field(r, tag, v, n) != 0) {
+				rc = -1;
+				break;
+			}
+	if (rc == 0)
+		return 0;
 	mailreq_free(r);
 	return pb_err_set(err, PB_EDATA, "damaged request record");
 }

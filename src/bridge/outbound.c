@@ -43,31 +43,28 @@ insert(struct spool *sp, DB_TXN *txn, const struct extract *x,
 	return r;
 }
 
-int
-outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
-		 const struct extract *x, const unsigned char *take,
-		 char *const *peers, size_t npeers, const char *sender,
-		 uint64_t size, const char *parent, int64_t now,
-		 struct outbound_result *res, struct pb_err *err)
+/* local_keys - of x's keys with take[i] (take NULL: all), mark in
+ * considered those looked at and in local those that are not PKS
+ * echoes, and record those as seen from a local source.  Their numbers
+ * in *nconsidered_r and *nlocal_r. */
+static int
+local_keys(struct spool *sp, DB_TXN *txn, const struct config *cfg,
+	   const struct extract *x, const unsigned char *take, int64_t now,
+	   unsigned char *considered, unsigned char *local,
+	   size_t *nconsidered_r, size_t *nlocal_r, struct outbound_result *res,
+	   struct pb_err *err)
 {
-	size_t n = x->keys.nkeys, nlocal = 0, nconsidered = 0;
-	unsigned char *local = xcalloc(n + 1, 1);
-	unsigned char *send = xcalloc(n + 1, 1);
-	unsigned char *considered = xcalloc(n + 1, 1);
-	struct q_source o = { sender, x->h.message_id, size, parent };
-	int r = -1;
-
-	memset(res, 0, sizeof *res);
-	for (size_t i = 0; i < n; i++) {
+	*nconsidered_r = *nlocal_r = 0;
+	for (size_t i = 0; i < x->keys.nkeys; i++) {
 		const struct pgp_key *k = &x->keys.keys[i];
 		struct dedup_verdict v;
 
 		if (take && !take[i])
 			continue;
 		considered[i] = 1;
-		nconsidered++;
+		(*nconsidered_r)++;
 		if (dedup_check_key(sp, txn, k, now, cfg->dedup_ttl, &v, err) != 0)
-			goto out;
+			return -1;
 		/* Every packet came from PKS recently: SKS is echoing what
 		 * we fed it, and PKS has it already. */
 		if (v.npackets > 0 && v.n_from_pks == v.npackets) {
@@ -75,63 +72,88 @@ outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 			continue;
 		}
 		local[i] = 1;
-		nlocal++;
+		(*nlocal_r)++;
 		if (dedup_record_key(sp, txn, k, Q_ORIGIN_LOCAL, now, err) != 0)
-			goto out;
+			return -1;
 	}
-	if (nconsidered == 0) {
-		r = 0;
-		goto out;
-	}
-	if (nlocal == 0) {
-		char why[160];
+	return 0;
+}
 
+/* for_peer - peer's entry: the local keys it was not sent within
+ * dedup_ttl, due after batch_window; or, with none, a suppressed one. */
+static int
+for_peer(struct spool *sp, DB_TXN *txn, const struct config *cfg,
+	 const struct extract *x, const unsigned char *local,
+	 unsigned char *send, const char *peer, int64_t now,
+	 const struct q_source *o, struct outbound_result *res,
+	 struct pb_err *err)
+{
+	size_t nsend = 0;
+	int r;
+
+	for (size_t i = 0; i < x->keys.nkeys; i++) {
+		size_t unsent;
+
+		send[i] = 0;
+		if (!local[i])
+			continue;
+		if (dedup_sent_check(sp, txn, peer, &x->keys.keys[i], now,
+				     cfg->dedup_ttl, &unsent, err) != 0)
+			return -1;
+		send[i] = unsent > 0;
+		nsend += send[i];
+	}
+	if (nsend == 0)
+		r = insert(sp, txn, x, local, peer, QS_SUPPRESSED, "this peer was "
+			   "already sent every packet within dedup_ttl", 0, o,
+			   res, err);
+	else
+		r = insert(sp, txn, x, send, peer, QS_READY, NULL,
+			   now + cfg->batch_window, o, res, err);
+	if (r == 0 && nsend)
+		res->nready++;
+	else if (r == 0)
+		res->nsuppressed++;
+	return r;
+}
+
+int
+outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
+		 const struct extract *x, const unsigned char *take,
+		 char *const *peers, size_t npeers, const char *sender,
+		 uint64_t size, const char *parent, int64_t now,
+		 struct outbound_result *res, struct pb_err *err)
+{
+	size_t n = x->keys.nkeys, nlocal, nconsidered;
+	unsigned char *local = xcalloc(n + 1, 1);
+	unsigned char *send = xcalloc(n + 1, 1);
+	unsigned char *considered = xcalloc(n + 1, 1);
+	struct q_source o = { sender, x->h.message_id, size, parent };
+	char why[160];
+	int r;
+
+	memset(res, 0, sizeof *res);
+	r = local_keys(sp, txn, cfg, x, take, now, considered, local,
+		       &nconsidered, &nlocal, res, err);
+	if (r != 0 || nconsidered == 0) {
+		;	/* failed, or nothing to consider */
+	} else if (nlocal == 0) {
 		snprintf(why, sizeof why, "echo of PKS traffic: every packet of "
 			 "the %zu key(s) arrived from PKS within dedup_ttl",
 			 nconsidered);
 		r = insert(sp, txn, x, considered, NULL, QS_SUPPRESSED, why, 0, &o,
 			   res, err);
 		res->nsuppressed += r == 0;
-		goto out;
-	}
-	if (npeers == 0) {
+	} else if (npeers == 0) {
 		r = insert(sp, txn, x, local, NULL, QS_SUPPRESSED,
 			   "no PKS peers: no recipients, or the mailsync file "
 			   "lists none", 0, &o, res, err);
 		res->nsuppressed += r == 0;
-		goto out;
+	} else {
+		for (size_t p = 0; p < npeers && r == 0; p++)
+			r = for_peer(sp, txn, cfg, x, local, send, peers[p], now,
+				     &o, res, err);
 	}
-	for (size_t p = 0; p < npeers; p++) {
-		size_t nsend = 0;
-
-		for (size_t i = 0; i < n; i++) {
-			size_t unsent;
-
-			send[i] = 0;
-			if (!local[i])
-				continue;
-			if (dedup_sent_check(sp, txn, peers[p], &x->keys.keys[i],
-					     now, cfg->dedup_ttl, &unsent, err) != 0)
-				goto out;
-			send[i] = unsent > 0;
-			nsend += send[i];
-		}
-		if (nsend == 0)
-			r = insert(sp, txn, x, local, peers[p], QS_SUPPRESSED,
-				   "this peer was already sent every packet "
-				   "within dedup_ttl", 0, &o, res, err);
-		else
-			r = insert(sp, txn, x, send, peers[p], QS_READY, NULL,
-				   now + cfg->batch_window, &o, res, err);
-		if (r != 0)
-			goto out;
-		if (nsend)
-			res->nready++;
-		else
-			res->nsuppressed++;
-	}
-	r = 0;
-out:
 	free(local);
 	free(send);
 	free(considered);
