@@ -288,6 +288,7 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 		 "suppressed=%zu, echoes=%zu", o.sender ? o.sender : "",
 		 (unsigned long long)total, x.keys.nkeys, in.npeers, in.res.nready,
 		 in.res.nsuppressed, in.res.nechoes);
+	outbound_log_queued(&in.res);
 	if (in.quarantine_id[0])
 		log_notice(in.quarantine_id, "status=quarantined (%s)",
 			   buf_str(&x.reasons));
@@ -295,6 +296,7 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 		handoff_wake(sp);
 	rc = FILTER_EXIT_OK;
 out:
+	outbound_result_free(&in.res);
 	extract_free(&x);
 	for (size_t i = 0; i < in.npeers; i++)
 		free(in.peers[i]);

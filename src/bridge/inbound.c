@@ -70,6 +70,7 @@ struct commit_ctx {
 	struct inbound_result *res;
 	unsigned char *is_new;		/* per key */
 	int64_t now;
+	struct outbound_result out;	/* an ADD's entries for the peers */
 };
 
 /* ingest_facts - what an ADD's reply can say at ingest: with seen, that
@@ -245,7 +246,6 @@ insert_keys(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
 {
 	struct inbound *in = c->in;
 	struct inbound_result *res = c->res;
-	struct outbound_result ores;
 
 	if (res->nnew == 0) {
 		if (in->x.keys.nkeys == 0)
@@ -265,9 +265,9 @@ insert_keys(struct spool *sp, DB_TXN *txn, struct commit_ctx *c,
 		return 0;
 	if (outbound_enqueue(sp, txn, in->cfg, &in->x, c->is_new,
 			     in->peers.peers, in->peers.n, in->opts.sender,
-			     in->opts.total_size, res->id, c->now, &ores, err) != 0)
+			     in->opts.total_size, res->id, c->now, &c->out, err) != 0)
 		return -1;
-	res->noutbound = ores.nready;
+	res->noutbound = c->out.nready;
 	return 0;
 }
 
@@ -350,6 +350,7 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	res->origin = in->origin;
 	res->nkeys = in->x.keys.nkeys;
 	c->now = spool_now();
+	c->out.nready = 0;	/* (an attempt that queues none logs none) */
 	memset(c->is_new, 0, in->x.keys.nkeys + 1);
 	if (request_admit(sp, txn, in->cfg, &in->rq, c->now, err) != 0)
 		return -1;
@@ -379,7 +380,8 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 
 /* log_commit - the committed mail's log lines. */
 static void
-log_commit(const struct inbound *in, const struct inbound_result *res)
+log_commit(const struct inbound *in, const struct inbound_result *res,
+	   const struct outbound_result *out)
 {
 	const struct inbound_opts *o = &in->opts;
 
@@ -395,8 +397,10 @@ log_commit(const struct inbound *in, const struct inbound_result *res)
 	if (res->quarantine_id[0])
 		log_notice(res->quarantine_id, "parent=%s, status=quarantined (%s)",
 			   res->id, buf_str(&in->x.reasons));
-	if (res->noutbound)
+	if (res->noutbound) {
 		log_info(res->id, "queued for %zu PKS peer(s)", res->noutbound);
+		outbound_log_queued(out);
+	}
 	if (res->reply_waits)
 		log_info(res->id, "to=<%s>, command=add, kind=reply, "
 			 "status=waiting for delivery", in->rq.policy.to);
@@ -430,13 +434,15 @@ inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 	}
 	request_decide(&in->rq, in->cfg, &in->x.h, o->sender, in->peers.peers,
 		       in->peers.n, in->loop, in->x.npub_blocks > 0);
+	memset(&c, 0, sizeof c);
 	c.in = in;
 	c.res = res;
 	c.is_new = xcalloc(in->x.keys.nkeys + 1, 1);
 	r = spool_txn(sp, SPOOL_SYNC, commit_fn, &c, err);
 	free(c.is_new);
 	if (r == 0)
-		log_commit(in, res);
+		log_commit(in, res, &c.out);
+	outbound_result_free(&c.out);
 	return r;
 }
 

@@ -35,9 +35,19 @@ insert(struct spool *sp, DB_TXN *txn, const struct extract *x,
 	r = queue_insert(sp, txn, &e, payload.data, payload.len, err);
 	if (r == 0 && !res->first_id[0])
 		memcpy(res->first_id, e.id, sizeof res->first_id);
-	if (r == 0 && state == QS_READY)
-		log_info(e.id, "to=<%s>, keys=%zu, origin=local, status=queued",
-			 peer, e.nkeys);
+	if (r == 0 && state == QS_READY) {
+		struct outbound_queued *q;
+
+		if (res->nready == res->queued_cap) {
+			res->queued_cap = res->queued_cap ? 2 * res->queued_cap : 4;
+			res->queued = xreallocarray(res->queued, res->queued_cap,
+						    sizeof *res->queued);
+		}
+		q = &res->queued[res->nready++];
+		memcpy(q->id, e.id, sizeof q->id);
+		q->peer = peer;
+		q->nkeys = e.nkeys;
+	}
 	q_entry_free(&e);
 	buf_free(&payload);
 	return r;
@@ -110,9 +120,7 @@ for_peer(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 	else
 		r = insert(sp, txn, x, send, peer, QS_READY, NULL,
 			   now + cfg->batch_window, o, res, err);
-	if (r == 0 && nsend)
-		res->nready++;
-	else if (r == 0)
+	if (r == 0 && nsend == 0)
 		res->nsuppressed++;
 	return r;
 }
@@ -132,7 +140,8 @@ outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 	char why[160];
 	int r;
 
-	memset(res, 0, sizeof *res);
+	res->nready = res->nsuppressed = res->nechoes = 0;
+	res->first_id[0] = '\0';
 	r = local_keys(sp, txn, cfg, x, take, now, considered, local,
 		       &nconsidered, &nlocal, res, err);
 	if (r != 0 || nconsidered == 0) {
@@ -158,4 +167,21 @@ outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 	free(send);
 	free(considered);
 	return r;
+}
+
+void
+outbound_log_queued(const struct outbound_result *res)
+{
+	for (size_t i = 0; i < res->nready; i++)
+		log_info(res->queued[i].id, "to=<%s>, keys=%zu, origin=local, "
+			 "status=queued", res->queued[i].peer,
+			 res->queued[i].nkeys);
+}
+
+void
+outbound_result_free(struct outbound_result *res)
+{
+	free(res->queued);
+	res->queued = NULL;
+	res->queued_cap = res->nready = 0;
 }
