@@ -477,51 +477,130 @@ add_report(const struct config *cfg, const struct mailreq *mr, struct buf *t)
 		buf_puts(t, "  (nothing to report)\n");
 }
 
+/* What every answer is asked with. */
+struct ask {
+	const struct config *cfg;
+	struct keydb *db;		/* opened when the row needs_db */
+	struct spool *sp;
+	const struct mailreq *mr;
+	int64_t now;
+	int timeout_ms;
+};
+
+static int
+ans_help(const struct ask *q, struct answer *a, struct pb_err *err)
+{
+	(void)err;
+	help(q->cfg, &q->mr->cmd, &a->text);
+	return 0;
+}
+
+static int
+ans_get(const struct ask *q, struct answer *a, struct pb_err *err)
+{
+	return get(q->cfg, q->db, &q->mr->cmd, q->timeout_ms, a, err);
+}
+
+static int
+ans_index(const struct ask *q, struct answer *a, struct pb_err *err)
+{
+	return index_keys(q->cfg, q->db, &q->mr->cmd,
+			  q->mr->cmd.kind == MAILCMD_VINDEX, q->timeout_ms, a, err);
+}
+
+static int
+ans_last(const struct ask *q, struct answer *a, struct pb_err *err)
+{
+	return last(q->cfg, q->db, q->sp, &q->mr->cmd, q->now, q->timeout_ms, a,
+		    err);
+}
+
+static int
+ans_add(const struct ask *q, struct answer *a, struct pb_err *err)
+{
+	(void)err;
+	add_report(q->cfg, q->mr, &a->text);
+	return 0;
+}
+
+static int
+ans_bad_arg(const struct ask *q, struct answer *a, struct pb_err *err)
+{
+	const struct mailcmd *c = &q->mr->cmd;
+
+	(void)err;
+	buf_printf(&a->text, "Your %s command cannot be answered:\n%s.\n\n%s",
+		   c->name, c->reason, HELP_POINTER);
+	return 0;
+}
+
+static int
+ans_too_long(const struct ask *q, struct answer *a, struct pb_err *err)
+{
+	(void)err;
+	buf_printf(&a->text, "Your Subject is not a command of this keyserver:\n"
+		   "%s.\n\n%s", q->mr->cmd.reason, HELP_POINTER);
+	return 0;
+}
+
+static int
+ans_unknown(const struct ask *q, struct answer *a, struct pb_err *err)
+{
+	const struct mailcmd *c = &q->mr->cmd;
+
+	(void)err;
+	buf_printf(&a->text, "Your Subject is not a command of this keyserver:\n"
+		   "%s.\n\nIt answers HELP, GET, INDEX, VERBOSE INDEX, LAST and "
+		   "ADD.\n%s", c->reason[0] ? c->reason : "not supported",
+		   HELP_POINTER);
+	return 0;
+}
+
+/* The answers, one row per command: a new reply is a row here (and its
+ * command in mail/mailcmd).  Anything else is answered as unknown. */
+static const struct {
+	enum mailcmd_kind kind;
+	int needs_db;		/* asks the key database */
+	int (*fn)(const struct ask *q, struct answer *a, struct pb_err *err);
+} answers[] = {
+	{ MAILCMD_HELP, 0, ans_help },
+	{ MAILCMD_GET, 1, ans_get },
+	{ MAILCMD_INDEX, 1, ans_index },
+	{ MAILCMD_VINDEX, 1, ans_index },
+	{ MAILCMD_LAST, 1, ans_last },
+	{ MAILCMD_ADD, 0, ans_add },
+	{ MAILCMD_BAD_ARG, 0, ans_bad_arg },
+	{ MAILCMD_TOO_LONG, 0, ans_too_long },
+	{ MAILCMD_UNKNOWN, 0, ans_unknown },
+};
+
+static size_t
+row(enum mailcmd_kind kind)
+{
+	size_t n = sizeof answers / sizeof answers[0];
+
+	for (size_t i = 0; i < n; i++)
+		if (answers[i].kind == kind)
+			return i;
+	return n - 1;	/* MAILCMD_UNKNOWN's */
+}
+
+int
+answer_needs_db(const struct mailcmd *c)
+{
+	return answers[row(c->kind)].needs_db;
+}
+
 int
 answer_compose(const struct config *cfg, struct keydb *db, struct spool *sp,
 	       const struct mailreq *mr, int64_t now, int timeout_ms,
 	       struct answer *a, struct pb_err *err)
 {
-	const struct mailcmd *c = &mr->cmd;
-	struct buf *t = &a->text;
-	int rc = 0;
+	struct ask q = { cfg, db, sp, mr, now, timeout_ms };
 
 	memset(a, 0, sizeof *a);
-	switch (c->kind) {
-	case MAILCMD_HELP:
-		help(cfg, c, t);
-		break;
-	case MAILCMD_GET:
-		rc = get(cfg, db, c, timeout_ms, a, err);
-		break;
-	case MAILCMD_INDEX:
-	case MAILCMD_VINDEX:
-		rc = index_keys(cfg, db, c, c->kind == MAILCMD_VINDEX, timeout_ms,
-				a, err);
-		break;
-	case MAILCMD_LAST:
-		rc = last(cfg, db, sp, c, now, timeout_ms, a, err);
-		break;
-	case MAILCMD_ADD:
-		add_report(cfg, mr, t);
-		break;
-	case MAILCMD_BAD_ARG:
-		buf_printf(t, "Your %s command cannot be answered:\n%s.\n\n%s",
-			   c->name, c->reason, HELP_POINTER);
-		break;
-	case MAILCMD_TOO_LONG:
-		buf_printf(t, "Your Subject is not a command of this keyserver:\n"
-			   "%s.\n\n%s", c->reason, HELP_POINTER);
-		break;
-	case MAILCMD_UNKNOWN:
-	default:
-		buf_printf(t, "Your Subject is not a command of this keyserver:\n"
-			   "%s.\n\nIt answers HELP, GET, INDEX, VERBOSE INDEX, "
-			   "LAST and ADD.\n%s", c->reason[0] ? c->reason :
-			   "not supported", HELP_POINTER);
-		break;
-	}
-	if (rc != 0)
-		answer_free(a);
-	return rc;
+	if (answers[row(mr->cmd.kind)].fn(&q, a, err) == 0)
+		return 0;
+	answer_free(a);
+	return -1;
 }

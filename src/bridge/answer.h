@@ -23,6 +23,9 @@
  * may hold what the key database says (user IDs): replymail.h makes it
  * safe.  The keys are exactly those the database returned for the
  * search, never more than max_reply_keys.
+ *
+ * answer.c is the only place that writes a reply's words: one row per
+ * command in its table of answers.
  */
 #ifndef PB_ANSWER_H
 #define PB_ANSWER_H
@@ -53,6 +56,10 @@ int answer_compose(const struct config *cfg, struct keydb *db,
 		   int timeout_ms, struct answer *a, struct pb_err *err);
 
 void answer_free(struct answer *a);
+
+/* answer_needs_db - the answer to c asks the key database: the caller
+ * opens it (the others are answered with db NULL). */
+int answer_needs_db(const struct mailcmd *c);
 
 /* answer_help_path - the help file for lang ("" for the default) into
  * out: in the directory of cfg->path (of the built-in configuration

@@ -249,7 +249,7 @@ req_field(struct mailreq *r, uint8_t tag, const unsigned char *v, uint32_t n)
 
 	switch (tag) {
 	case T_KIND:
-		if (rec_get_u64(v, n, &u) || u > MAILCMD_TOO_LONG)
+		if (rec_get_u64(v, n, &u) || u > MAILCMD_KIND_MAX)
 			return -1;
 		c->kind = (enum mailcmd_kind)u;
 		return 0;

@@ -42,14 +42,6 @@ reply_accepts(const struct q_entry *e)
 	return e->kind == Q_KIND_REPLY && e->peer;
 }
 
-/* needs_db - the commands whose answer comes from the key database. */
-static int
-needs_db(const struct mailcmd *c)
-{
-	return (c->kind == MAILCMD_GET || c->kind == MAILCMD_INDEX ||
-		c->kind == MAILCMD_VINDEX || c->kind == MAILCMD_LAST);
-}
-
 /* read_request - the request entry e answers, into *mr.  Else the
  * outcome that says why not, with *error (owned). */
 static enum q_state
@@ -67,7 +59,7 @@ read_request(struct deliverer *d, const struct q_entry *e, struct mailreq *mr,
 	} else if (mailreq_decode(payload.data, payload.len, mr, &err) != 0) {
 		*error = xasprintf("%s", err.msg);
 		st = QS_FAILED;
-	} else if (needs_db(&mr->cmd) && deliverer_keydb(d, &err) != 0) {
+	} else if (answer_needs_db(&mr->cmd) && deliverer_keydb(d, &err) != 0) {
 		*error = xasprintf("key database: %s", err.msg);
 		st = QS_DEFERRED;
 	}

@@ -42,6 +42,10 @@ enum mailcmd_kind {
 	MAILCMD_BAD_ARG,	/* a command with an unusable argument */
 	MAILCMD_TOO_LONG,	/* Subject over MAILCMD_SUBJECT_MAX */
 };
+/* The highest kind, which records of requests check theirs against.  A
+ * new kind goes at the end (reply entries store these numbers), and this
+ * moves with it. */
+#define MAILCMD_KIND_MAX MAILCMD_TOO_LONG
 
 enum mailcmd_search_kind {
 	MAILCMD_SEARCH_NONE,	/* no search (HELP, ADD, LAST, ...) */
