@@ -643,6 +643,17 @@ nap(struct runner *r, int64_t next, int busy)
 	}
 }
 
+/* caught - the signals the runner's handlers catch. */
+static void
+caught(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGCHLD);
+}
+
 /* handle_signals - the runner's signal handlers; the signals they catch
  * are blocked but inside ppoll(), so that none slips in between
  * checking the flags and going to sleep. */
@@ -662,11 +673,7 @@ handle_signals(struct runner *r)
 	sa.sa_handler = on_chld;
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGCHLD);
+	caught(&block);
 	sigprocmask(SIG_BLOCK, &block, NULL);
 	sigemptyset(&r->blocked);
 }
@@ -733,11 +740,7 @@ runner_stop(struct runner *r)
 		close(r->wake_fd);
 	spool_close(r->sp);
 	alarm(0);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGCHLD);
+	caught(&block);
 	sigprocmask(SIG_UNBLOCK, &block, NULL);
 }
 
