@@ -385,10 +385,10 @@ last(const struct config *cfg, struct keydb *db, struct spool *sp,
 	return rc;
 }
 
-/* put_line - one line of an ADD's report, cut at MAILREQ_TEXT_MAX bytes
- * as every line is, and made text. */
+/* put_line - one line of an ADD's report after prefix, cut at
+ * MAILREQ_TEXT_MAX bytes as every line is, and made text. */
 static void
-put_line(struct buf *t, const char *fmt, ...)
+put_line(struct buf *t, const char *prefix, const char *fmt, ...)
 {
 	char line[MAILREQ_TEXT_MAX + 1];
 	va_list ap;
@@ -397,7 +397,7 @@ put_line(struct buf *t, const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	utf8_make_text(line);
-	buf_printf(t, "  %s\n", line);
+	buf_printf(t, "%s%s\n", prefix, line);
 }
 
 /* added - "2 new signatures, 1 new user ID": what f counts, or "". */
@@ -419,7 +419,8 @@ added(const struct mailreq_fact *f, struct buf *b)
 
 /* put_fact - the line for one fact of an ADD. */
 static void
-put_fact(const struct config *cfg, const struct mailreq_fact *f, struct buf *t)
+put_fact(const struct config *cfg, const struct mailreq_fact *f,
+	 const char *p, struct buf *t)
 {
 	const char *uid = f->uid ? f->uid : "no user ID";
 	struct buf what = BUF_INIT;
@@ -427,32 +428,32 @@ put_fact(const struct config *cfg, const struct mailreq_fact *f, struct buf *t)
 
 	switch (f->kind) {
 	case MAILREQ_SEEN:
-		put_line(t, "%s: nothing new (this keyserver received it within "
+		put_line(t, p, "%s: nothing new (this keyserver received it within "
 			 "the last %s)", f->fpr,
 			 config_format_duration(cfg->dedup_ttl, ttl, sizeof ttl));
 		break;
 	case MAILREQ_REFUSED:
 	case MAILREQ_DB_REFUSED:
-		put_line(t, "refused: %s", f->why ? f->why : "failed");
+		put_line(t, p, "refused: %s", f->why ? f->why : "failed");
 		break;
 	case MAILREQ_REJECTED:
-		put_line(t, "%s: refused: GnuPG rejected it: %s", f->fpr,
+		put_line(t, p, "%s: refused: GnuPG rejected it: %s", f->fpr,
 			 f->why ? f->why : "unusable");
 		break;
 	case MAILREQ_ACCEPTED:
-		put_line(t, "%s (%s): accepted", f->fpr, uid);
+		put_line(t, p, "%s (%s): accepted", f->fpr, uid);
 		break;
 	case MAILREQ_NEW:
-		put_line(t, "%s (%s): new key", f->fpr, uid);
+		put_line(t, p, "%s (%s): new key", f->fpr, uid);
 		break;
 	case MAILREQ_ADDED:
 		added(f, &what);
-		put_line(t, "%s (%s): %s", f->fpr, uid,
+		put_line(t, p, "%s (%s): %s", f->fpr, uid,
 			 what.len ? buf_str(&what) : "nothing new");
 		break;
 	case MAILREQ_MERGED_LATER:
 		/* The one backend without refusal reports is sks: (keydb.h). */
-		put_line(t, "(handed to SKS, which merges keys within about ten "
+		put_line(t, p, "(handed to SKS, which merges keys within about ten "
 			 "seconds and reports no refusals)");
 		break;
 	default:
@@ -461,18 +462,25 @@ put_fact(const struct config *cfg, const struct mailreq_fact *f, struct buf *t)
 	buf_free(&what);
 }
 
+void
+answer_add_lines(const struct config *cfg, const struct mailreq *mr,
+		 const char *prefix, struct buf *out)
+{
+	for (size_t i = 0; i < mr->nlines; i++)
+		buf_printf(out, "%s%s\n", prefix, mr->lines[i]);
+	for (size_t i = 0; i < mr->nfacts; i++)
+		put_fact(cfg, &mr->facts[i], prefix, out);
+	if (mr->more_facts)
+		put_line(out, prefix, "... and more (an ADD reply lists at most %d)",
+			 MAILREQ_FACTS_MAX);
+}
+
 /* add_report - ADD: what became of each key. */
 static void
 add_report(const struct config *cfg, const struct mailreq *mr, struct buf *t)
 {
 	buf_puts(t, "Your ADD was processed:\n\n");
-	for (size_t i = 0; i < mr->nlines; i++)
-		buf_printf(t, "  %s\n", mr->lines[i]);
-	for (size_t i = 0; i < mr->nfacts; i++)
-		put_fact(cfg, &mr->facts[i], t);
-	if (mr->more_facts)
-		put_line(t, "... and more (an ADD reply lists at most %d)",
-			 MAILREQ_FACTS_MAX);
+	answer_add_lines(cfg, mr, "  ", t);
 	if (mr->nlines == 0 && mr->nfacts == 0)
 		buf_puts(t, "  (nothing to report)\n");
 }

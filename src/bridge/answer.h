@@ -57,6 +57,11 @@ int answer_compose(const struct config *cfg, struct keydb *db,
 
 void answer_free(struct answer *a);
 
+/* answer_add_lines - an ADD's report as it stands in mr (its facts, in
+ * words), each line after prefix (queue show prints them too). */
+void answer_add_lines(const struct config *cfg, const struct mailreq *mr,
+		      const char *prefix, struct buf *out);
+
 /* answer_needs_db - the answer to c asks the key database: the caller
  * opens it (the others are answered with db NULL). */
 int answer_needs_db(const struct mailcmd *c);

@@ -9,6 +9,7 @@
  * listing goes away (EPIPE, "| head").  The views themselves (filters,
  * table, stats, Prometheus) are in qreport.c.
  */
+#include "bridge/answer.h"
 #include "bridge/handoff.h"
 #include "bridge/mailreq.h"
 #include "cmd/commands.h"
@@ -293,9 +294,11 @@ do_list(struct qenv *q, int argc, char **argv)
 	return rc;
 }
 
-/* request_text - a reply's request, one "name: value" line each. */
+/* request_text - a reply's request, one "name: value" line each (an
+ * ADD's report as its reply will say it, a "line" each). */
 static void
-request_text(const struct buf *payload, struct buf *out)
+request_text(const struct config *cfg, const struct buf *payload,
+	     struct buf *out)
 {
 	struct mailreq mr;
 	struct pb_err err;
@@ -318,8 +321,7 @@ request_text(const struct buf *payload, struct buf *out)
 		buf_printf(out, "reason: %s\n", mr.cmd.reason);
 	if (mr.references)
 		buf_printf(out, "references: %s\n", mr.references);
-	for (size_t i = 0; i < mr.nlines; i++)
-		buf_printf(out, "line: %s\n", mr.lines[i]);
+	answer_add_lines(cfg, &mr, "line: ", out);
 	mailreq_free(&mr);
 }
 
@@ -327,10 +329,11 @@ request_text(const struct buf *payload, struct buf *out)
  * armored block, raw quarantined text as it was kept, a reply's
  * request as lines. */
 static void
-payload_text(const struct q_entry *e, const struct buf *payload, struct buf *out)
+payload_text(const struct config *cfg, const struct q_entry *e,
+	     const struct buf *payload, struct buf *out)
 {
 	if (e->payload_kind == Q_PAYLOAD_REQUEST) {
-		request_text(payload, out);
+		request_text(cfg, payload, out);
 	} else if (e->payload_kind == Q_PAYLOAD_KEYS) {
 		struct armor_writer w;
 		const unsigned char *k;
@@ -451,7 +454,7 @@ do_show(struct qenv *q, int argc, char **argv)
 		q_entry_free(&e);
 		return exitcode_for(err.status);
 	}
-	payload_text(&e, &payload, &text);
+	payload_text(&q->cfg, &e, &payload, &text);
 	if (json) {
 		qreport_entry_json(&b, &e, now);
 		b.len--;	/* reopen the object to add the payload */

@@ -30,7 +30,7 @@
  * fcntl locks belong to the process and any close() of the file drops
  * them all, Berkeley DB's slot lock on __db.register included: so a
  * process that is registered never opens and closes __db.register; it
- * reads it through the one descriptor heal_watch keeps while attached.
+ * reads it through the one descriptor the watcher keeps while attached.
  */
 #ifndef PB_HEAL_H
 #define PB_HEAL_H
