@@ -466,6 +466,7 @@ deliver_outbound(struct runner *r, const struct q_due *due, size_t n,
 		for (size_t j = 0; j < i && !seen; j++)
 			seen = due[j].peer && due[j].dir == Q_OUTBOUND &&
 			       due[j].kind == Q_KIND_SYNC &&
+			       !q_due_leased_elsewhere(&due[j], now) &&
 			       strcasecmp(due[j].peer, due[i].peer) == 0;
 		if (seen)
 			continue;
