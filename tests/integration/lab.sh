@@ -831,6 +831,7 @@ check_eq "pool: onak synced none of the pool's mails onward (X-KeyServer-Sent)" 
 	"$(( $(grep -c 'Syncing with 0 sites' "$LAB_ONAK/onak.log") - syncs0 ))" \
 	"$(mails_from "$LAB_IN/onak" "$T_POOL" from_gateway)"
 echo "# pool: recon fetched $(sks_recon_keys "$LAB_POOLDIR/b") key(s) at node B, $(sks_recon_keys "$LAB_POOLDIR/a") at node A"
+echo "# pool: scenario 6 took $(elapsed "$T_POOL") s, building the pool included"
 for g in a b; do
 	echo "# gateway $(echo $g | tr ab AB)'s queue at the end:"
 	"$PKSBRIDGE" -c "$LAB_POOLDIR/$g.conf" queue stats | sed 's/^/#   /'
