@@ -72,16 +72,18 @@ sks_start() {
 	mkdir -p "$_sks_base/etc/sks" "$_sks_base/var/lib/sks" "$_sks_base/var/run/sks" \
 		"$_sks_base/var/spool/sks/messages" \
 		"$_sks_base/var/spool/sks/failed_messages" || return 1
-	cat >"$_sks_base/etc/sks/sksconf" <<EOF
-$_sks_host
+	{
+		[ -n "$_sks_host" ] && echo "$_sks_host"
+		cat <<EOF
 hkp_address: $_sks_hkp
 hkp_port: $_sks_port
 recon_address: ${SKS_ADDRESS:-127.0.0.1}
 recon_port: $((_sks_port + 1))
 from_addr: ${SKS_FROM_ADDR:-pgp-public-keys@sks.test}
 sendmail_cmd: $_sks_sendmail
-${SKS_EXTRA_CONF:-}
 EOF
+		[ -n "${SKS_EXTRA_CONF:-}" ] && echo "$SKS_EXTRA_CONF"
+	} >"$_sks_base/etc/sks/sksconf"
 	# Another server on the port would answer our readiness probe.
 	if curl -s -o /dev/null -m 2 "http://127.0.0.1:$_sks_port/"; then
 		echo "sks_start: something already answers on port $_sks_port" >&2
