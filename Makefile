@@ -17,7 +17,8 @@
 #   make test-crash the long crash-safety suite (over 5,000 SIGKILLs)
 #   make test-load  the load suite (2,000 mails, 16 ingests at once, SKS)
 #   make lab        the end-to-end lab: SKS <-> pksbridge <-> Exim <-> onak on
-#                   loopback, 200 keys each way (LAB_KEYS=N to change)
+#                   loopback, 200 keys each way (LAB_KEYS=N to change), and
+#                   a keyserver pool: two SKS in recon, a gateway each
 #
 # Everything built goes under $(BUILD) so several flavours can coexist.
 
