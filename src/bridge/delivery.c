@@ -21,14 +21,13 @@ static const struct agent agents[] = {
 		.lease_secs = keydb_lease_secs, .attempt = keydb_attempt,
 		.record = keydb_record, .log = keydb_log, .done = keydb_done,
 	},
-	/* The peer's claim is synced: it is the lease that keeps every
+	/* The claims of mail are synced: the lease is what keeps every
 	 * other process off these entries while the mail is in flight, and
 	 * a recovery (run by whoever opens the spool after a process died
 	 * inside Berkeley DB) keeps only what reached the disk.  A lost
 	 * lease let a second runner send the same mail at the same time,
 	 * and made the record skip the entries as changed by the operator.
-	 * One fsync per mail.  A reply's is not: a lost one costs at worst
-	 * one duplicate mail to one person, and saves an fsync per reply. */
+	 * (Every record is synced too: see frame().) */
 	[DELIVERY_PEER] = {
 		.name = "peer", .dir = Q_OUTBOUND, .claim_flags = SPOOL_SYNC,
 		.lease_secs = peer_lease_secs, .claim = peer_claim,
@@ -36,7 +35,7 @@ static const struct agent agents[] = {
 		.log = peer_log, .done = peer_done,
 	},
 	[DELIVERY_REPLY] = {
-		.name = "reply", .dir = Q_OUTBOUND, .claim_flags = SPOOL_NOSYNC,
+		.name = "reply", .dir = Q_OUTBOUND, .claim_flags = SPOOL_SYNC,
 		.one_at_a_time = 1, .lease_secs = reply_lease_secs,
 		.accepts = reply_accepts, .attempt = reply_attempt,
 		.log = reply_log, .done = reply_done,
@@ -195,8 +194,12 @@ frame(struct agent_batch *b, struct pb_err *err)
 	}
 	if (nclaimed == 0)
 		return 0;
+	/* The record is synced: a recovery keeps only what reached the
+	 * disk, and an outcome still in the log buffer would make the entry
+	 * go again: a "sent" mail sent a second time (SPEC rule 6), a batch
+	 * delivered again. */
 	if (a->attempt(b, err) == 0 &&
-	    spool_txn(b->d->sp, SPOOL_NOSYNC, record_fn, b, err) == 0) {
+	    spool_txn(b->d->sp, SPOOL_SYNC, record_fn, b, err) == 0) {
 		for (size_t i = 0; i < b->n; i++)
 			if (b->items[i].claimed)
 				a->log(b, &b->items[i]);

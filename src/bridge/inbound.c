@@ -23,6 +23,7 @@ struct inbound {
 	struct extract x;
 	enum q_origin origin;
 	int loop;
+	int misaddressed;	/* see inbound_names_us */
 	struct mailsync peers;		/* for ADD mails and requests */
 	struct request rq;		/* a mail command in the Subject */
 };
@@ -59,10 +60,23 @@ inbound_analyse(const struct config *cfg, const char *mail, size_t len,
 	for (size_t i = 0; i < in->x.h.n_keyserver_sent; i++)
 		if (strcasecmp(in->x.h.keyserver_sent[i], cfg->from_addr_bare) == 0)
 			in->loop = 1;
+	if (!in->loop)
+		in->misaddressed = !inbound_names_us(&in->x.h, cfg->from_addr_bare);
 	/* Our own mail coming back needs no parsing. */
 	if (!in->loop)
 		extract_body(&in->x, cfg, mail, len, o->total_size);
 	return in;
+}
+
+int
+inbound_names_us(const struct mail_headers *h, const char *from_addr)
+{
+	if (h->n_keyserver_sent == 0 || h->n_recipients == 0 || !from_addr)
+		return 1;
+	for (size_t i = 0; i < h->n_recipients; i++)
+		if (strcasecmp(h->recipients[i], from_addr) == 0)
+			return 1;
+	return 0;
 }
 
 struct commit_ctx {
@@ -348,6 +362,7 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 	/* Re-runnable: start from a clean result every attempt. */
 	memset(res, 0, sizeof *res);
 	res->origin = in->origin;
+	res->misaddressed = in->misaddressed;
 	res->nkeys = in->x.keys.nkeys;
 	c->now = spool_now();
 	c->out.nready = 0;	/* (an attempt that queues none logs none) */
@@ -394,6 +409,13 @@ log_commit(const struct inbound *in, const struct inbound_result *res,
 		 q_state_name(res->state),
 		 res->reason[0] ? " (" : "", res->reason,
 		 res->reason[0] ? ")" : "");
+	if (res->misaddressed)
+		log_warning(res->id, "sync mail to <%s> does not name from_addr "
+			    "<%s>: a keyserver that lists us as <%s> will mail "
+			    "our changes back (in a pool, every gateway's "
+			    "from_addr must be the pool's address)",
+			    in->x.h.recipients[0], in->cfg->from_addr_bare,
+			    in->x.h.recipients[0]);
 	if (res->quarantine_id[0])
 		log_notice(res->quarantine_id, "parent=%s, status=quarantined (%s)",
 			   res->id, buf_str(&in->x.reasons));

@@ -9,6 +9,15 @@
  * armor, secret keys, no key at all, too large) — next to, never instead
  * of, the good keys of the same mail.
  *
+ * Sync mail (it has X-KeyServer-Sent) should be addressed to from_addr:
+ * a PKS keyserver lists us under the address it mails, and passes a
+ * change on to every listed site whose address is not among the
+ * mail's X-KeyServer-Sent headers, which carry our from_addr.  Mail
+ * whose To/Cc name another address says that some peer lists us under
+ * it, and will mail our own changes back to it (in a keyserver pool:
+ * one gateway's from_addr is not the pool's address).  It is accepted
+ * as any other, and logged as a warning (inbound_names_us).
+ *
  * A mail command in the Subject (bridge/request.h) adds its reply entry
  * in the same transaction (an ADD's waits for the entry of its keys).  A command that is not ADD needs no key, so
  * a mail without any key block then makes no quarantined entry: its
@@ -22,6 +31,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "mail/mailparse.h"
 #include "spool/queue.h"
 #include "spool/spool.h"
 #include "util/err.h"
@@ -55,7 +65,15 @@ struct inbound_result {
 	char reply_id[QID_LEN + 1];	/* "" or the reply entry made now */
 	enum q_state reply_state;	/* ready or suppressed */
 	int reply_waits;		/* the reply waits for deliver_id */
+	int misaddressed;		/* sync mail whose To/Cc do not name
+					 * from_addr (inbound_names_us) */
 };
+
+/* inbound_names_us - 0 if h is sync mail (X-KeyServer-Sent) that names
+ * recipients in To/Cc/Bcc, none of them from_addr (compared without
+ * regard to case); else 1 (not sync mail, no recipient headers, or
+ * addressed to us). */
+int inbound_names_us(const struct mail_headers *h, const char *from_addr);
 
 /* Two steps, so a caller can free the mail in between (a 16 MB mail is
  * then never held next to its keys and their payload). */

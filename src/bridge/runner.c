@@ -55,7 +55,10 @@
 #define MAX_PEER_CHILDREN 8
 #define MAX_SLEEP_SECS 60
 #define CHECKPOINT_EVERY 60
-#define EXPIRE_EVERY 3600
+#define EXPIRE_EVERY_MAX 3600
+/* A sweep that failed (typically interrupted by a spool recovery after
+ * another process died) is tried again this soon, not an interval later. */
+#define EXPIRE_RETRY 10
 /* Watchdogs.  A process SIGKILLed inside Berkeley DB can die holding one
  * of the environment's mutexes, and a process that then needs that mutex
  * waits for ever (Berkeley DB 5.3's pthread mutexes are not robust); the
@@ -171,7 +174,7 @@ struct runner {
 	struct deliverer *d;
 	int wake_fd;		/* the wakeup FIFO (handoff.h), or -1 */
 	sigset_t blocked;	/* the signals blocked but inside ppoll() */
-	int64_t last_checkpoint, last_expire;
+	int64_t last_checkpoint, next_expire;
 	struct peer_child kids[MAX_PEER_CHILDREN];
 	size_t nkids;
 	pid_t reply_pid;	/* the reply worker, or 0 */
@@ -571,32 +574,66 @@ process_chores(struct runner *r)
 	return reaped;
 }
 
-/* spool_chores - a checkpoint every CHECKPOINT_EVERY, expiry of the
- * dedup index and the reply buckets every EXPIRE_EVERY. */
+/* expire_every - how often the dedup index and the reply buckets are
+ * swept: a quarter of the shortest lifetime they hold, so that nothing
+ * outlives its TTL by more than that, and at most hourly. */
+static int64_t
+expire_every(const struct config *cfg)
+{
+	int64_t t = cfg->dedup_ttl / 4;
+
+	if (cfg->reply_limit.period / 4 < t)
+		t = cfg->reply_limit.period / 4;
+	if (cfg->reply_limit_total.period / 4 < t)
+		t = cfg->reply_limit_total.period / 4;
+	if (t > EXPIRE_EVERY_MAX)
+		t = EXPIRE_EVERY_MAX;
+	return t < 1 ? 1 : t;
+}
+
+/* expire - the runner's sweeps of the dedup index and the reply buckets.
+ * Returns when to sweep next: soon again if one failed. */
+static int64_t
+expire(struct runner *r, int64_t now)
+{
+	const struct config *cfg = r->cfg;
+	struct pb_err xerr;
+	size_t n = 0;
+	int failed = 0;
+
+	if (dedup_expire(r->sp, now, cfg->dedup_ttl, &n, &xerr) != 0) {
+		log_warning(NULL, "dedup expiry: %s; trying again in %d s",
+			    xerr.msg, EXPIRE_RETRY);
+		failed = 1;
+	} else if (n) {
+		log_info(NULL, "dedup: expired %zu records", n);
+	}
+	if (replylimit_expire(r->sp, &cfg->reply_limit, &cfg->reply_limit_total,
+			      now, &n, &xerr) != 0) {
+		log_warning(NULL, "reply limit expiry: %s; trying again in %d s",
+			    xerr.msg, EXPIRE_RETRY);
+		failed = 1;
+	} else if (n) {
+		log_info(NULL, "reply limits: expired %zu buckets", n);
+	}
+	return now + (failed ? EXPIRE_RETRY : expire_every(cfg));
+}
+
+/* spool_chores - a checkpoint every CHECKPOINT_EVERY, the sweeps when
+ * they are due (expire). */
 static void
 spool_chores(struct runner *r, int64_t now)
 {
-	struct pb_err xerr;
-	size_t n = 0;
-
 	if (now - r->last_checkpoint >= CHECKPOINT_EVERY) {
 		spool_checkpoint(r->sp, 0);
 		r->last_checkpoint = now;
 	}
-	if (now - r->last_expire < EXPIRE_EVERY)
-		return;
-	if (dedup_expire(r->sp, now, r->cfg->dedup_ttl, &n, &xerr) != 0)
-		log_warning(NULL, "dedup expiry: %s", xerr.msg);
-	else if (n)
-		log_info(NULL, "dedup: expired %zu records", n);
-	if (replylimit_expire(r->sp, &r->cfg->reply_limit,
-			      &r->cfg->reply_limit_total, now, &n, &xerr) != 0)
-		log_warning(NULL, "reply limit expiry: %s", xerr.msg);
-	r->last_expire = now;
+	if (now >= r->next_expire)
+		r->next_expire = expire(r, now);
 }
 
-/* next_due - when the next entry is due (0: nothing is), for the nap;
- * now if the spool must be reopened first. */
+/* next_due - when the next entry or sweep is due, for the nap; now if
+ * the spool must be reopened first. */
 static int64_t
 next_due(struct runner *r, int64_t now)
 {
@@ -604,7 +641,9 @@ next_due(struct runner *r, int64_t now)
 	int64_t next;
 
 	if (queue_next_due(r->sp, NULL, &next, &err) != 0)
-		return spool_needs_recovery(r->sp) ? now : 0;
+		return spool_needs_recovery(r->sp) ? now : r->next_expire;
+	if (next == 0 || next > r->next_expire)
+		next = r->next_expire;	/* a sweep is due first */
 	return next;
 }
 

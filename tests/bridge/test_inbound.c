@@ -5,6 +5,7 @@
 #include "bridge/inbound.h"
 #include "bridge/mailreq.h"
 #include "lib/unit.h"
+#include "mail/extract.h"
 #include "openpgp/pgp.h"
 #include "spool/queue.h"
 #include "spool/spool.h"
@@ -648,6 +649,71 @@ test_origin(void)
 	config_free(&cfg);
 }
 
+/* names_us - inbound_names_us on the headers of mail text m. */
+static int
+names_us(const char *m, const char *from_addr)
+{
+	struct extract x;
+	int r;
+
+	extract_headers(&x, m, strlen(m));
+	r = inbound_names_us(&x.h, from_addr);
+	extract_free(&x);
+	return r;
+}
+
+/* Sync mail must come to from_addr: a peer that lists us under another
+ * address mails our changes back (a pool whose gateways' from_addr is
+ * not the pool's address).  Accepted as any mail, with the flag set. */
+static void
+test_misaddressed(void)
+{
+	struct config cfg;
+	struct spool *sp = fresh_spool("misaddressed", &cfg);
+	struct inbound_result r;
+
+	CHECK(sp != NULL);
+	/* To: pgp-public-keys@sks.example, X-KeyServer-Sent of a peer. */
+	CHECK(accept_file(sp, &cfg, "mails/02-pks-incremental.eml",
+			  INBOUND_ORIGIN_AUTO, &r) == 0);
+	CHECK_INT(r.misaddressed, 1);
+	CHECK_INT(r.state, QS_READY);
+	/* SKS's mail To: pgp-public-keys@peer.example, for that peer. */
+	free(cfg.from_addr_bare);
+	cfg.from_addr_bare = strdup("pgp-public-keys@peer.example");
+	CHECK(accept_file(sp, &cfg, "mails/01-sks-mailsync.eml",
+			  INBOUND_ORIGIN_AUTO, &r) == 0);
+	CHECK_INT(r.misaddressed, 0);
+	CHECK_INT(r.state, QS_READY);
+	/* A user's ADD is no sync mail, whatever its To. */
+	free(cfg.from_addr_bare);
+	cfg.from_addr_bare = strdup("pgp-public-keys@bridge.test");
+	CHECK(accept_file(sp, &cfg, "mails/12-add-user.eml", INBOUND_ORIGIN_AUTO,
+			  &r) == 0);
+	CHECK_INT(r.misaddressed, 0);
+	spool_close(sp);
+	config_free(&cfg);
+
+	CHECK_INT(names_us("To: pgp-public-keys@pool.test\n"
+			   "X-KeyServer-Sent: pgp-public-keys@pks.test\n\nx\n",
+			   "pgp-public-keys@pool.test"), 1);
+	/* Any of To, Cc, in any case, as "Name <addr>". */
+	CHECK_INT(names_us("To: other@peer.test, Keys <PGP-Public-Keys@Pool.TEST>\n"
+			   "X-KeyServer-Sent: pgp-public-keys@pks.test\n\nx\n",
+			   "pgp-public-keys@pool.test"), 1);
+	CHECK_INT(names_us("To: other@peer.test\nCc: pgp-public-keys@pool.test\n"
+			   "X-KeyServer-Sent: pgp-public-keys@pks.test\n\nx\n",
+			   "pgp-public-keys@pool.test"), 1);
+	CHECK_INT(names_us("To: pgp-public-keys@node-a.pool.test\n"
+			   "X-KeyServer-Sent: pgp-public-keys@pks.test\n\nx\n",
+			   "pgp-public-keys@pool.test"), 0);
+	/* No X-KeyServer-Sent, or no recipient header: nothing to judge. */
+	CHECK_INT(names_us("To: someone@else.test\n\nx\n",
+			   "pgp-public-keys@pool.test"), 1);
+	CHECK_INT(names_us("X-KeyServer-Sent: pgp-public-keys@pks.test\n\nx\n",
+			   "pgp-public-keys@pool.test"), 1);
+}
+
 static void
 test_new_signature_is_new(void)
 {
@@ -734,6 +800,7 @@ main(int argc, char **argv)
 		{ "too large keeps the header section only",
 		  test_too_large_keeps_headers_only },
 		{ "origin", test_origin },
+		{ "sync mail not addressed to from_addr", test_misaddressed },
 		{ "new signature is new", test_new_signature_is_new },
 		{ "corpus", test_corpus },
 		{ NULL, NULL },

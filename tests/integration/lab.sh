@@ -21,11 +21,26 @@
 #       connection refused), and is delivered once Exim is back
 #   5.  $LAB_KEYS keys each way at once (POSTed to SKS; ADDed to onak,
 #       one user mail per key): all arrive, mails counted both ways
+#   6.  a keyserver pool (issue 22; docs/WIRING.md "A keyserver pool"):
+#       two more SKS nodes in recon, each with its own gateway, one
+#       from_addr, the pool address routed by Exim to both, onak syncing
+#       with the pool address:
+#   6a. at once, a key POSTed at each node and two ADDed to onak: each
+#       POSTed key reaches onak once, from that node's gateway; each of
+#       onak's reaches one gateway and its node; recon carries every key
+#       to the other node, which mailsyncs none; nothing comes back
+#   6b. a mail that already passed the pool, relayed back to it, is
+#       recorded as a loop by the other gateway
+#   6c. gateway A unavailable (its config broken: ingest exits 75): Exim
+#       defers A's mail while gateway B keeps the pool fed; once A is
+#       back Exim delivers, and no key is lost ($LAB_POOL_KEYS ADDed to
+#       onak, default LAB_KEYS / 10, at least 4)
 #
 # Each scenario ends with a PASS/FAIL line and the mail it caused; a
-# summary table ends the run.  tests/lab/run (make lab) runs this with
-# 200 keys each way; the default test run (tests/run) uses $LAB_KEYS,
-# default 20, to stay within a couple of minutes.
+# summary table ends the run, and one for the pool's mail by direction.
+# tests/lab/run (make lab) runs this with 200 keys each way; the default
+# test run (tests/run) uses $LAB_KEYS, default 20, to stay within a
+# couple of minutes.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib/sks.sh"
 . "$TOP/tests/lib/sks_it.sh"
@@ -50,6 +65,11 @@ DAVE=$(fpr_of dave)
 ALICE_ID=${ALICE#????????????????????????}
 DAVE_ID=${DAVE#????????????????????????}
 SUMMARY=$TEST_TMP/summary
+POOL_SUMMARY=$TEST_TMP/pool-summary
+if [ -z "${LAB_POOL_KEYS:-}" ]; then
+	LAB_POOL_KEYS=$((LAB_KEYS / 10))
+	[ "$LAB_POOL_KEYS" -ge 4 ] || LAB_POOL_KEYS=4
+fi
 
 # --- scenario bookkeeping ----------------------------------------------------
 # scen_begin NUMBER TITLE; scen_time TEXT (the scenario's headline
@@ -60,6 +80,8 @@ scen_begin() {
 	SC_T0=$(now_s)
 	SC_FAIL0=$_t_fail
 	SC_TIME=-
+	SC_POOL0=
+	[ -n "${POOL_SKS_A:-}" ] && SC_POOL0=$(pool_snap)
 	echo
 	echo "=== scenario $1: $2"
 }
@@ -85,16 +107,47 @@ mails_from() {
 	echo "$_mf_n"
 }
 
-not_from_bridge() {
-	! from_bridge "$1"
+not_from_gateway() {
+	! from_gateway "$1"
+}
+
+# delivered FILE - the tap's recipient program took this mail (exit 0).
+delivered() {
+	[ "$(cat "$1.rc" 2>/dev/null)" = 0 ]
+}
+
+deferred() {
+	[ "$(cat "$1.rc" 2>/dev/null)" = 75 ]
+}
+
+sent_by_a() {
+	from_gateway "$1" && [ "$(pool_sent_by "$1")" = A ]
+}
+
+sent_by_b() {
+	from_gateway "$1" && [ "$(pool_sent_by "$1")" = B ]
+}
+
+# pool_snap - the pool's counters that only logs keep: intakes SKS
+# A and B handed to their gateway's sendmail (taken, refused with 75),
+# keys each node's recon fetched.
+pool_snap() {
+	for _sn in a b; do
+		printf '%s %s %s ' "$(sks_intakes "$LAB_POOLDIR/$_sn")" \
+			"$(grep -c 'pksbridge/sendmail.*temporary failure' "$LAB_POOLDIR/$_sn/sks-db.log")" \
+			"$(sks_recon_keys "$LAB_POOLDIR/$_sn")"
+	done
+	echo
 }
 
 scen_end() {
 	_se_res=PASS
 	[ "$_t_fail" -gt "$SC_FAIL0" ] && _se_res=FAIL
-	_se_ob=$(mails_from "$LAB_IN/onak" "$SC_T0" from_bridge)
-	_se_ou=$(mails_from "$LAB_IN/onak" "$SC_T0" not_from_bridge)
-	_se_b=$(count_since "$LAB_IN/bridge" "$SC_T0")
+	_se_ob=$(mails_from "$LAB_IN/onak" "$SC_T0" from_gateway)
+	_se_ou=$(mails_from "$LAB_IN/onak" "$SC_T0" not_from_gateway)
+	_se_b=$(( $(mails_from "$LAB_IN/bridge" "$SC_T0" delivered) + \
+		$(mails_from "$LAB_IN/poolA" "$SC_T0" delivered) + \
+		$(mails_from "$LAB_IN/poolB" "$SC_T0" delivered) ))
 	_se_u=$(count_since "$LAB_IN/user" "$SC_T0")
 	_se_x=$(count_since "$LAB_IN/bounce" "$SC_T0")
 	if [ -n "${LAB_TRACE_SUMMARY:-}" ]; then
@@ -108,16 +161,33 @@ scen_end() {
 	printf '%-3s|%-4s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$SC_NUM" "$_se_res" \
 		"$(elapsed "$SC_T0")" "$SC_TIME" "$_se_ob" "$_se_ou" "$_se_b" \
 		"$_se_u" "$_se_x" "$SC_TITLE" >>"$SUMMARY"
+	if [ -n "$SC_POOL0" ]; then
+		# shellcheck disable=SC2086
+		set -- $SC_POOL0 $(pool_snap)
+		printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$SC_NUM" "$_se_res" \
+			"$(mails_from "$LAB_IN/onak" "$SC_T0" sent_by_a)" \
+			"$(mails_from "$LAB_IN/onak" "$SC_T0" sent_by_b)" \
+			"$_se_ou" \
+			"$(mails_from "$LAB_IN/poolA" "$SC_T0" delivered)" \
+			"$(mails_from "$LAB_IN/poolA" "$SC_T0" deferred)" \
+			"$(mails_from "$LAB_IN/poolB" "$SC_T0" delivered)" \
+			"$(mails_from "$LAB_IN/poolB" "$SC_T0" deferred)" \
+			"$(($7 - $1))" "$(($8 - $2))" "$((${10} - $4))" "$((${11} - $5))" \
+			"$((${12} - $6))" "$(($9 - $3))" "$_se_u/$_se_x" >>"$POOL_SUMMARY"
+	fi
 	LAB_TRACE_SUMMARY=
 }
 
 # lab_trace_summary T - the mail since T grouped by destination, sender
 # and Subject: how many, when the first and last arrived.
 lab_trace_summary() {
-	for _ls_d in onak bridge user bounce; do
+	for _ls_d in onak bridge poolA poolB user bounce; do
 		for _ls_f in $(mails_since "$LAB_IN/$_ls_d" "$1"); do
 			_ls_n=${_ls_f##*/}
-			printf '%s|%s|%s|%s\n' "$_ls_d" \
+			_ls_rc=
+			[ -f "$_ls_f.rc" ] && [ "$(cat "$_ls_f.rc")" != 0 ] &&
+				_ls_rc=" (EXIT $(cat "$_ls_f.rc"))"
+			printf '%s|%s|%s|%s\n' "$(lab_dest_name "$_ls_d")$_ls_rc" \
 				"$(_hdr "$_ls_f" From | head -n 1 | sed 's/.*<\(.*\)>.*/\1/')" \
 				"$(_hdr "$_ls_f" Subject | head -n 1)" \
 				"${_ls_n%.*.eml}"
@@ -127,8 +197,7 @@ lab_trace_summary() {
 		  if (!(k in lo) || t < lo[k]) lo[k] = t
 		  if (!(k in hi) || t > hi[k]) hi[k] = t }
 		END { for (k in n) { split(k, a, "|")
-			d = a[1] == "onak" ? "onak (pks.test)" : a[1] == "bridge" ? "pksbridge ingest" : a[1] == "user" ? "user mailbox" : "BOUNCE"
-			printf "#   %4d mail(s) to %-18s from %-38s \"%s\", +%.1fs .. +%.1fs\n", n[k], d, a[2], a[3], lo[k], hi[k] } }' |
+			printf "#   %4d mail(s) to %-18s from %-38s \"%s\", +%.1fs .. +%.1fs\n", n[k], a[1], a[2], a[3], lo[k], hi[k] } }' |
 		sort -k5
 }
 
@@ -168,8 +237,9 @@ echo "#   Exim: $LAB_BRIDGE -> pksbridge ingest, $LAB_PKS -> onak-mail.pl, $LAB_
 echo "#   onak: this_site $LAB_PKS, syncsite $LAB_BRIDGE, mta smtpsubmit -> Exim"
 echo "#   pksbridge: keydb hkp://127.0.0.1:$SKS_PORT, smtp_relay 127.0.0.1:$MTA_PORT, batch_window $LAB_BATCH_WINDOW, max_batch_keys $LAB_MAX_BATCH_KEYS, retry_schedule $LAB_RETRY"
 
-# Real keys for scenarios 4 and 5: LAB_KEYS each way plus 3.
-NEED=$((2 * LAB_KEYS + 3))
+# Real keys for scenarios 4, 5 and 6: LAB_KEYS each way, 3, and
+# 6 + LAB_POOL_KEYS for the pool.
+NEED=$((2 * LAB_KEYS + 9 + LAB_POOL_KEYS))
 if ! debkeys_split "$NEED" 24576; then
 	not_ok "$NEED keys split from $DEBKEYS_RING" "$(cat "$DEBSPLIT/split.err")"
 	done_testing
@@ -177,7 +247,8 @@ fi
 sed -n "1,${LAB_KEYS}p" "$DEBSPLIT/list" >"$TEST_TMP/sks-side.list"
 sed -n "$((LAB_KEYS + 1)),$((2 * LAB_KEYS))p" "$DEBSPLIT/list" >"$TEST_TMP/onak-side.list"
 sed -n "$((2 * LAB_KEYS + 1)),$((2 * LAB_KEYS + 3))p" "$DEBSPLIT/list" >"$TEST_TMP/mta-down.list"
-for l in sks-side onak-side mta-down; do
+sed -n "$((2 * LAB_KEYS + 4)),${NEED}p" "$DEBSPLIT/list" >"$TEST_TMP/pool.list"
+for l in sks-side onak-side mta-down pool; do
 	awk '{ print $1 }' "$TEST_TMP/$l.list" >"$TEST_TMP/$l.fprs"
 done
 
@@ -437,7 +508,7 @@ stranded=$(ls "$LAB_ONAK/mail" | grep -c '\.onak$')
 check_eq "5: onak left no mail unprocessed in its mail_dir" "$stranded" 0
 # The mails, both ways.
 ob=$(mails_from "$LAB_IN/onak" "$t" from_bridge)
-ou=$(mails_from "$LAB_IN/onak" "$t" not_from_bridge)
+ou=$(mails_from "$LAB_IN/onak" "$t" not_from_gateway)
 bo=$(count_since "$LAB_IN/bridge" "$t")
 ur=$(count_since "$LAB_IN/user" "$t")
 echo "# 5: mails: users -> onak $ou, pksbridge -> onak $ob (ceil($N/$LAB_MAX_BATCH_KEYS) = $B),"
@@ -466,6 +537,306 @@ check_eq "5: pksbridge recorded SKS's echo of every key ADDed to onak as suppres
 	"$(sort "$TEST_TMP/onak-side.fprs" | comm -23 - "$TEST_TMP/s5-suppressed" | wc -l | tr -d ' ')" 0
 scen_end
 
+
+# ---------------------------------------------------------------------------
+# The keyserver pool (tests/lib/lab.sh, "The keyserver pool").  Keys:
+# K1 POSTed at node A, K2 at node B, K3 and K4 ADDed to onak (6a); K5
+# POSTed at B and K6 at A while gateway A is down, and LAB_POOL_KEYS
+# more ADDed to onak then (6c).
+pool_key() {
+	sed -n "${1}p" "$TEST_TMP/pool.list" | awk "{ print \$$2 }"
+}
+K1=$(pool_key 1 1)
+K2=$(pool_key 2 1)
+K3=$(pool_key 3 1)
+K4=$(pool_key 4 1)
+K5=$(pool_key 5 1)
+K6=$(pool_key 6 1)
+sed -n "7,\$p" "$TEST_TMP/pool.list" >"$TEST_TMP/pool-out.list"
+awk '{ print $1 }' "$TEST_TMP/pool-out.list" >"$TEST_TMP/pool-out.fprs"
+P=$(wc -l <"$TEST_TMP/pool-out.fprs" | tr -d ' ')
+CONF_A=$LAB_POOLDIR/a.conf
+CONF_B=$LAB_POOLDIR/b.conf
+
+# onak_from_pool T - "A:FPR" or "B:FPR" for each key in each mail the
+# pool's gateways sent onak since T, sorted.
+onak_from_pool() {
+	for _op_m in $(mails_since "$LAB_IN/onak" "$1"); do
+		from_gateway "$_op_m" || continue
+		_op_g=$(pool_sent_by "$_op_m")
+		mail_fprs "$_op_m" | sed "s/^/$_op_g:/"
+	done | sort | tr '\n' ' '
+}
+
+# gw_keys CONF SELECTOR... - the keys of a gateway's entries, sorted, once.
+gw_keys() {
+	_gk_conf=$1
+	shift
+	pb_field "$_gk_conf" keys "$@" | tr ' ' '\n' | grep . | sort -u | tr '\n' ' '
+}
+
+# tapped_keys DIR T [PRED] - the keys in the mails a tap recorded since T
+# (those satisfying PRED), sorted.
+tapped_keys() {
+	for _tk in $(mails_since "$1" "$2"); do
+		[ -z "${3:-}" ] || "$3" "$_tk" || continue
+		mail_fprs "$_tk"
+	done | sort | tr '\n' ' '
+}
+
+# both_serve FPR... - both nodes serve every one of these keys.
+both_serve() {
+	for _bs in "$@"; do
+		pool_served A "$_bs" && pool_served B "$_bs" || return 1
+	done
+}
+
+# post_at A|B KEYFILE... - POST the keys to that node.
+post_at() {
+	_pa_port=$(pool_port "$1")
+	shift
+	sks_post "$_pa_port" "$@"
+}
+
+# onak_has_keys FPR... - onak serves every one of these keys.
+onak_has_keys() {
+	for _ohk in "$@"; do
+		onak_has "$_ohk" || return 1
+	done
+}
+
+# both_serve_all FILE - both nodes serve every fingerprint listed in FILE.
+both_serve_all() {
+	[ "$(pool_count_of A "$1")" -eq "$(wc -l <"$1")" ] &&
+		[ "$(pool_count_of B "$1")" -eq "$(wc -l <"$1")" ]
+}
+
+# echo_suppressed CONF FPR - the gateway recorded its node's mailsync of
+# FPR (which it had delivered from PKS) as suppressed.
+echo_suppressed() {
+	[ "$(pb_count "$1" direction=outbound state=suppressed keys="$2")" -ge 1 ]
+}
+
+echo
+echo "# building the keyserver pool"
+T_POOL=$(now_s)
+pool_start || done_testing
+ok "the pool runs: SKS A 127.0.0.1:$POOL_SKS_A and SKS B 127.0.0.2:$POOL_SKS_B in recon (gossip_interval $LAB_GOSSIP min), gateways A and B with their runners ($(elapsed "$T_POOL") s)"
+echo "#   from_addr of both SKS nodes and both gateways: $LAB_POOL; mailsync of both: $LAB_PKS"
+echo "#   Exim: $LAB_POOL in on port $POOL_MX_A -> gateway A ingest, on port $POOL_MX_B -> gateway B ingest"
+echo "#   onak: syncsite $LAB_POOL, its mta alternating between ports $POOL_MX_A and $POOL_MX_B"
+echo "#   gateway A: keydb hkp://127.0.0.1:$POOL_SKS_A, smtp_relay 127.0.0.1:$POOL_MX_A; gateway B: keydb hkp://127.0.0.1:$POOL_SKS_B, smtp_relay 127.0.0.1:$POOL_MX_B"
+syncs0=$(grep -c 'Syncing with 0 sites' "$LAB_ONAK/onak.log")
+
+# ---------------------------------------------------------------------------
+scen_begin 6a "pool: a key POSTed at each node and two ADDed to onak, at once"
+for i in 3 4; do
+	user_mail "$TEST_TMP/s6a-$i.eml" "$(pool_key "$i" 2)" "User $i <user@user.test>"
+done
+t=$(now_s)
+check "6a: POST K1 to node A" post_at A "$(pool_key 1 2)"
+check "6a: POST K2 to node B" post_at B "$(pool_key 2 2)"
+check "6a: Exim takes two users' ADD mails (K3, K4) for $LAB_PKS" \
+	user_send "$TEST_TMP/s6a-3.eml" "$TEST_TMP/s6a-4.eml"
+t_onak=-
+wait_for "6a: onak serves K1 and K2" 40 onak_has_keys "$K1" "$K2" &&
+	t_onak=$(elapsed "$t")
+if wait_for "6a: both nodes serve all four keys (gateways, recon)" 60 \
+	both_serve "$K1" "$K2" "$K3" "$K4"; then
+	scen_time "onak $t_onak s, both nodes $(elapsed "$t") s"
+fi
+check_eq "6a: onak mailed the pool two incrementals, one by each node's port: gateway A took $(tapped_keys "$LAB_IN/poolA" "$t"), gateway B $(tapped_keys "$LAB_IN/poolB" "$t")" \
+	"$(count_since "$LAB_IN/poolA" "$t") $(count_since "$LAB_IN/poolB" "$t")" "1 1"
+check_eq "6a: ... K3 and K4 between them, each ingest exit 0" \
+	"$(printf '%s\n' $(tapped_keys "$LAB_IN/poolA" "$t" delivered) $(tapped_keys "$LAB_IN/poolB" "$t" delivered) | sort | tr '\n' ' ')" \
+	"$(printf '%s\n' "$K3" "$K4" | sort | tr '\n' ' ')"
+KA=$(tapped_keys "$LAB_IN/poolA" "$t" | tr -d ' ')
+KB=$(tapped_keys "$LAB_IN/poolB" "$t" | tr -d ' ')
+# echoes_seen - each gateway recorded its node's mailsync of the key it
+# delivered (from PKS) as suppressed.
+echoes_seen() {
+	echo_suppressed "$CONF_A" "$KA" && echo_suppressed "$CONF_B" "$KB"
+}
+wait_for "6a: each gateway records its node's mailsync of the key it delivered as suppressed (echo)" 30 \
+	echoes_seen
+sleep 3
+wait_until 30 pool_settled
+check_eq "6a: onak got one mail per POSTed key, K1 from gateway A, K2 from gateway B" \
+	"$(onak_from_pool "$t")" "$(printf 'A:%s\nB:%s\n' "$K1" "$K2" | sort | tr '\n' ' ')"
+check_eq "6a: ... and the two ADDs, nothing else (nothing echoed back)" \
+	"$(count_since "$LAB_IN/onak" "$t")" 4
+check_eq "6a: the pool took nothing more (onak saw $LAB_POOL in X-KeyServer-Sent)" \
+	"$(( $(count_since "$LAB_IN/poolA" "$t") + $(count_since "$LAB_IN/poolB" "$t") ))" 2
+check_eq "6a: gateway A queued K1 for onak, gateway B K2 (recon copies are not mailsynced)" \
+	"$(gw_keys "$CONF_A" direction=outbound state=done)|$(gw_keys "$CONF_B" direction=outbound state=done)" "$K1 |$K2 "
+check_eq "6a: each gateway took in only its own of K3, K4 (recon brought the other)" \
+	"$(gw_keys "$CONF_A" direction=inbound)|$(gw_keys "$CONF_B" direction=inbound)|$(gw_keys "$CONF_A" keys="$KB")|$(gw_keys "$CONF_B" keys="$KA")" \
+	"$KA |$KB ||"
+scen_end
+# ---------------------------------------------------------------------------
+scen_begin 6b "pool: a mail that passed the pool, relayed back, is a loop at the other gateway"
+m=
+for f in $(mails "$LAB_IN/onak"); do
+	sent_by_a "$f" && mail_has "$f" "$K1" && m=$f && break
+done
+{
+	echo "From: PGP Key Server <pgp-public-keys@relay.test>"
+	echo "To: $LAB_POOL"
+	echo "Subject: incremental"
+	echo "Date: $(LC_ALL=C date -R)"
+	echo "Message-ID: <relayed-k1@relay.test>"
+	echo "Precedence: list"
+	# As it left the pool, and a relaying keyserver's own line.
+	_hdr "$m" X-KeyServer-Sent | sed 's/^/X-KeyServer-Sent: /'
+	echo "X-KeyServer-Sent: pgp-public-keys@relay.test"
+	echo "Content-Type: application/pgp-keys"
+	echo
+	sed '1,/^$/d' "$m"
+} >"$TEST_TMP/s6b.eml"
+check "6b: the mail holds K1 as gateway A sent it to onak, X-KeyServer-Sent: $LAB_POOL" \
+	sh -c "grep -qix 'X-KeyServer-Sent: $LAB_POOL' '$TEST_TMP/s6b.eml' && grep -q 'BEGIN PGP PUBLIC KEY BLOCK' '$TEST_TMP/s6b.eml'"
+t=$(now_s)
+check "6b: relayed back to the pool by node B's MX port ($POOL_MX_B)" \
+	"$LAB_BIN/smtpsubmit" -p "$POOL_MX_B" -f pgp-public-keys@relay.test "$LAB_POOL" \
+	<"$TEST_TMP/s6b.eml"
+# looped - gateway B recorded the relayed mail as a loop.
+looped() {
+	[ "$(pb_field "$CONF_B" state message_id=relayed-k1@relay.test)" = loop ]
+}
+wait_for "6b: gateway B records it as a loop" 30 looped
+scen_time "a loop at gateway B"
+sleep 3
+wait_until 30 pool_settled
+check_eq "6b: gateway B's ingest took it (exit 0), and sent nothing for it" \
+	"$(count_since "$LAB_IN/poolB" "$t")|$(mails_from "$LAB_IN/poolB" "$t" delivered)|$(pb_count "$CONF_B" direction=outbound keys="$K1")" "1|1|0"
+check_eq "6b: mails into onak: none" "$(count_since "$LAB_IN/onak" "$t")" 0
+scen_end
+
+# ---------------------------------------------------------------------------
+scen_begin 6c "pool: gateway A down (ingest exits 75): B keeps the pool fed; nothing lost"
+[ "$P" -gt 6 ] && LAB_TRACE_SUMMARY=1
+check "6c: gateway A's config broken (an operator's bad edit)" \
+	pool_conf A "retry_schedule: whenever"
+check_rc "6c: ... gateway A's ingest now exits 75" 75 \
+	sh -c "echo | runuser -u '$PB_USER' -- '$PB_BIN' -c '$CONF_A' ingest 2>/dev/null"
+i=0
+: >"$TEST_TMP/s6c-mails"
+while read -r f file; do
+	i=$((i + 1))
+	user_mail "$TEST_TMP/s6c-$i.eml" "$file" "User $i <user@user.test>"
+	echo "$TEST_TMP/s6c-$i.eml" >>"$TEST_TMP/s6c-mails"
+done <"$TEST_TMP/pool-out.list"
+t=$(now_s)
+refused0=$(grep -c 'pksbridge/sendmail.*temporary failure' "$LAB_POOLDIR/a/sks-db.log")
+check "6c: Exim takes $P users' ADD mails for $LAB_PKS" user_send $(cat "$TEST_TMP/s6c-mails")
+check "6c: POST K5 to node B" post_at B "$(pool_key 5 2)"
+check "6c: POST K6 to node A" post_at A "$(pool_key 6 2)"
+# poolAB_tapped N - N mails for the pool have reached the two gateways.
+poolAB_tapped() {
+	[ $(( $(count_since "$LAB_IN/poolA" "$t") + $(count_since "$LAB_IN/poolB" "$t") )) -ge "$1" ]
+}
+wait_for "6c: onak mails its $P incrementals to the pool" $((60 + 2 * P)) poolAB_tapped "$P"
+nA=$(count_since "$LAB_IN/poolA" "$t")
+nB=$(count_since "$LAB_IN/poolB" "$t")
+tapped_keys "$LAB_IN/poolA" "$t" | tr ' ' '\n' | grep . >"$TEST_TMP/s6c-A.fprs"
+tapped_keys "$LAB_IN/poolB" "$t" | tr ' ' '\n' | grep . >"$TEST_TMP/s6c-B.fprs"
+echo "# 6c: onak's $P incrementals: $nA by node A's port (gateway A down), $nB by node B's"
+check "6c: both nodes' ports got some ($nA, $nB)" test "$nA" -ge 1 -a "$nB" -ge 1
+check_eq "6c: gateway A's ingest exited 75 for each of its $nA, gateway B's 0 for its $nB" \
+	"$(mails_from "$LAB_IN/poolA" "$t" deferred) $(mails_from "$LAB_IN/poolB" "$t" delivered)" "$nA $nB"
+if wait_for "6c: gateway B feeds the pool: both nodes serve B's $nB keys (gateway B, recon)" \
+	$((60 + 2 * P)) both_serve_all "$TEST_TMP/s6c-B.fprs"; then
+	t_b=$(elapsed "$t")
+fi
+wait_for "6c: ... and onak serves K5, POSTed at node B (gateway B)" 40 onak_has "$K5"
+check_eq "6c: Exim holds A's $nA mails, deferred" "$(mta_queue_count)" "$nA"
+check_grep "6c: ... Exim's log says: the pool router's pipe to gateway A returned 75, deferred" \
+	"poolA .*<$LAB_POOL> R=pool T=pksb_pipe defer .*returned 75" "$MTA_DIR/log/mainlog"
+check_grep "6c: ... and why, in pksbridge's words" \
+	"poolA .*pksb_pipe transport output: pksbridge/ingest: temporary failure, mail deferred: .*retry_schedule" \
+	"$MTA_DIR/log/mainlog"
+check_eq "6c: neither node has A's $nA keys while A is down" \
+	"$(pool_count_of A "$TEST_TMP/s6c-A.fprs") $(pool_count_of B "$TEST_TMP/s6c-A.fprs")" "0 0"
+# sks_a_refused N - SKS A's sendmail (gateway A's intake) exited 75 at
+# least N times in this scenario.
+sks_a_refused() {
+	[ $(( $(grep -c 'pksbridge/sendmail.*temporary failure' "$LAB_POOLDIR/a/sks-db.log") - refused0 )) -ge "$1" ]
+}
+wait_for "6c: node A's SKS cannot hand K6 to its gateway (sendmail exit 75; it retries every 10 s)" 30 \
+	sks_a_refused 1
+check_rc "6c: ... so onak has no K6 yet" 1 onak_has "$K6"
+echo "# 6c: gateway A was down for $(elapsed "$t") s"
+check "6c: gateway A's config fixed" pool_conf A
+t_up=$(now_s)
+check "6c: Exim's queue run (exim -qff) delivers A's mail" mta_run_queue
+if wait_for "6c: both nodes serve A's $nA keys (gateway A, recon)" $((60 + 2 * P)) \
+	both_serve_all "$TEST_TMP/s6c-A.fprs"; then
+	scen_time "B's keys ${t_b:-?} s; A's $(elapsed "$t_up") s after A is back"
+fi
+wait_for "6c: onak serves K6: SKS A's next try went through gateway A" 40 onak_has "$K6"
+# a_echoes - gateway A recorded SKS A's mailsync of each of A's keys
+# as suppressed.
+a_echoes() {
+	while read -r _ae; do
+		echo_suppressed "$CONF_A" "$_ae" || return 1
+	done <"$TEST_TMP/s6c-A.fprs"
+}
+wait_for "6c: gateway A records its node's mailsync of A's $nA keys as suppressed (echo)" 30 \
+	a_echoes
+sleep 3
+wait_until 60 pool_settled
+check_eq "6c: Exim's queue is empty; gateway A's ingest took each of its $nA mails once (exit 0)" \
+	"$(mta_queue_count) $(mails_from "$LAB_IN/poolA" "$t" delivered)" "0 $nA"
+check_eq "6c: ... the same keys it had deferred" \
+	"$(tapped_keys "$LAB_IN/poolA" "$t" delivered)" "$(tapped_keys "$LAB_IN/poolA" "$t" deferred)"
+check_eq "6c: nothing lost: both nodes serve all $P keys ADDed to onak" \
+	"$(pool_count_of A "$TEST_TMP/pool-out.fprs") $(pool_count_of B "$TEST_TMP/pool-out.fprs")" "$P $P"
+check_eq "6c: onak got K5 from gateway B and K6 from gateway A, once each" \
+	"$(onak_from_pool "$t")" "$(printf 'A:%s\nB:%s\n' "$K6" "$K5" | sort | tr '\n' ' ')"
+check_eq "6c: ... besides the $P ADDs, nothing (no echo of the $P keys)" \
+	"$(mails_from "$LAB_IN/onak" "$t" not_from_gateway)" "$P"
+scen_end
+
+# ---------------------------------------------------------------------------
+echo
+echo "=== the pool, all of scenario 6"
+pool_all() {
+	cut -d' ' -f1 "$TEST_TMP/pool.list"
+}
+pool_all >"$TEST_TMP/pool-all.fprs"
+NP=$(wc -l <"$TEST_TMP/pool-all.fprs" | tr -d ' ')
+check_eq "pool: both nodes and onak serve all $NP keys of scenario 6" \
+	"$(pool_count_of A "$TEST_TMP/pool-all.fprs") $(pool_count_of B "$TEST_TMP/pool-all.fprs") $(onak_count_of "$TEST_TMP/pool-all.fprs")" \
+	"$NP $NP $NP"
+# What reached a node only by recon must be nowhere in its gateway: SKS
+# does not mailsync it.
+for g in A B; do
+	conf=$(pool_conf_of $g)
+	gw_keys "$conf" | tr ' ' '\n' | grep . >"$TEST_TMP/gw-$g.fprs"
+	{
+		[ $g = A ] && printf '%s\n' "$K1" "$K6"
+		[ $g = B ] && printf '%s\n' "$K2" "$K5"
+		gw_keys "$conf" direction=inbound | tr ' ' '\n' | grep .
+	} | sort -u >"$TEST_TMP/gw-$g.own"
+	check_eq "pool: gateway $g's entries name only keys POSTed at node $g or taken in by gateway $g" \
+		"$(comm -23 "$TEST_TMP/gw-$g.fprs" "$TEST_TMP/gw-$g.own" | tr '\n' ' ')" ""
+	check_eq "pool: gateway $g sent onak exactly the keys POSTed at node $g" \
+		"$(gw_keys "$conf" direction=outbound state=done)" \
+		"$(if [ $g = A ]; then printf '%s\n' "$K1" "$K6"; else printf '%s\n' "$K2" "$K5"; fi | sort | tr '\n' ' ')"
+	check_eq "pool: gateway $g: no entry failed, quarantined or pending" \
+		"$(pb_count "$conf" state=failed) $(pb_count "$conf" state=quarantined) $("$PKSBRIDGE" -c "$conf" queue list --json | wc -l | tr -d ' ')" \
+		"0 0 0"
+done
+check_eq "pool: onak synced none of the pool's mails onward (X-KeyServer-Sent)" \
+	"$(( $(grep -c 'Syncing with 0 sites' "$LAB_ONAK/onak.log") - syncs0 ))" \
+	"$(mails_from "$LAB_IN/onak" "$T_POOL" from_gateway)"
+echo "# pool: recon fetched $(sks_recon_keys "$LAB_POOLDIR/b") key(s) at node B, $(sks_recon_keys "$LAB_POOLDIR/a") at node A"
+echo "# pool: scenario 6 took $(elapsed "$T_POOL") s, building the pool included"
+for g in a b; do
+	echo "# gateway $(echo $g | tr ab AB)'s queue at the end:"
+	"$PKSBRIDGE" -c "$LAB_POOLDIR/$g.conf" queue stats | sed 's/^/#   /'
+done
+
 # ---------------------------------------------------------------------------
 echo
 echo "=== the whole run"
@@ -480,8 +851,8 @@ check "queue list --all --json keeps the JSON contract" $PBJSON list "$TEST_TMP/
 check_eq "no pksbridge entry failed, quarantined or is pending" \
 	"$($PBJSON count "$TEST_TMP/final.json" state=failed) $($PBJSON count "$TEST_TMP/final.json" state=quarantined) $("$PKSBRIDGE" -c "$LAB_CONF" queue list --json | wc -l | tr -d ' ')" \
 	"0 0 0"
-check "the runner logged no error" sh -c \
-	"! grep -Ei 'error|panic|assert' '$LAB/runner.log'"
+check "the runners logged no error (the bridge's, gateway A's, gateway B's)" sh -c \
+	"! grep -Ei 'error|panic|assert' '$LAB/runner.log' '$LAB_POOLDIR/a-runner.log' '$LAB_POOLDIR/b-runner.log'"
 echo "# pksbridge's queue at the end:"
 "$PKSBRIDGE" -c "$LAB_CONF" queue stats | sed 's/^/#   /'
 lab_stop
@@ -495,4 +866,16 @@ while IFS='|' read -r n r tt st ob ou b u x title; do
 	printf '%-3s %-4s %7s  %-44s %9s %9s %9s %7s %6s  %s\n' "$n" "$r" "$tt" "$st" \
 		"$ob" "$ou" "$b" "$u" "$x" "$title"
 done <"$SUMMARY"
+echo "#   (bridge>onak: mails from the bridge or a pool gateway; onak>bridge: mails a bridge or pool ingest took, exit 0)"
+echo
+echo "=== the pool's mail by direction (scenario 6; $LAB_POOL_KEYS keys ADDed to onak in 6c)"
+printf '%-3s %-4s %6s %6s %10s %6s %9s %6s %9s %11s %11s %9s %9s %s\n' "#" result \
+	"A>onak" "B>onak" "users>onak" "onak>A" "(defer75)" "onak>B" "(defer75)" \
+	"skA>gwA(75)" "skB>gwB(75)" "recon A>B" "recon B>A" "replies/bounces"
+while IFS='|' read -r n r ao bo uo ia da ib db sa ra sb rb rab rba ux; do
+	printf '%-3s %-4s %6s %6s %10s %6s %9s %6s %9s %11s %11s %9s %9s %s\n' "$n" "$r" \
+		"$ao" "$bo" "$uo" "$ia" "$da" "$ib" "$db" "$sa($ra)" "$sb($rb)" "$rab" "$rba" "$ux"
+done <"$POOL_SUMMARY"
+echo "#   A>onak, B>onak: mails gateway A, B sent onak; onak>A, onak>B: mails for the pool address gateway A's, B's ingest took (exit 0), (defer75) attempts it deferred"
+echo "#   skA>gwA: mails SKS node A handed its gateway's sendmail (75: refused, SKS retries); recon A>B: keys node B fetched from node A"
 done_testing

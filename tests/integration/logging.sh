@@ -38,6 +38,11 @@ ID=$(sed -En "s/^pksbridge\/ingest\[[0-9]+\]: ($IDRE): from=.*/\1/p" "$TEST_TMP/
 check_grep "acceptance: 'ID: from=<>, message-id=<...>, size=, origin=, keys=, new=, status=ready'" \
 	"^pksbridge/ingest\[[0-9]+\]: $IDRE: from=<[^>]*>, message-id=<20240101120000\.AB12@keys\.peer\.example>, size=[0-9]+, origin=pks, keys=[0-9]+, new=[0-9]+, status=ready$" \
 	"$TEST_TMP/a.err"
+# The fixture is sync mail To: pgp-public-keys@sks.example, and this
+# from_addr is the default, pgp-public-keys@HOSTNAME.
+check_grep "sync mail not to from_addr: 'ID: sync mail to <addr> does not name from_addr <...>: ...', a warning" \
+	"^pksbridge/ingest\[[0-9]+\]: ${ID:-NOID}: sync mail to <pgp-public-keys@sks\.example> does not name from_addr <pgp-public-keys@[^>]+>: a keyserver that lists us as <pgp-public-keys@sks\.example> will mail our changes back" \
+	"$TEST_TMP/a.err"
 check_grep "delivery: 'ID: to=<keydb>, keys=, delay=, attempts=1, status=deferred (why)', same ID" \
 	"^pksbridge/ingest\[[0-9]+\]: ${ID:-NOID}: to=<hkp://127\.0\.0\.1:9>, keys=0, delay=[0-9.]+, attempts=1, status=deferred \(.+\)$" \
 	"$TEST_TMP/a.err"
@@ -46,6 +51,12 @@ check_grep "delivery: 'ID: to=<keydb>, keys=, delay=, attempts=1, status=deferre
 check_grep "runner: 'pksbridge/run[PID]: ID: to=..., attempts=2, status=deferred'" \
 	"^pksbridge/run\[[0-9]+\]: ${ID:-NOID}: to=<hkp://127\.0\.0\.1:9>, keys=0, delay=[0-9.]+, attempts=2, status=deferred \(.+\)$" \
 	"$TEST_TMP/run.err"
+mkdir -m 700 "$TEST_TMP/spool-us"
+printf 'spool_dir: %s\nkeydb: hkp://127.0.0.1:9\nlog: stderr\nfrom_addr: PGP-Public-Keys@SKS.example\n' \
+	"$TEST_TMP/spool-us" >"$TEST_TMP/us.conf"
+"$PB" -c "$TEST_TMP/us.conf" ingest <"$MAIL" >/dev/null 2>"$TEST_TMP/us.err"
+check_eq "... and none when from_addr is the To address (in any case): taken, no warning" \
+	"$(grep -c 'status=ready$' "$TEST_TMP/us.err") $(grep -c 'does not name from_addr' "$TEST_TMP/us.err")" "1 0"
 printf 'spool_dir: %s\nbogus_key: 1\nlog: stderr\n' "$S" >"$TEST_TMP/bad.conf"
 "$PB" -c "$TEST_TMP/bad.conf" ingest <"$MAIL" >/dev/null 2>"$TEST_TMP/bad.err"
 check_eq "ingest with a broken config exits 75" "$?" 75

@@ -36,6 +36,41 @@
 #   set_lab_conf LINE...    rewrite pksbridge's config with these extra
 #                           lines (read anew by every pksbridge process;
 #                           the runner is sent SIGHUP)
+#   from_gateway FILE       the mail is a bridge's or the pool's
+#                           (X-KeyServer-Sent names the bridge or the pool)
+#
+# The keyserver pool (scenario 6), started by pool_start after the rest:
+#
+#   SKS node A (127.0.0.1) <--- recon (gossip) ---> SKS node B (127.0.0.2)
+#     |  ^ HKP                                        |  ^ HKP
+#     v  |                                            v  |
+#   gateway A: pksbridge, spool,              gateway B: its own spool,
+#   runner; mailsync_file = A's mailsync      runner, mailsync_file
+#     ^ ingest (pipe)     | SMTP                ^ ingest     | SMTP
+#     |                   v                     |            v
+#   Exim, port POOL_MX_A --+-- pgp-public-keys@pool.test --+-- port POOL_MX_B
+#
+#   Both gateways and both SKS nodes have from_addr $LAB_POOL, and both
+#   nodes list onak as their only mailsync peer.  Exim listens on a port
+#   per node, as each node's MTA would, and routes the pool address by
+#   the port it came in on (router "pool", $received_port) to that
+#   node's gateway.  onak's syncsite is the pool address; its mta
+#   (smtpsubmit --mx) sends each mail for pool.test to the next node's
+#   port in turn, as a sender picks among equal MX records (alternating,
+#   so that the lab knows both get mail).  Each runner relays through
+#   its own node's port.
+#
+#   pool_start              start it (returns 1 after a not_ok if it cannot)
+#   pool_stop               stop runners, recon and SKS of both nodes
+#   pool_conf A|B [LINE...] rewrite that gateway's config, extra LINEs
+#   pool_port A|B           that node's HKP port
+#   pool_conf_of A|B        that gateway's config file
+#   pool_served A|B FPR     that node serves the key
+#   pool_count_of A|B FILE  how many of FILE's fingerprints it serves
+#   pool_sent_by FILE       which gateway (A, B) sent this mail to onak
+#                           (its Message-ID in that runner's log), else ?
+#   pool_settled            nothing in flight: Exim's queue empty, onak
+#                           idle, nothing pending at either gateway
 #
 # Where the mail goes (tests/lab/tap records every mail on its way in):
 #   $LAB_IN/onak     mail delivered to pgp-public-keys@pks.test (onak)
@@ -43,6 +78,9 @@
 #   $LAB_IN/user     mail to user@user.test (onak's "Reply to ADD")
 #   $LAB_IN/bounce   mail to mailer-daemon@pks.test (onak's envelope
 #                    sender) and postmaster: bounces, which must not happen
+#   $LAB_IN/poolA, $LAB_IN/poolB   mail for the pool address taken in by
+#                    gateway A's, B's ingest (every attempt: a deferred
+#                    one has "75" in its .rc)
 #
 # onak: Debian's package, /usr/bin/onak with its db4 backend in
 # $LAB/onak/db, and a copy of its onak-mail.pl whose config path
@@ -69,6 +107,10 @@ LAB_ONAK=$LAB/onak
 LAB_BRIDGE=pgp-public-keys@bridge.test
 LAB_PKS=pgp-public-keys@pks.test
 LAB_USER=user@user.test
+LAB_POOL=pgp-public-keys@pool.test
+LAB_POOLDIR=$LAB/pool
+# The pool's recon: gossip every 3 s (SKS takes minutes).
+LAB_GOSSIP=${LAB_GOSSIP:-0.05}
 LAB_BATCH_WINDOW=${LAB_BATCH_WINDOW:-2s}
 LAB_MAX_BATCH_KEYS=${LAB_MAX_BATCH_KEYS:-50}
 LAB_RETRY=${LAB_RETRY:-3s}
@@ -80,6 +122,15 @@ LAB_FLOCK=$(command -v flock 2>/dev/null || echo /usr/bin/flock)
 SKS_PORT=
 MTA_PORT=
 RUNNER_PID=
+POOL_MX_A=
+POOL_MX_B=
+POOL_SKS_A=
+POOL_SKS_B=
+POOL_RUNNER_A=
+POOL_RUNNER_B=
+# onak's sync site and mta (pool_start points them at the pool).
+ONAK_SYNCSITE=$LAB_BRIDGE
+ONAK_MTA_EXTRA=
 
 now_s() {
 	date +%s.%N
@@ -113,10 +164,10 @@ set_lab_conf() {
 	return 0
 }
 
-# _onak_setup - onak's tree, config, wrapper and the copied mail script.
-_onak_setup() {
-	mkdir -p "$LAB_ONAK/db" "$LAB_ONAK/mail" "$LAB_ONAK/bin" || return 1
-	cat >"$LAB_ONAK/onak.ini" <<EOF
+# _onak_ini - onak's config (read anew by every onak run), with
+# ONAK_SYNCSITE as its one sync site and ONAK_MTA_EXTRA on its mta line.
+_onak_ini() {
+	cat >"$LAB_ONAK/onak.ini.tmp" <<EOF
 ; the lab's onak (tests/lib/lab.sh)
 [main]
 backend=lab
@@ -133,15 +184,23 @@ drop_v3=true
 [mail]
 maintainer_email=PGP Key Server Administrator <pgp-keyserver-admin@pks.test>
 mail_dir=$LAB_ONAK/mail
-mta=$LAB_BIN/smtpsubmit -p $MTA_PORT -t -oi -fmailer-daemon@pks.test
+mta=$LAB_BIN/smtpsubmit -p $MTA_PORT$ONAK_MTA_EXTRA -t -oi -fmailer-daemon@pks.test
 bin_dir=$LAB_ONAK/bin
 this_site=$LAB_PKS
-syncsite=$LAB_BRIDGE
+syncsite=$ONAK_SYNCSITE
 
 [backend:lab]
 type=db4
 location=$LAB_ONAK/db
 EOF
+	chmod 644 "$LAB_ONAK/onak.ini.tmp" &&
+		mv "$LAB_ONAK/onak.ini.tmp" "$LAB_ONAK/onak.ini"
+}
+
+# _onak_setup - onak's tree, config, wrapper and the copied mail script.
+_onak_setup() {
+	mkdir -p "$LAB_ONAK/db" "$LAB_ONAK/mail" "$LAB_ONAK/bin" || return 1
+	_onak_ini || return 1
 	printf '#!/bin/sh\nexec /usr/bin/onak -c %s "$@"\n' "$LAB_ONAK/onak.ini" \
 		>"$LAB_ONAK/bin/onak"
 	# onak-mail.pl logs its mta's output nowhere; smtpsubmit logs here.
@@ -251,6 +310,10 @@ from_bridge() {
 	_hdr "$1" X-KeyServer-Sent | grep -qix "$LAB_BRIDGE"
 }
 
+from_gateway() {
+	_hdr "$1" X-KeyServer-Sent | grep -qix -e "$LAB_BRIDGE" -e "$LAB_POOL"
+}
+
 from_onak() {
 	_hdr "$1" X-KeyServer-Sent | grep -qix "$LAB_PKS"
 }
@@ -261,7 +324,7 @@ ksent_line() {
 }
 
 lab_trace() {
-	for _lt_d in onak bridge user bounce; do
+	for _lt_d in onak bridge poolA poolB user bounce; do
 		mails_since "$LAB_IN/$_lt_d" "$1" | sed "s|\$| $_lt_d|"
 	done | awk '{ n = $1; sub(/.*\//, "", n); split(n, a, "."); print a[1] "." a[2], $0 }' |
 		sort -n | while read -r _lt_t _lt_f _lt_d; do
@@ -274,11 +337,22 @@ lab_trace() {
 			_lt_rc=" EXIT $(cat "$_lt_f.rc")"
 		printf '#   +%6.1fs  %-18s <- %-38s %-12s %4s key(s)%s%s\n' \
 			"$(awk -v a="$1" -v b="$_lt_t" 'BEGIN { print b - a }')" \
-			"$(case $_lt_d in onak) echo "onak (pks.test)";; bridge) echo "pksbridge ingest";;
-			   user) echo "user mailbox";; *) echo "BOUNCE";; esac)" \
+			"$(lab_dest_name "$_lt_d")" \
 			"$_lt_from" "\"$_lt_s\"" "$_lt_k" \
 			"${_lt_x:+  X-KeyServer-Sent: $_lt_x}" "$_lt_rc"
 	done
+}
+
+# lab_dest_name DIR - how the trace names the tap directory DIR.
+lab_dest_name() {
+	case $1 in
+	onak) echo "onak (pks.test)" ;;
+	bridge) echo "pksbridge ingest" ;;
+	poolA) echo "pool: gateway A" ;;
+	poolB) echo "pool: gateway B" ;;
+	user) echo "user mailbox" ;;
+	*) echo "BOUNCE" ;;
+	esac
 }
 
 # _lab_aliases FILE - the Exim aliases of the lab.
@@ -290,6 +364,11 @@ _lab_aliases() {
 	mta_alias "$1" "$LAB_PKS" "$LAB_BIN/tap" "$LAB_IN/onak" \
 		"$LAB_FLOCK" "$LAB_ONAK/serial.lock" "$LAB_ONAK/bin/onak-mail.pl"
 	mta_alias "$1" "$LAB_USER" "$LAB_BIN/tap" "$LAB_IN/user"
+	# The pool address, by the port it came in on (router "pool").
+	mta_alias "$1" "$LAB_POOL/$POOL_MX_A" "$LAB_BIN/tap" "$LAB_IN/poolA" \
+		"$PB_BIN" -c "$LAB_POOLDIR/a.conf" ingest
+	mta_alias "$1" "$LAB_POOL/$POOL_MX_B" "$LAB_BIN/tap" "$LAB_IN/poolB" \
+		"$PB_BIN" -c "$LAB_POOLDIR/b.conf" ingest
 	mta_alias "$1" mailer-daemon@pks.test "$LAB_BIN/tap" "$LAB_IN/bounce"
 	mta_alias "$1" postmaster "$LAB_BIN/tap" "$LAB_IN/bounce"
 }
@@ -306,7 +385,8 @@ lab_start() {
 	pb_setup || return 1
 	cp "$TOP/tests/lab/tap" "$TOP/tests/lab/smtpsubmit" "$LAB_BIN/" &&
 		chmod 755 "$LAB_BIN/tap" "$LAB_BIN/smtpsubmit" || return 1
-	mkdir -p "$LAB_IN/onak" "$LAB_IN/bridge" "$LAB_IN/user" "$LAB_IN/bounce" &&
+	mkdir -p "$LAB_IN/onak" "$LAB_IN/bridge" "$LAB_IN/user" "$LAB_IN/bounce" \
+		"$LAB_IN/poolA" "$LAB_IN/poolB" &&
 		chown "$PB_USER:$PB_GROUP" "$LAB_IN"/* && chmod 755 "$LAB_IN"/* || return 1
 	pb_spool "$LAB_SPOOL" || return 1
 	SKS_PORT=$(free_port) && MTA_PORT=$(free_port) || {
@@ -316,6 +396,10 @@ lab_start() {
 	while [ "$MTA_PORT" = "$SKS_PORT" ] || [ "$MTA_PORT" = $((SKS_PORT + 1)) ]; do
 		MTA_PORT=$(free_port)
 	done
+	POOL_MX_A=$(_lab_port) && POOL_MX_B=$(_lab_port) || {
+		not_ok "no free loopback ports"
+		return 1
+	}
 	_lab_conf_write || return 1
 	_onak_setup 2>"$LAB/onak-setup.err" || {
 		not_ok "onak is set up in $LAB_ONAK" "$(cat "$LAB/onak-setup.err")"
@@ -333,7 +417,13 @@ lab_start() {
 		>"$LAB_SKS/etc/sks/mailsync"
 	chmod 644 "$LAB_SKS/etc/sks/mailsync"
 	_lab_aliases "$LAB/aliases"
-	MTA_DOMAINS="bridge.test : pks.test : user.test"
+	MTA_DOMAINS="bridge.test : pks.test : user.test : pool.test"
+	MTA_EXTRA_PORTS="$POOL_MX_A : $POOL_MX_B"
+	MTA_EXTRA_ROUTERS="pool:
+  driver = redirect
+  domains = pool.test
+  data = \${lookup{\$local_part@\$domain/\$received_port}lsearch{$LAB/aliases}}
+  pipe_transport = pksb_pipe"
 	MTA_PIPE_USER=$PB_USER
 	MTA_PIPE_GROUP=$PB_GROUP
 	# One SMTP session may carry hundreds of mails (the lab's users):
@@ -352,6 +442,161 @@ lab_start() {
 lab_stop() {
 	[ -n "$RUNNER_PID" ] && stop_daemon "$RUNNER_PID"
 	RUNNER_PID=
+	pool_stop
 	mta_stop
 	sks_stop "$LAB_SKS"
+}
+
+# _lab_port - a free port none of the lab's others is, nor one above them
+# (an SKS takes PORT and PORT + 1).
+_lab_port() {
+	_lp_i=0
+	while [ "$_lp_i" -lt 50 ]; do
+		_lp=$(free_port) || return 1
+		_lp_i=$((_lp_i + 1))
+		port_in_use $((_lp + 1)) && continue
+		for _lp_o in $SKS_PORT $MTA_PORT $POOL_MX_A $POOL_MX_B $POOL_SKS_A $POOL_SKS_B; do
+			[ "$_lp" = "$_lp_o" ] || [ "$_lp" = $((_lp_o + 1)) ] ||
+				[ $((_lp + 1)) = "$_lp_o" ] || continue
+			_lp=
+			break
+		done
+		[ -n "$_lp" ] && echo "$_lp" && return 0
+	done
+	return 1
+}
+
+# --- the keyserver pool (scenario 6) -------------------------------------
+
+pool_conf_of() {
+	case $1 in A) echo "$LAB_POOLDIR/a.conf" ;; *) echo "$LAB_POOLDIR/b.conf" ;; esac
+}
+
+pool_port() {
+	case $1 in A) echo "$POOL_SKS_A" ;; *) echo "$POOL_SKS_B" ;; esac
+}
+
+# pool_conf A|B [LINE...] - gateway A's or B's config: its own spool,
+# the local node's HKP as keydb, that node's mailsync file, relay through
+# that node's port of Exim, the pool's one from_addr.
+pool_conf() {
+	_pc_n=$(echo "$1" | tr AB ab)
+	_pc_port=$(pool_port "$1")
+	_pc_mx=$POOL_MX_A
+	[ "$1" = B ] && _pc_mx=$POOL_MX_B
+	shift
+	{
+		echo "# gateway $_pc_n of the lab's keyserver pool (tests/lib/lab.sh)"
+		echo "spool_dir: $LAB_POOLDIR/$_pc_n-spool"
+		echo "keydb: hkp://127.0.0.1:$_pc_port"
+		echo "from_addr: $LAB_POOL"
+		echo "mailsync_file: $LAB_POOLDIR/$_pc_n/etc/sks/mailsync"
+		echo "smtp_relay: 127.0.0.1:$_pc_mx"
+		echo "retry_schedule: $LAB_RETRY"
+		echo "batch_window: $LAB_BATCH_WINDOW"
+		echo "max_batch_keys: $LAB_MAX_BATCH_KEYS"
+		echo "log: stderr"
+		for _pc_l in "$@"; do echo "$_pc_l"; done
+	} >"$LAB_POOLDIR/$_pc_n.conf.tmp" &&
+		chmod 644 "$LAB_POOLDIR/$_pc_n.conf.tmp" &&
+		mv "$LAB_POOLDIR/$_pc_n.conf.tmp" "$LAB_POOLDIR/$_pc_n.conf"
+}
+
+# _pool_node A|B ADDRESS - one node: SKS (its sendmail_cmd its gateway's
+# intake), its mailsync file, the gateway's spool, config and runner.
+_pool_node() {
+	_pn_n=$(echo "$1" | tr AB ab)
+	_pn_base=$LAB_POOLDIR/$_pn_n
+	pb_spool "$LAB_POOLDIR/$_pn_n-spool" || return 1
+	pool_conf "$1" || return 1
+	if ! SKS_ADDRESS=$2 SKS_FROM_ADDR=$LAB_POOL \
+		SKS_EXTRA_CONF="gossip_interval: $LAB_GOSSIP" \
+		sks_start "$_pn_base" "$(pool_port "$1")" \
+		"$PB_BIN -c $(pool_conf_of "$1") sendmail -t -oi" 2>"$LAB_POOLDIR/$_pn_n-sks.err"; then
+		not_ok "pool: SKS node $1 starts on $2:$(pool_port "$1")" \
+			"$(cat "$LAB_POOLDIR/$_pn_n-sks.err")"
+		return 1
+	fi
+	printf '%s\n' "# PKS peers of pool node $1 (and of gateway $1)" "$LAB_PKS" \
+		>"$_pn_base/etc/sks/mailsync"
+	chmod 644 "$_pn_base/etc/sks/mailsync"
+	spawn_daemon "$LAB_POOLDIR/$_pn_n-runner.log" runuser -u "$PB_USER" -- \
+		"$PB_BIN" -c "$(pool_conf_of "$1")" run
+	if [ "$1" = A ]; then POOL_RUNNER_A=$SPAWNED_PID; else POOL_RUNNER_B=$SPAWNED_PID; fi
+	wait_until 10 grep -q 'runner started' "$LAB_POOLDIR/$_pn_n-runner.log" || {
+		not_ok "pool: gateway $1's runner starts" \
+			"$(tail -n 5 "$LAB_POOLDIR/$_pn_n-runner.log")"
+		return 1
+	}
+}
+
+# pool_start - both nodes in recon, both gateways, onak syncing with the
+# pool address through its "MX" ports.
+pool_start() {
+	mkdir -p "$LAB_POOLDIR" || return 1
+	POOL_SKS_A=$(_lab_port) && POOL_SKS_B=$(_lab_port) || {
+		not_ok "pool: no free loopback ports"
+		return 1
+	}
+	show_on_failure "$LAB_POOLDIR/a-runner.log" "$LAB_POOLDIR/b-runner.log" \
+		"$LAB_POOLDIR/a/sks-db.log" "$LAB_POOLDIR/b/sks-db.log" \
+		"$LAB_POOLDIR/a/sks-recon.log" "$LAB_POOLDIR/b/sks-recon.log"
+	_pool_node A 127.0.0.1 && _pool_node B 127.0.0.2 || return 1
+	for _ps in "A $LAB_POOLDIR/a 127.0.0.2:$((POOL_SKS_B + 1))" \
+		"B $LAB_POOLDIR/b 127.0.0.1:$((POOL_SKS_A + 1))"; do
+		set -- $_ps
+		if ! sks_recon_start "$2" "$3" 2>"$LAB_POOLDIR/recon.err"; then
+			not_ok "pool: SKS node $1's recon starts, gossiping with $3" \
+				"$(cat "$LAB_POOLDIR/recon.err")"
+			return 1
+		fi
+	done
+	ONAK_SYNCSITE=$LAB_POOL
+	ONAK_MTA_EXTRA=" --mx pool.test=$POOL_MX_A,$POOL_MX_B --mx-state $LAB_ONAK/mx.turn"
+	_onak_ini
+}
+
+pool_stop() {
+	for _pst in $POOL_RUNNER_A $POOL_RUNNER_B; do
+		stop_daemon "$_pst"
+	done
+	POOL_RUNNER_A=
+	POOL_RUNNER_B=
+	[ -d "$LAB_POOLDIR/a" ] && sks_stop "$LAB_POOLDIR/a"
+	[ -d "$LAB_POOLDIR/b" ] && sks_stop "$LAB_POOLDIR/b"
+	return 0
+}
+
+pool_served() {
+	sks_served "$(pool_port "$1")" "$2"
+}
+
+pool_count_of() {
+	_pco_n=0
+	while read -r _pco_f; do
+		pool_served "$1" "$_pco_f" && _pco_n=$((_pco_n + 1))
+	done <"$2"
+	echo "$_pco_n"
+}
+
+pool_sent_by() {
+	_psb_id=$(_hdr "$1" Message-ID | head -n 1 | tr -d '<> ')
+	[ -n "$_psb_id" ] || { echo "?"; return; }
+	if grep -qF "msgid=<$_psb_id>, status=sent" "$LAB_POOLDIR/a-runner.log"; then
+		echo A
+	elif grep -qF "msgid=<$_psb_id>, status=sent" "$LAB_POOLDIR/b-runner.log"; then
+		echo B
+	else
+		echo "?"
+	fi
+}
+
+pool_settled() {
+	[ "$(mta_queue_count)" = 0 ] || return 1
+	[ ! -e "$LAB_ONAK/mail/onak-mail.lck" ] || return 1
+	[ -z "$(ls "$LAB_ONAK/mail" | grep '\.onak$')" ] || return 1
+	for _pse in A B; do
+		"$PKSBRIDGE" -c "$(pool_conf_of $_pse)" queue list --json >"$TEST_TMP/.pending" &&
+			[ ! -s "$TEST_TMP/.pending" ] || return 1
+	done
 }

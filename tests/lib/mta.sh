@@ -41,7 +41,11 @@
 # last added by us, as Postfix's local(8) does; Exim has no such option).
 # Retry rule F,1h,1m: a deferred message stays queued; mta_run_queue (-qff)
 # retries it at once.  Extra lines: $MTA_EXTRA_MAIN (main section),
-# $MTA_EXTRA_TRANSPORT (pksb_pipe options, e.g. "timeout = 10s").
+# $MTA_EXTRA_TRANSPORT (pksb_pipe options, e.g. "timeout = 10s"),
+# $MTA_EXTRA_ROUTERS (routers tried before the aliases router; they may
+# use the pipe transport pksb_pipe).  $MTA_EXTRA_PORTS: more ports to
+# listen on, colon-separated (a router can tell them apart by
+# $received_port, which Exim keeps with a queued message).
 #
 # Privilege, and why the config sets exim_user = root.  Exim keeps root
 # privilege under -C only for root callers, or for the Exim user when the
@@ -68,6 +72,8 @@ MTA_DOMAIN=bridge.test
 MTA_DOMAINS=${MTA_DOMAINS:-$MTA_DOMAIN}
 MTA_EXTRA_MAIN=${MTA_EXTRA_MAIN:-}
 MTA_EXTRA_TRANSPORT=${MTA_EXTRA_TRANSPORT:-}
+MTA_EXTRA_ROUTERS=${MTA_EXTRA_ROUTERS:-}
+MTA_EXTRA_PORTS=${MTA_EXTRA_PORTS:-}
 MTA_DIR=
 MTA_CONF=
 MTA_PORT=
@@ -85,7 +91,7 @@ domainlist local_domains = $MTA_DOMAINS
 spool_directory = $1/spool
 log_file_path = $1/log/%slog
 pid_file_path = $1/exim.pid
-daemon_smtp_ports = $2
+daemon_smtp_ports = $2${MTA_EXTRA_PORTS:+ : $MTA_EXTRA_PORTS}
 local_interfaces = <; 127.0.0.1
 # No DNS, ident or TLS: the tests run offline.
 host_lookup =
@@ -106,6 +112,8 @@ acl_rcpt:
   accept
 
 begin routers
+
+$MTA_EXTRA_ROUTERS
 
 aliases:
   driver = redirect
