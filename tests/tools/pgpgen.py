@@ -49,10 +49,15 @@ tests/openpgp/test_policy.c, and pksbridge policy check), armored unless
                   ripemd160, sha224, sha384, sha512, sha3-256, sha3-512),
                   [--break] its self-signature broken
 
-    pgpgen.py secret --seed S [--binary]
+    pgpgen.py shapes --out DIR      every shape above, DIR/NAME.gpg
+    pgpgen.py algos --out DIR       a good and a broken key per algorithm
+                                    and hash, DIR/ALGO-HASH-good|bad.gpg
 
-writes the Ed25519 key of seed S (one user ID) as an unprotected secret
-key, for `sq key attest-certifications` (the tests' reference for 1PA3PC).
+    pgpgen.py secret --seed S [--binary] [--no-modify]
+
+writes the Ed25519 key of seed S (one user ID, its self-signature as
+simple_key makes it) as an unprotected secret key, for `sq key
+attest-certifications` (the tests' reference for 1PA3PC).
 
 As a library (import pgpgen): Key and the other algorithms' keys,
 uid_packet, self_cert, certify, revoke_key, revoke_uid, bind_subkey,
@@ -318,6 +323,19 @@ class AlgoKey(Key):
         if self.algo == PK_EDDSA:
             return mpi(bytes(sig[:32])) + mpi(bytes(sig[32:]))
         return bytes(sig)
+
+    def sig_v3(self, sigtype, material, created=None, hash_algo=2,
+               break_sig=False):
+        """A v3 signature (RFC 4880 5.2.2), as PGP 2 to 6 made them: the
+        hash covers the material (a user ID without its 0xB4 prefix),
+        the type and the creation time; no subpackets."""
+        when = self.created if created is None else created
+        tail = bytes([sigtype]) + struct.pack(">I", when)
+        self._hash = hash_algo
+        h = hashlib.new(HASHES[hash_algo][0], material + tail).digest()
+        return packet(TAG_SIGNATURE, bytes([3, 5]) + tail + self.keyid() +
+                      bytes([self.algo, hash_algo]) + h[:2] +
+                      self.fields(h, break_sig))
 
     def _chash(self):
         name = HASHES[self._hash][0]
@@ -647,8 +665,74 @@ def cmd_shape(a):
     write_out(a, *kd)
 
 
+# What cmd_shapes writes: file name, builder.
+SHAPES = [
+    ("flood-nomodify", lambda t: shape_flood("nomodflood", 300, True, t)),
+    ("flood-open", lambda t: shape_flood("open", 300, False, t)),
+    ("flood-5000", lambda t: shape_flood("flood5k", 5000, False, t)),
+    ("attested", lambda t: shape_attested("att", 10, 3, True, t)),
+    ("forged-uid", lambda t: shape_forged_uid("forged", t)),
+    ("big-uid", lambda t: shape_big_uid("big", 1500, t)),
+    ("photo", lambda t: shape_photo("photo", 20000, t)),
+    ("subkeys", lambda t: shape_subkeys("subs", t)),
+    ("broken", lambda t: shape_broken("broken", t)),
+    ("future", lambda t: shape_future("future", 2, t)),
+] + [("revoked-%s" % r, (lambda r: lambda t: shape_revoked(
+    "rev" + r, None if r == "none" else int(r), t))(r))
+     for r in ("none", "0", "1", "2", "3", "32")]
+
+# What cmd_algos writes: algorithm, hash.
+ALGOS = [("rsa2048", h) for h in ("md5", "sha1", "ripemd160", "sha224",
+                                  "sha256", "sha384", "sha512", "sha3-256",
+                                  "sha3-512")] + [
+    ("rsa3072", "sha256"), ("dsa1024", "sha1"), ("dsa2048", "sha256"),
+    ("p256", "sha256"), ("p384", "sha384"), ("p521", "sha512"),
+    ("brainpool256", "sha256"), ("ed25519legacy", "sha256"),
+    ("ed25519legacy", "sha512"), ("ed25519", "sha256"), ("ed448", "sha512")]
+
+
+def cmd_shapes(a):
+    """Every shape of SHAPES as DIR/NAME.gpg (binary); prints
+    "NAME FINGERPRINT" per shape."""
+    os.makedirs(a.out, exist_ok=True)
+    for name, build in SHAPES:
+        key, data = build(a.time)
+        with open(os.path.join(a.out, name + ".gpg"), "wb") as f:
+            f.write(data)
+        sys.stdout.write("%s %s\n" % (name, key.fingerprint()))
+
+
+def cmd_algos(a):
+    """A good and a broken self-signed key per ALGOS entry, as
+    DIR/ALGO-HASH-good.gpg and -bad.gpg; prints "FILE ALGO HASH
+    good|bad" per file."""
+    os.makedirs(a.out, exist_ok=True)
+    for kind, h in ALGOS:
+        key = AlgoKey(kind, a.time)
+        uid = ("pgpgen %s %s <%s@pgpgen.test>" % (kind, h, kind)).encode()
+        for verdict in ("good", "bad"):
+            data = (key.packet() + uid_packet(uid) + self_cert(
+                key, uid, break_sig=verdict == "bad",
+                hash_algo=HASH_IDS[h]))
+            name = "%s-%s-%s.gpg" % (kind, h, verdict)
+            with open(os.path.join(a.out, name), "wb") as f:
+                f.write(data)
+            sys.stdout.write("%s %s %s %s\n" % (name, kind, h, verdict))
+    # A v3 self-signature on a v4 key (PGP 5 and 6 made such keys).
+    key = AlgoKey("rsa2048", a.time)
+    uid = b"pgpgen rsa2048 v3 <v3@pgpgen.test>"
+    for verdict in ("good", "bad"):
+        data = (key.packet() + uid_packet(uid) + key.sig_v3(
+            SIG_POSITIVE_CERT, key.hashed_material() + uid,
+            break_sig=verdict == "bad"))
+        name = "rsa2048-sha1v3-%s.gpg" % verdict
+        with open(os.path.join(a.out, name), "wb") as f:
+            f.write(data)
+        sys.stdout.write("%s rsa2048 sha1v3 %s\n" % (name, verdict))
+
+
 def cmd_secret(a):
-    key, data = simple_key(a.seed, a.time)
+    key, data = simple_key(a.seed, a.time, a.no_modify)
     sec = packet(TAG_SECRET_KEY, key.secret_body()) + data[len(key.packet()):]
     out = sec if a.binary else armor(sec, "PRIVATE KEY BLOCK").encode()
     sys.stdout.buffer.write(out)
@@ -679,9 +763,18 @@ def main():
     sh.add_argument("--hash", default="sha256", choices=sorted(HASH_IDS))
     sh.add_argument("--break", dest="break_sig", action="store_true")
     sh.set_defaults(fn=cmd_shape)
+    ss = sub.add_parser("shapes", help="every shape, binary, into a dir")
+    ss.add_argument("--out", required=True)
+    ss.add_argument("--time", type=int, default=DEFAULT_TIME)
+    ss.set_defaults(fn=cmd_shapes)
+    al = sub.add_parser("algos", help="good and bad keys per algorithm")
+    al.add_argument("--out", required=True)
+    al.add_argument("--time", type=int, default=DEFAULT_TIME)
+    al.set_defaults(fn=cmd_algos)
     se = sub.add_parser("secret", help="an unprotected secret key, for sq")
     se.add_argument("--seed", default="victim")
     se.add_argument("--binary", action="store_true")
+    se.add_argument("--no-modify", action="store_true")
     se.add_argument("--time", type=int, default=DEFAULT_TIME)
     se.set_defaults(fn=cmd_secret)
     a = p.parse_args()
