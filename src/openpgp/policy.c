@@ -631,6 +631,7 @@ backsig(struct judge *j, const struct comp *c, const struct pgp_sig *bind)
 	struct sigv_key sk;
 	enum sigv_result kr;
 	enum vstate v = V_BAD;
+	unsigned char digest[SIGV_MAX_DIGEST];
 	int tried = 0;
 
 	kr = sigv_key_init(&sk, body(&c->p), c->p.blen, NULL, 0);
@@ -657,13 +658,16 @@ backsig(struct judge *j, const struct comp *c, const struct pgp_sig *bind)
 			if (pgp_sig_parse(d, dl, &e, NULL, 0) != 0 ||
 			    e.type != SIG_PRIMARY_BINDING || e.unknown_critical)
 				continue;
-			if (spend(j, sk.cost) != 0) {
-				v = V_BUDGET;
-				break;
-			}
-			r = sigv_verify(&sk, &e, j->pbody, j->plen,
+			r = sigv_digest(&sk, &e, j->pbody, j->plen,
 					PGP_TAG_PUBLIC_SUBKEY, body(&c->p),
-					c->p.blen, NULL, 0);
+					c->p.blen, digest, NULL, 0);
+			if (r == SIGV_GOOD) {
+				if (spend(j, sk.cost) != 0) {
+					v = V_BUDGET;
+					break;
+				}
+				r = sigv_verify_digest(&sk, &e, digest, NULL, 0);
+			}
 			if (r == SIGV_GOOD) {
 				v = V_GOOD;
 				break;
@@ -683,7 +687,7 @@ static enum vstate
 verify(struct judge *j, struct sig *s)
 {
 	const struct comp *c = &j->comps[s->comp];
-	unsigned char id[POLICY_SIGID_LEN];
+	unsigned char id[POLICY_SIGID_LEN], digest[SIGV_MAX_DIGEST];
 	const struct policy_sigcache *cache = j->pol->cache;
 	struct pgp_sig ps;
 	enum sigv_result r;
@@ -708,13 +712,18 @@ verify(struct judge *j, struct sig *s)
 			return V_GOOD;
 		}
 	}
-	if (spend(j, j->pk.cost) != 0) {
-		s->v = V_BUDGET;
-		return V_BUDGET;
-	}
-	r = sigv_verify(&j->pk, &ps, j->pbody, j->plen, comp_tag(c),
+	/* The hash and its quick check first: a signature that fails them
+	 * costs no public-key operation, and none of the budget. */
+	r = sigv_digest(&j->pk, &ps, j->pbody, j->plen, comp_tag(c),
 			c->kind == C_PRIMARY ? NULL : body(&c->p), c->p.blen,
-			NULL, 0);
+			digest, NULL, 0);
+	if (r == SIGV_GOOD) {
+		if (spend(j, j->pk.cost) != 0) {
+			s->v = V_BUDGET;
+			return V_BUDGET;
+		}
+		r = sigv_verify_digest(&j->pk, &ps, digest, NULL, 0);
+	}
 	v = r == SIGV_GOOD ? V_GOOD : r == SIGV_BAD ? V_BAD : V_UNKNOWN;
 	if (v == V_GOOD && ps.type == SIG_SUBKEY_BINDING && ps.has_key_flags &&
 	    (ps.key_flags & KEY_FLAG_SIGN))
@@ -1404,6 +1413,10 @@ output(struct judge *j)
 			res->stored_packets++;
 		else if (c->p.state == ST_DROP)
 			res->dropped[c->p.reason]++;
+		else if (res->verdict == POLICY_BLOCKED)
+			/* The primary key of a blocked key with no
+			 * revocation to carry. */
+			res->dropped[POLICY_R_BLOCKED]++;
 		else
 			res->dropped[POLICY_R_UNBOUND]++;
 	}

@@ -842,13 +842,12 @@ verify_math(const struct sigv_key *k, const struct hashalg *a,
 }
 
 enum sigv_result
-sigv_verify(const struct sigv_key *signer, const struct pgp_sig *sig,
+sigv_digest(const struct sigv_key *signer, const struct pgp_sig *sig,
 	    const unsigned char *primary, size_t primary_len,
 	    unsigned comp_tag, const unsigned char *comp, size_t comp_len,
-	    char *why, size_t why_len)
+	    unsigned char digest[SIGV_MAX_DIGEST], char *why, size_t why_len)
 {
 	const struct hashalg *a;
-	unsigned char digest[SIGV_MAX_DIGEST];
 
 	if (signer->kind == SIGV_KIND_NONE) {
 		fail(why, why_len, "signing key cannot verify");
@@ -882,7 +881,36 @@ sigv_verify(const struct sigv_key *signer, const struct pgp_sig *sig,
 		     "first two octets");
 		return SIGV_BAD;
 	}
+	return SIGV_GOOD;
+}
+
+enum sigv_result
+sigv_verify_digest(const struct sigv_key *signer, const struct pgp_sig *sig,
+		   const unsigned char *digest, char *why, size_t why_len)
+{
+	const struct hashalg *a = hash_by_id(sig->hash_algo);
+
+	if (a == NULL || signer->kind == SIGV_KIND_NONE) {
+		fail(why, why_len, "cannot verify");
+		return SIGV_UNKNOWN;
+	}
 	return verify_math(signer, a, sig, digest, why, why_len);
+}
+
+enum sigv_result
+sigv_verify(const struct sigv_key *signer, const struct pgp_sig *sig,
+	    const unsigned char *primary, size_t primary_len,
+	    unsigned comp_tag, const unsigned char *comp, size_t comp_len,
+	    char *why, size_t why_len)
+{
+	unsigned char digest[SIGV_MAX_DIGEST];
+	enum sigv_result r;
+
+	r = sigv_digest(signer, sig, primary, primary_len, comp_tag, comp,
+			comp_len, digest, why, why_len);
+	if (r != SIGV_GOOD)
+		return r;
+	return sigv_verify_digest(signer, sig, digest, why, why_len);
 }
 
 size_t

@@ -190,11 +190,27 @@ enum sigv_result sigv_verify(const struct sigv_key *signer,
 			     unsigned comp_tag, const unsigned char *comp,
 			     size_t comp_len, char *why, size_t why_len);
 
+#define SIGV_MAX_DIGEST 64
+
+/* The same in two steps, for a caller that budgets the costly one:
+ * sigv_digest - the checks that cost a hash (versions, the algorithm
+ * the key and signature name, the digest and its two quick-check
+ * octets): GOOD with digest filled, else BAD or UNKNOWN as sigv_verify;
+ * sigv_verify_digest - the public-key operation over that digest. */
+enum sigv_result sigv_digest(const struct sigv_key *signer,
+			     const struct pgp_sig *sig,
+			     const unsigned char *primary, size_t primary_len,
+			     unsigned comp_tag, const unsigned char *comp,
+			     size_t comp_len, unsigned char digest[SIGV_MAX_DIGEST],
+			     char *why, size_t why_len);
+enum sigv_result sigv_verify_digest(const struct sigv_key *signer,
+				    const struct pgp_sig *sig,
+				    const unsigned char *digest, char *why,
+				    size_t why_len);
+
 /* sigv_hash_len - the digest length of an OpenPGP hash algorithm id, 0
  * if this code does not implement it. */
 size_t sigv_hash_len(int hash_algo);
-
-#define SIGV_MAX_DIGEST 64
 
 /* sigv_attest_digest - the digest by which a 1PA3PC attestation names a
  * certification (draft-dkg-openpgp-1pa3pc, as Sequoia computes it in

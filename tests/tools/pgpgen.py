@@ -43,6 +43,8 @@ tests/openpgp/test_policy.c, and pksbridge policy check), armored unless
                   and a key revocation whose signatures do not verify
     future        a self-signature and a certification dated --days
                   (2) days ahead of --time
+    forged-flood  a valid user ID and --certs more, each with a
+                  self-signature that hashes right but does not verify
     algo          one key of --algo A (rsa2048, rsa3072, dsa2048, dsa1024,
                   p256, p384, p521, brainpool256, ed25519legacy, ed25519,
                   ed448), self-signed with --hash H (sha256; md5, sha1,
@@ -606,6 +608,18 @@ def shape_future(seed, days=2, t=DEFAULT_TIME):
                  certify(Key(seed + "-certifier", t), key, uid, created=ahead))
 
 
+def shape_forged_flood(seed, uids, t=DEFAULT_TIME):
+    """A valid user ID, then uids user IDs whose self-signatures hash
+    right (their quick-check octets match) but do not verify: each costs
+    a verifier a public-key operation."""
+    key, data = simple_key(seed, t)
+    parts = [data]
+    for i in range(uids):
+        uid = ("Forged %d <forged-%d@pgpgen.test>" % (i, i)).encode()
+        parts.append(uid_packet(uid) + self_cert(key, uid, break_sig=True))
+    return key, b"".join(parts)
+
+
 def shape_algo(kind, hash_name="sha256", break_sig=False, t=DEFAULT_TIME):
     key = AlgoKey(kind, t)
     uid = ("pgpgen %s %s <%s@pgpgen.test>" % (kind, hash_name, kind)).encode()
@@ -658,6 +672,8 @@ def cmd_shape(a):
         kd = shape_broken(a.seed, a.time)
     elif n == "future":
         kd = shape_future(a.seed, a.days, a.time)
+    elif n == "forged-flood":
+        kd = shape_forged_flood(a.seed, a.certs, a.time)
     elif n == "algo":
         kd = shape_algo(a.algo, a.hash, a.break_sig, a.time)
     else:
@@ -677,6 +693,7 @@ SHAPES = [
     ("subkeys", lambda t: shape_subkeys("subs", t)),
     ("broken", lambda t: shape_broken("broken", t)),
     ("future", lambda t: shape_future("future", 2, t)),
+    ("forged-flood", lambda t: shape_forged_flood("ff", 5000, t)),
 ] + [("revoked-%s" % r, (lambda r: lambda t: shape_revoked(
     "rev" + r, None if r == "none" else int(r), t))(r))
      for r in ("none", "0", "1", "2", "3", "32")]
