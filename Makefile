@@ -137,7 +137,7 @@ $(BUILD)/tests/%.o: ALL_CFLAGS += -Itests
 # test_fuzz_regress replays tests/data/fuzz-regress/NAME/* through the
 # fuzz targets themselves, compiled (with any compiler, no libFuzzer) under
 # the names fuzz_one_NAME.
-FUZZ_TARGETS := armor config extract mailcmd mailparse pgp sendmail
+FUZZ_TARGETS := armor config extract mailcmd mailparse pgp policy sendmail
 FUZZ_REGRESS_OBJS := $(patsubst %,$(BUILD)/fuzz/regress_%.o,$(FUZZ_TARGETS))
 $(BUILD)/fuzz/regress_%.o: fuzz/fuzz_%.c
 	@mkdir -p $(dir $@)
