@@ -67,8 +67,7 @@ static const char *const reason_text[POLICY_NREASONS] = {
 	[POLICY_R_BAD_SIG] = "the key's own signature does not verify",
 	[POLICY_R_FUTURE] = "dated more than a day ahead",
 	[POLICY_R_SUPERSEDED] = "older than the newest valid self-signature",
-	[POLICY_R_THIRD_PARTY] = "third-party signature third_party_certs "
-				 "does not let through",
+	[POLICY_R_THIRD_PARTY] = "not let through by third_party_certs",
 	[POLICY_R_CAP] = "over max_certs_per_uid",
 	[POLICY_R_UID_SIZE] = "user ID over max_uid_size",
 	[POLICY_R_SIG_SIZE] = "signature over max_sig_size",
