@@ -131,11 +131,13 @@ pgp_sig_subpacket_next(const unsigned char *area, size_t len, size_t *off,
 		       unsigned *type, int *critical,
 		       const unsigned char **data, size_t *data_len)
 {
-	const unsigned char *p = area + *off;
+	const unsigned char *p;
 	size_t n, hl, l;
 
+	/* area is NULL for a v3 signature, which has no subpackets. */
 	if (*off >= len)
 		return 0;
+	p = area + *off;
 	n = len - *off;
 	if (p[0] < 192) {
 		hl = 1;
