@@ -26,9 +26,12 @@
  *                   revocations stay (with keep_uids_when_revoked, the
  *                   gnupg: exception, self-signed user IDs stay too)
  *   unbound         a user ID, user attribute or subkey without a valid
- *                   binding self-signature (a signing subkey's binding
- *                   needs a valid embedded back-signature 0x19), with
- *                   all its signatures
+ *                   binding self-signature (a binding whose hashed Key
+ *                   Flags say "sign" needs a valid embedded
+ *                   back-signature 0x19), with all its signatures; one
+ *                   whose only valid self-signature is its revocation
+ *                   stays, with it (a cleaned key keeps just that, and
+ *                   the revocation must travel)
  *   bad_sig         a signature claiming to be by the key itself that
  *                   does not verify or cannot be verified here
  *   future          a signature dated more than a day ahead of now
@@ -42,8 +45,11 @@
  *   third_party     a third-party certification third_party_certs does
  *                   not let through (none; approved: not attested by the
  *                   newest valid 1PA3PC attestation; owner: neither
- *                   attested nor on a user ID whose binding leaves
- *                   no-modify unset); third-party signatures of other
+ *                   attested nor on a user ID whose newest valid
+ *                   self-certification leaves no-modify unset; a
+ *                   revocation carries no key server preferences, so a
+ *                   user ID bound only by its revocation consents to
+ *                   nothing); third-party signatures of other
  *                   kinds (direct-key, on a subkey, key revocations by a
  *                   key not named as a designated revoker)
  *   cap             over max_certs_per_uid third-party certifications on
