@@ -437,7 +437,7 @@ def main():
         w("")
 
     res["targets"] = targets
-    w("targets (issue 6)")
+    w("targets (issue 6; the key policy: issue 18)")
     for t in targets:
         w("   %-7s %s: %s; measured %s" % ("MET" if t["met"] else "MISSED",
                                           t["scenario"], t["target"], t["measured"]))
