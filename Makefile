@@ -150,7 +150,7 @@ bootstrap:
 # Unit tests, then integration tests with real SKS, exim4, procmail, gpg.
 # tests/run prints one line per test and ends with "N passed, N failed".
 check: bootstrap
-	$(MAKE) all $(TEST_BINS) $(TOOL_BINS)
+	$(MAKE) all $(TEST_BINS) $(TOOL_BINS) plant-build
 	BUILD=$(BUILD) sh tests/run $(TESTS)
 
 unit: all $(TEST_BINS) $(TOOL_BINS)
@@ -198,7 +198,7 @@ $(BUILD)/fuzz/fuzz_sendmail.o: ALL_CFLAGS += -Ifilters
 # CRASH_OPS_ROUNDS, CRASH_PAR, LOAD_MAILS and LOAD_PAR change their size;
 # at the default size test-crash SIGKILLs over 5,000 times (each suite
 # prints its count).
-test-crash: all $(TOOL_BINS)
+test-crash: all $(TOOL_BINS) plant-build
 	BUILD=$(BUILD) CRASH_MAILS=$${CRASH_MAILS:-1000} \
 	  CRASH_OPS_ROUNDS=$${CRASH_OPS_ROUNDS:-1700} CRASH_PAR=$${CRASH_PAR:-8} \
 	  sh tests/run crash_ spool_wedge
@@ -206,7 +206,13 @@ test-crash: all $(TOOL_BINS)
 test-load: all $(TOOL_BINS)
 	BUILD=$(BUILD) sh tests/run --stress load
 
-.PHONY: fuzz-build test-crash test-load
+# A test build that loses acknowledged entries on purpose (filters/plant.h),
+# for tests/integration/crash_plant.sh: the crash suites' loss checks must
+# fail on it.
+plant-build:
+	$(MAKE) BUILD=build-plant EXTRA_CFLAGS=-DPB_PLANT_LOSS all $(TOOL_BINS)
+
+.PHONY: fuzz-build test-crash test-load plant-build
 # The end-to-end lab at full size (tests/lab/run); `make check` runs the
 # same scenarios with 20 keys each way.
 LAB_KEYS ?= 200

@@ -15,6 +15,7 @@
 #include "bridge/inbound.h"
 #include "cmd/commands.h"
 #include "filter.h"
+#include "plant.h"
 #include "spool/spool.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -105,6 +106,11 @@ run_filter(struct config *cfg, int cfg_ok, const struct pb_err *cfg_err,
 	}
 	inbound_free(in);
 	filter_committed();
+	{
+		const char *ids[] = { res.id };
+
+		plant_loss(sp, ids, res.id[0] ? 1 : 0);
+	}
 	/* Nothing we start from here on (gpg, for an inline delivery) may
 	 * hold the MTA's pipe open. */
 	filter_quiet_fds();

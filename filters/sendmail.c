@@ -14,6 +14,7 @@
 #include "bridge/outbound.h"
 #include "cmd/commands.h"
 #include "filter.h"
+#include "plant.h"
 #include "mail/extract.h"
 #include "sendmail.h"
 #include "spool/spool.h"
@@ -288,6 +289,12 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 		 "suppressed=%zu, echoes=%zu", o.sender ? o.sender : "",
 		 (unsigned long long)total, x.keys.nkeys, in.npeers, in.res.nready,
 		 in.res.nsuppressed, in.res.nechoes);
+	outbound_log_queued(&in.res);
+	for (size_t i = 0; i < in.res.nready; i++) {
+		const char *id = in.res.queued[i].id;
+
+		plant_loss(sp, &id, 1);
+	}
 	if (in.quarantine_id[0])
 		log_notice(in.quarantine_id, "status=quarantined (%s)",
 			   buf_str(&x.reasons));
@@ -295,6 +302,7 @@ cmd_sendmail(const struct cmd_ctx *ctx, int argc, char **argv)
 		handoff_wake(sp);
 	rc = FILTER_EXIT_OK;
 out:
+	outbound_result_free(&in.res);
 	extract_free(&x);
 	for (size_t i = 0; i < in.npeers; i++)
 		free(in.peers[i]);

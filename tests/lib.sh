@@ -422,16 +422,45 @@ check_spool_verified() {
 
 # capture_cmd SCRIPT DIR - write SCRIPT, a sendmail_cmd stand-in that
 # stores each mail it is given as DIR/mail.N and its arguments, one per
-# line, as DIR/args.N (N counts from 0).
+# line, as DIR/args.N (N counts from 0; tests/data/bin/mail-sink, whose
+# counter no two deliveries can share).
 capture_cmd() {
 	mkdir -p "$2"
 	cat >"$1" <<EOF
 #!/bin/sh
-n=\$(ls "$2" | wc -l)
-printf '%s\n' "\$@" >"$2/args.\$n"
-cat >"$2/mail.\$n"
+exec "$TEST_DATA/bin/mail-sink" "$2" "\$@"
 EOF
 	chmod 755 "$1"
+}
+
+# wedge_ingest CONF MAIL LOG - "pksbridge -c CONF ingest <MAIL" under gdb,
+# stopped at the entry of Berkeley DB's __log_flush_int, which runs with
+# the log region's mutex held (log/log_put.c: every caller takes
+# LOG_SYSTEM_LOCK first); its output appended to LOG.  Sets victim (the
+# ingest's pid) and _wi_gdb; false if it did not get there within 30 s.
+# stop_wedge then SIGKILLs the ingest where it stands: a process dead
+# inside the environment, holding a mutex, as a kill -9 leaves it.
+wedge_ingest() {
+	rm -f "$TEST_TMP/wedge.go"
+	gdb -q -nx -batch \
+		-ex 'set breakpoint pending on' -ex 'set confirm off' \
+		-ex 'handle SIGALRM nostop noprint pass' \
+		-ex 'break __log_flush_int' \
+		-ex "run -c $1 ingest <$2 >>$3 2>&1" \
+		-ex 'info inferiors' -ex 'bt 3' \
+		-ex "shell touch $TEST_TMP/wedge.stopped; while [ ! -e $TEST_TMP/wedge.go ]; do sleep 0.1; done" \
+		--args "$PKSBRIDGE" >"$TEST_TMP/gdb.out" 2>&1 </dev/null &
+	_wi_gdb=$!
+	rm -f "$TEST_TMP/wedge.stopped"
+	wait_until 30 test -e "$TEST_TMP/wedge.stopped" || return 1
+	victim=$(sed -n 's/^[* ]*1 *process \([0-9][0-9]*\).*/\1/p' "$TEST_TMP/gdb.out" | head -n 1)
+	[ -n "$victim" ] && grep -q '__log_flush_int' "$TEST_TMP/gdb.out"
+}
+stop_wedge() {
+	kill -KILL "$victim"
+	touch "$TEST_TMP/wedge.go"
+	wait "$_wi_gdb" 2>/dev/null
+	wait_until 10 sh -c "! kill -0 $victim 2>/dev/null"
 }
 
 # spool_wedged LOG OFFSET - true if LOG, from byte OFFSET on, says a
@@ -471,6 +500,27 @@ ms_max() {
 	sort -n "$1" | tail -n 1 | grep . || echo 0
 }
 
+# CRASH_LINES - an extended regex for what pksbridge writes when it really
+# crashes or gives up blocked: the filters' handler for a fatal signal,
+# the runner's watchdog, a sanitizer or glibc's heap checks.  Not
+# Berkeley DB's "fatal region error", which a handled warning quotes when
+# another process's recovery invalidates a handle (spool/heal.c raises
+# that panic on purpose).
+CRASH_LINES='pksbridge: fatal signal |pksbridge/run: fatal: watchdog|ERROR: AddressSanitizer|runtime error: |double free|malloc\(\): |free\(\): |corrupted '
+
+# unsent_kills EXITS KILLED - "PID:STATUS" for each line "PID STATUS" of
+# EXITS (a keeper's record of its runners) that is no clean end: status
+# 0, 143 (the final SIGTERM), or 137 for a PID listed in KILLED (one per
+# line: the SIGKILLs the suite sent).  Empty if every exit is accounted
+# for; a signal the suite did not send (a segfault, an abort, an OOM
+# kill) shows here.
+unsent_kills() {
+	[ -e "$1" ] || return 0
+	awk -v killed=" $(cat "$2" 2>/dev/null | tr '\n' ' ') " '
+	     $2 == 0 || $2 == 143 || ($2 == 137 && index(killed, " " $1 " ")) { next }
+	     { printf "%s:%s ", $1, $2 }' "$1"
+}
+
 # tally_rcs DIR - the exit statuses the crash suites wrote, one file per
 # process in DIR: sets acked (0), killed (137, SIGKILL), tempfail (75)
 # and bad (" NAME:STATUS" for anything else).
@@ -497,12 +547,17 @@ cycle_lines() {
 		"$2" >"$2.cycled" && mv "$2.cycled" "$2"
 }
 
-# pks_key_mails KEYS_TXT DIR ID - one PKS incremental mail per line
-# "FPR FILE" of KEYS_TXT (keysplit's output), DIR/1, DIR/2, ..., each
-# with Message-ID <ID-N@pks.example> and the key's fingerprint in
-# DIR/N.fpr.
+# pks_key_mails KEYS_TXT DIR ID [BALLAST_TXT] - one PKS incremental mail
+# per line "FPR FILE" of KEYS_TXT (keysplit's or pgpgen's output), DIR/1,
+# DIR/2, ..., each with Message-ID <ID-N@pks.example> and the key's
+# fingerprint in DIR/N.fpr.  With BALLAST_TXT (more "FPR FILE" lines,
+# used in turn), each mail carries that key too, after its own: real
+# Debian keys give the crash suites real sizes, while the check follows
+# the mail's own key.
 pks_key_mails() {
 	_pk_i=0
+	_pk_nb=0
+	[ -n "${4:-}" ] && _pk_nb=$(wc -l <"$4" | tr -d ' ')
 	while read -r _pk_fpr _pk_file; do
 		_pk_i=$((_pk_i + 1))
 		{
@@ -512,9 +567,59 @@ pks_key_mails() {
 			echo "X-KeyServer-Sent: pgp-public-keys@pks.example"
 			echo
 			cat "$_pk_file"
+			[ "$_pk_nb" -gt 0 ] &&
+				cat "$(sed -n "$(((_pk_i - 1) % _pk_nb + 1))s/^[^ ]* //p" "$4")"
 		} >"$2/$_pk_i"
 		echo "$_pk_fpr" >"$2/$_pk_i.fpr"
 	done <"$1"
+}
+
+# unique_keys N DIR PREFIX - N keys that no other mail of the run carries
+# (tests/tools/pgpgen.py: Ed25519, one self-signed user ID each, named
+# PREFIX-1 ...), as DIR/1.asc ...; "FPR FILE" per key on stdout.  A suite
+# that checks each acknowledged mail by its key needs this: with a key
+# that repeats, another mail carrying it hides the loss.
+unique_keys() {
+	python3 "$TOP/tests/tools/pgpgen.py" unique --count "$1" --out "$2" \
+		--prefix "$3"
+}
+
+# acked_ids RCDIR OUTDIR SED - "N QID" for every process whose status in
+# RCDIR/N is 0, QID being each queue id its output OUTDIR/N names on a
+# line that the sed -n script SED turns into the bare id.
+acked_ids() {
+	for _ai_f in "$1"/*; do
+		[ "$(cat "$_ai_f")" = 0 ] || continue
+		_ai_n=$(basename "$_ai_f")
+		sed -n "$3" "$2/$_ai_n" | sed "s/^/$_ai_n /"
+	done
+}
+
+# lost_ids ACKED LISTING STATES [DELETED] - the acknowledged entries that
+# did not end well: "N QID: missing" or "N QID: state S" for each line
+# "N QID" of ACKED whose entry is not in LISTING (queue list --all
+# --json) in one of the comma-separated STATES, unless DELETED (queue
+# ids, one per line) says the suite itself deleted it.  Empty if none.
+lost_ids() {
+	python3 - "$@" <<'EOF'
+import json, sys
+acked, listing, states = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+deleted = set()
+if len(sys.argv) > 4:
+    deleted = set(l.strip() for l in open(sys.argv[4]) if l.strip())
+state = {}
+for line in open(listing):
+    e = json.loads(line)
+    state[e["id"]] = e["state"]
+for line in open(acked):
+    n, qid = line.split()
+    if qid in deleted:
+        continue
+    if qid not in state:
+        print("%s %s: missing" % (n, qid))
+    elif state[qid] not in states:
+        print("%s %s: state %s" % (n, qid, state[qid]))
+EOF
 }
 
 # make_mail FILE SUBJECT [FROM] - a PKS-style mail to pgp-public-keys@

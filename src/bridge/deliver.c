@@ -449,7 +449,9 @@ deliver_inbound_batch(struct deliverer *d, const char *const *ids, size_t n,
 	}
 
 	b.keys = keys;
-	if (spool_txn(d->sp, SPOOL_NOSYNC, finish_fn, &b, err) != 0)
+	/* Synced: a recovery keeps only what reached the disk, and an
+	 * outcome still in the log buffer would make the batch go again. */
+	if (spool_txn(d->sp, SPOOL_SYNC, finish_fn, &b, err) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct item *it = &b.items[i];

@@ -69,6 +69,7 @@ struct commit_ctx {
 	struct inbound *in;
 	struct inbound_result *res;
 	unsigned char *is_new;		/* per key */
+	struct outbound_result out;	/* an ADD's entries for the peers */
 };
 
 /* reply - the request's reply entry, now: admitted or not (see
@@ -279,14 +280,12 @@ commit_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
 		/* A user's ADD is a local change: it goes to the PKS peers
 		 * too (after the keys are recorded as seen locally). */
 		if (in->origin == Q_ORIGIN_LOCAL) {
-			struct outbound_result ores;
-
 			if (outbound_enqueue(sp, txn, cfg, &in->x, c->is_new,
 					     in->peers.peers, in->peers.n,
 					     in->opts.sender, in->opts.total_size,
-					     res->id, now, &ores, err) != 0)
+					     res->id, now, &c->out, err) != 0)
 				goto fail;
-			res->noutbound = ores.nready;
+			res->noutbound = c->out.nready;
 		}
 	} else if (in->x.keys.nkeys > 0) {
 		snprintf(res->reason, sizeof res->reason,
@@ -368,6 +367,7 @@ inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 	}
 	request_decide(&in->rq, in->cfg, &in->x.h, o->sender, in->peers.peers,
 		       in->peers.n, in->loop, in->x.npub_blocks > 0);
+	memset(&c, 0, sizeof c);
 	c.in = in;
 	c.res = res;
 	c.is_new = xcalloc(in->x.keys.nkeys + 1, 1);
@@ -386,8 +386,10 @@ inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 		if (res->quarantine_id[0])
 			log_notice(res->quarantine_id, "parent=%s, status=quarantined (%s)",
 				   res->id, buf_str(&in->x.reasons));
-		if (res->noutbound)
+		if (res->noutbound) {
 			log_info(res->id, "queued for %zu PKS peer(s)", res->noutbound);
+			outbound_log_queued(&c.out);
+		}
 		if (res->reply_id[0])
 			log_info(res->reply_id, "to=<%s>, command=%s, kind=reply, "
 				 "status=%s%s%s%s", in->rq.policy.to,
@@ -399,6 +401,7 @@ inbound_commit(struct spool *sp, struct inbound *in, struct inbound_result *res,
 			log_info(res->id, "to=<%s>, command=add, kind=reply, "
 				 "status=waiting for delivery", in->rq.policy.to);
 	}
+	outbound_result_free(&c.out);
 	return r;
 }
 

@@ -35,9 +35,19 @@ insert(struct spool *sp, DB_TXN *txn, const struct extract *x,
 	r = queue_insert(sp, txn, &e, payload.data, payload.len, err);
 	if (r == 0 && !res->first_id[0])
 		memcpy(res->first_id, e.id, sizeof res->first_id);
-	if (r == 0 && state == QS_READY)
-		log_info(e.id, "to=<%s>, keys=%zu, origin=local, status=queued",
-			 peer, e.nkeys);
+	if (r == 0 && state == QS_READY) {
+		struct outbound_queued *q;
+
+		if (res->nready == res->queued_cap) {
+			res->queued_cap = res->queued_cap ? 2 * res->queued_cap : 4;
+			res->queued = xreallocarray(res->queued, res->queued_cap,
+						    sizeof *res->queued);
+		}
+		q = &res->queued[res->nready++];
+		memcpy(q->id, e.id, sizeof q->id);
+		q->peer = peer;
+		q->nkeys = e.nkeys;
+	}
 	q_entry_free(&e);
 	buf_free(&payload);
 	return r;
@@ -57,7 +67,8 @@ outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 	struct q_source o = { sender, x->h.message_id, size, parent };
 	int r = -1;
 
-	memset(res, 0, sizeof *res);
+	res->nready = res->nsuppressed = res->nechoes = 0;
+	res->first_id[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		const struct pgp_key *k = &x->keys.keys[i];
 		struct dedup_verdict v;
@@ -125,9 +136,7 @@ outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 				   now + cfg->batch_window, &o, res, err);
 		if (r != 0)
 			goto out;
-		if (nsend)
-			res->nready++;
-		else
+		if (!nsend)
 			res->nsuppressed++;
 	}
 	r = 0;
@@ -136,4 +145,21 @@ out:
 	free(send);
 	free(considered);
 	return r;
+}
+
+void
+outbound_log_queued(const struct outbound_result *res)
+{
+	for (size_t i = 0; i < res->nready; i++)
+		log_info(res->queued[i].id, "to=<%s>, keys=%zu, origin=local, "
+			 "status=queued", res->queued[i].peer,
+			 res->queued[i].nkeys);
+}
+
+void
+outbound_result_free(struct outbound_result *res)
+{
+	free(res->queued);
+	res->queued = NULL;
+	res->queued_cap = res->nready = 0;
 }

@@ -22,11 +22,26 @@
 #include "spool/queue.h"
 #include "spool/spool.h"
 
+/* One ready entry made by outbound_enqueue, for the log line its caller
+ * writes once the transaction has committed: a line written inside the
+ * transaction would name an entry that a retried or aborted attempt never
+ * made.  peer points into the caller's peers array. */
+struct outbound_queued {
+	char id[QID_LEN + 1];
+	const char *peer;
+	size_t nkeys;
+};
+
+/* Zero it before the first outbound_enqueue and release it with
+ * outbound_result_free; outbound_enqueue starts it afresh on every
+ * attempt of a retried transaction, keeping its allocation. */
 struct outbound_result {
 	size_t nready;			/* entries queued for delivery */
 	size_t nsuppressed;		/* suppressed entries recorded */
 	size_t nechoes;			/* keys that were PKS echoes */
 	char first_id[QID_LEN + 1];	/* first entry created, or "" */
+	struct outbound_queued *queued;	/* the nready entries, owned */
+	size_t queued_cap;
 };
 
 /* outbound_enqueue - inside txn, for x's keys (only those with take[i]
@@ -39,5 +54,11 @@ int outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 		     char *const *peers, size_t npeers, const char *sender,
 		     uint64_t size, const char *parent, int64_t now,
 		     struct outbound_result *res, struct pb_err *err);
+
+/* outbound_log_queued - after the commit: one "status=queued" line per
+ * entry res holds. */
+void outbound_log_queued(const struct outbound_result *res);
+
+void outbound_result_free(struct outbound_result *res);
 
 #endif

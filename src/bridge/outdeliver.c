@@ -277,7 +277,10 @@ one_mail(struct spool *sp, struct ob_batch *b, int timeout_s, size_t *sent_r,
 	for (size_t i = 0; i < b->n; i++)
 		b->items[i].outcome = outcome;
 	b->error = errtext;
-	if (spool_txn(sp, SPOOL_NOSYNC, finish_fn, b, err) != 0)
+	/* Synced, as the claim: a recovery keeps only what reached the
+	 * disk, and a "sent" still in the log buffer would send the mail,
+	 * and its packets, to the peer a second time (SPEC rule 6). */
+	if (spool_txn(sp, SPOOL_SYNC, finish_fn, b, err) != 0)
 		goto out;
 	for (size_t i = 0; i < b->n; i++) {
 		struct ob_item *it = &b->items[i];

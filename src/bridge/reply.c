@@ -209,7 +209,10 @@ reply_send(struct replier *r, const char *id, int timeout_s,
 	c.id = id;
 	c.lease_secs = reply_lease_secs(timeout_s);
 	c.cfg = r->cfg;
-	if (spool_txn(r->sp, SPOOL_NOSYNC, claim_fn, &c, err) != 0) {
+	/* Both synced: a recovery after any process's death keeps only
+	 * what reached the disk, and a reply whose lease or "sent" record
+	 * was still in the log buffer would go out a second time. */
+	if (spool_txn(r->sp, SPOOL_SYNC, claim_fn, &c, err) != 0) {
 		q_entry_free(&c.e);
 		return -1;
 	}
@@ -217,7 +220,7 @@ reply_send(struct replier *r, const char *id, int timeout_s,
 		return 0;
 	c.state = attempt(r, &c.e, timeout_s, &error, msgid);
 	c.error = error;
-	if (spool_txn(r->sp, SPOOL_NOSYNC, finish_fn, &c, err) != 0) {
+	if (spool_txn(r->sp, SPOOL_SYNC, finish_fn, &c, err) != 0) {
 		free(error);
 		q_entry_free(&c.e);
 		return -1;

@@ -51,7 +51,10 @@
 #define MAX_PEER_CHILDREN 8
 #define MAX_SLEEP_SECS 60
 #define CHECKPOINT_EVERY 60
-#define EXPIRE_EVERY 3600
+#define EXPIRE_EVERY_MAX 3600
+/* A sweep that failed (typically interrupted by a spool recovery after
+ * another process died) is tried again this soon, not an interval later. */
+#define EXPIRE_RETRY 10
 /* Watchdogs.  A process SIGKILLed inside Berkeley DB can die holding one
  * of the environment's mutexes, and a process that then needs that mutex
  * waits for ever (Berkeley DB 5.3's pthread mutexes are not robust); the
@@ -534,6 +537,51 @@ stop_children(struct runner *r)
 	}
 }
 
+/* expire_every - how often the dedup index and the reply buckets are
+ * swept: a quarter of the shortest lifetime they hold, so that nothing
+ * outlives its TTL by more than that, and at most hourly. */
+static int64_t
+expire_every(const struct config *cfg)
+{
+	int64_t t = cfg->dedup_ttl / 4;
+
+	if (cfg->reply_limit.period / 4 < t)
+		t = cfg->reply_limit.period / 4;
+	if (cfg->reply_limit_total.period / 4 < t)
+		t = cfg->reply_limit_total.period / 4;
+	if (t > EXPIRE_EVERY_MAX)
+		t = EXPIRE_EVERY_MAX;
+	return t < 1 ? 1 : t;
+}
+
+/* expire - the runner's sweeps of the dedup index and the reply buckets.
+ * Returns when to sweep next: soon again if one failed. */
+static int64_t
+expire(struct runner *r, int64_t now)
+{
+	const struct config *cfg = r->cfg;
+	struct pb_err xerr;
+	size_t n = 0;
+	int failed = 0;
+
+	if (dedup_expire(r->sp, now, cfg->dedup_ttl, &n, &xerr) != 0) {
+		log_warning(NULL, "dedup expiry: %s; trying again in %d s",
+			    xerr.msg, EXPIRE_RETRY);
+		failed = 1;
+	} else if (n) {
+		log_info(NULL, "dedup: expired %zu records", n);
+	}
+	if (replylimit_expire(r->sp, &cfg->reply_limit, &cfg->reply_limit_total,
+			      now, &n, &xerr) != 0) {
+		log_warning(NULL, "reply limit expiry: %s; trying again in %d s",
+			    xerr.msg, EXPIRE_RETRY);
+		failed = 1;
+	} else if (n) {
+		log_info(NULL, "reply limits: expired %zu buckets", n);
+	}
+	return now + (failed ? EXPIRE_RETRY : expire_every(cfg));
+}
+
 int
 runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 {
@@ -541,7 +589,7 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 	struct sigaction sa;
 	sigset_t block, empty;
 	int rc = 0;
-	int64_t last_checkpoint = 0, last_expire = 0;
+	int64_t last_checkpoint = 0, next_expire = 0;
 
 	memset(&r, 0, sizeof r);
 	r.cfg = cfg;
@@ -645,20 +693,8 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 			spool_checkpoint(r.sp, 0);
 			last_checkpoint = now;
 		}
-		if (now - last_expire >= EXPIRE_EVERY) {
-			size_t n = 0;
-			struct pb_err xerr;
-
-			if (dedup_expire(r.sp, now, cfg->dedup_ttl, &n, &xerr) != 0)
-				log_warning(NULL, "dedup expiry: %s", xerr.msg);
-			else if (n)
-				log_info(NULL, "dedup: expired %zu records", n);
-			if (replylimit_expire(r.sp, &cfg->reply_limit,
-					      &cfg->reply_limit_total, now, &n,
-					      &xerr) != 0)
-				log_warning(NULL, "reply limit expiry: %s", xerr.msg);
-			last_expire = now;
-		}
+		if (now >= next_expire)
+			next_expire = expire(&r, now);
 		if (more && progress)
 			continue;
 		if (o->once)
@@ -668,6 +704,8 @@ runner_run(struct config *cfg, const struct runner_opts *o, struct pb_err *err)
 		 * or a signal. */
 		if (queue_next_due(r.sp, NULL, &next, err) != 0)
 			next = r.sp->panic ? now : 0;	/* recover first */
+		if (next == 0 || next > next_expire)
+			next = next_expire;	/* a sweep is due first */
 nap:
 		now = spool_now();
 		if (next == 0 || next - now > MAX_SLEEP_SECS)

@@ -6,22 +6,32 @@
 # child and the commit after it).  The spool must heal itself every time.
 #
 # CRASH_OPS_ROUNDS rounds (default 12).  In each: CRASH_PAR intakes
-# (default 8), each with its own Debian key and SIGKILLed with
-# probability 1/2 after 0-40 ms; one queue action, killed the same way;
-# all the while a runner (restarted at once by a keeper, as systemd
-# would) and its delivery children are SIGKILLed every 0.05-0.3 s.
-# After each round: the time from its last kill until "queue stats"
-# works.  Then the killing stops, held entries are released, and
-# "run --once" drains the queue.
+# (default 8), SIGKILLed with probability 1/2 after 0-40 ms; one queue
+# action, killed the same way; all the while a runner (restarted at once
+# by a keeper, as systemd would) and its delivery children are
+# SIGKILLed every 0.05-0.3 s.  After each round: the time from its last
+# kill until "queue stats" works.  Then the killing stops, held entries
+# are released, and "run --once" drains the queue.
+#
+# Every mail carries a key of its own, that no other mail of the run
+# carries (tests/tools/pgpgen.py), and a Debian key of at most 16 KB
+# (used in turn, for real sizes).  The peers' sendmail is
+# tests/data/bin/mail-sink, which numbers mails under a lock and never
+# overwrites one.
 #
 # Checked: intakes exit only 0, 75 or by the signal; queue actions only
-# 0, 1 (nothing matched), 75 or by the signal; no operator recovery was
-# needed; the spool served again within 10 s of every round's last kill;
-# every key whose intake exited 0 reached both peers (imported from what
-# the peers received, with gpg); nothing is left pending; db_verify
-# finds no damage.  Counts are reported.
+# 0, 1 (nothing matched), 75 or by the signal; the runner exits only by
+# a SIGKILL this suite sent, or on the final SIGTERM, and no watchdog
+# fired; no operator recovery was needed; the spool served again within
+# 10 s of every round's last kill; every entry an acknowledged intake
+# logged (one per peer) ended done, unless this suite deleted it (only
+# done entries, chosen and written down before the delete); every key
+# whose intake exited 0 reached both peers (imported from what the peers
+# received, with gpg); every mail the runner logged as sent is at its
+# peer; nothing is left pending; db_verify finds no damage.  Counts are
+# reported.
 . "$(dirname "$0")/../lib.sh"
-need_cmd gpg db5.3_verify pgrep || done_testing
+need_cmd gpg db5.3_verify pgrep python3 || done_testing
 
 PB=$TOP/${BUILD:-build}/pksbridge
 KEYSPLIT=$TOP/${BUILD:-build}/tests/tools/keysplit
@@ -31,43 +41,38 @@ N=$((ROUNDS * PAR))
 SPOOL=$TEST_TMP/spool
 CONF=$TEST_TMP/pb.conf
 PEERS="pgp-public-keys@peer1.example pgp-public-keys@peer2.example"
-mkdir -m 700 "$SPOOL" "$TEST_TMP/keys" "$TEST_TMP/mails" "$TEST_TMP/rc" \
-	"$TEST_TMP/runner" "$TEST_TMP/peer"
-mkdir -p "$TEST_TMP/bin"
+mkdir -m 700 "$SPOOL" "$TEST_TMP/keys" "$TEST_TMP/ballast" "$TEST_TMP/mails" \
+	"$TEST_TMP/rc" "$TEST_TMP/out" "$TEST_TMP/runner" "$TEST_TMP/peer"
 show_on_failure "$TEST_TMP/log" "$TEST_TMP/runner.log"
-# The peers' sendmail: keep each mail whole (written, then renamed).
-cat >"$TEST_TMP/bin/peer-sendmail" <<EOF
-#!/bin/sh
-t=$TEST_TMP/peer/.tmp.\$\$
-printf '%s\n' "\$@" >"\$t.args" && cat >"\$t" && mv "\$t.args" "$TEST_TMP/peer/args.\$\$" &&
-	mv "\$t" "$TEST_TMP/peer/mail.\$\$"
-EOF
-chmod 755 "$TEST_TMP/bin/peer-sendmail"
 cat >"$CONF" <<EOF
 spool_dir: $SPOOL
 keydb: gnupg:$TEST_TMP/keyring
 from_addr: pgp-public-keys@bridge.test
-sendmail_cmd: $TEST_TMP/bin/peer-sendmail -i
+sendmail_cmd: $TEST_DATA/bin/mail-sink $TEST_TMP/peer -i
 retry_schedule: 1s
 batch_window: 0s
 log: stderr
 EOF
 
-"$KEYSPLIT" /usr/share/keyrings/debian-keyring.gpg "$TEST_TMP/keys" "$N" 0 16384 \
-	>"$TEST_TMP/keys.txt"
-distinct=$(wc -l <"$TEST_TMP/keys.txt" | tr -d ' ')
-check "Debian keys of at most 16 KB for $N mails ($distinct distinct)" \
-	cycle_lines "$N" "$TEST_TMP/keys.txt"
-# As SKS's mailsync writes them (../shared/samples/sks-mailsync-outbound.eml).
+"$KEYSPLIT" /usr/share/keyrings/debian-keyring.gpg "$TEST_TMP/ballast" "$N" 0 16384 \
+	>"$TEST_TMP/ballast.txt"
+unique_keys "$N" "$TEST_TMP/keys" crash-ops >"$TEST_TMP/keys.txt"
+check_eq "a key of its own for each of the $N mails" \
+	"$(cut -d' ' -f1 "$TEST_TMP/keys.txt" | sort -u | wc -l | tr -d ' ')" "$N"
+nb=$(wc -l <"$TEST_TMP/ballast.txt" | tr -d ' ')
+# As SKS's mailsync writes them (../shared/samples/sks-mailsync-outbound.eml),
+# with a Message-ID, which SKS does not write, to tell the mails apart.
 i=0
 while read -r fpr file; do
 	i=$((i + 1))
 	{
 		printf '%s\n' "To: $(echo "$PEERS" | sed 's/ /, /')" \
 			"From: pgp-public-keys@sks.test" "Subject: incremental" \
+			"Message-ID: <crash-ops-$i@sks.test>" \
 			"Precedence: list" "Content-type: application/pgp-keys" \
 			"X-KeyServer-Sent: pgp-public-keys@sks.test" ""
 		cat "$file"
+		cat "$(sed -n "$(((i - 1) % nb + 1))s/^[^ ]* //p" "$TEST_TMP/ballast.txt")"
 	} >"$TEST_TMP/mails/$i"
 	echo "$fpr" >"$TEST_TMP/mails/$i.fpr"
 done <"$TEST_TMP/keys.txt"
@@ -81,16 +86,27 @@ maybe_kill() {
 	kill -KILL "$1" 2>/dev/null && date +%s%3N >>"$TEST_TMP/kills"
 }
 intake_one() {
-	"$PB" -c "$CONF" sendmail -t -oi <"$TEST_TMP/mails/$1" >>"$TEST_TMP/log" 2>&1 &
+	"$PB" -c "$CONF" sendmail -t -oi <"$TEST_TMP/mails/$1" >"$TEST_TMP/out/$1" 2>&1 &
 	_p=$!
 	maybe_kill "$_p"
 	wait "$_p"
 	echo $? >"$TEST_TMP/rc/$1"
 }
 OPS="hold release retry delete"
+# A delete takes done entries only, named one by one and written down in
+# TEST_TMP/deleted first, so that the check by queue id can tell an entry
+# this suite deleted from one that was lost.
 op_one() {
 	case $1 in
-	delete) set -- delete --all --state done ;;
+	delete)
+		_ids=$("$PB" -c "$CONF" queue list --all --json 2>>"$TEST_TMP/log" |
+			python3 -c 'import json, sys
+print(" ".join([e["id"] for e in map(json.loads, sys.stdin)
+                if e["state"] == "done"][:20]))')
+		[ -n "$_ids" ] || return 0
+		printf '%s\n' $_ids >>"$TEST_TMP/deleted"
+		# shellcheck disable=SC2086
+		set -- delete $_ids ;;
 	*) set -- "$1" --all ;;
 	esac
 	"$PB" -c "$CONF" queue "$@" >>"$TEST_TMP/log" 2>&1 &
@@ -102,10 +118,14 @@ op_one() {
 
 cat >"$TEST_TMP/runner/keeper" <<'EOF'
 #!/bin/sh
+# keeper PB CONF DIR - run "PB -c CONF run" again whenever it dies, until
+# DIR/stop exists; DIR/pid is the current runner, DIR/exits "PID STATUS".
 while [ ! -e "$3/stop" ]; do
 	"$1" -c "$2" run &
-	echo $! >"$3/pid"
-	wait $!
+	p=$!
+	echo $p >"$3/pid"
+	wait $p
+	echo "$p $?" >>"$3/exits"
 done
 EOF
 spawn_daemon "$TEST_TMP/runner.log" sh "$TEST_TMP/runner/keeper" "$PB" "$CONF" \
@@ -129,6 +149,7 @@ KILLER=$!
 
 : >"$TEST_TMP/serve_ms"
 : >"$TEST_TMP/op.rc"
+: >"$TEST_TMP/deleted"
 t0=$(date +%s)
 i=1
 r=0
@@ -158,12 +179,15 @@ touch "$TEST_TMP/runner/stop"
 kill -TERM "$(cat "$TEST_TMP/runner/pid")" 2>/dev/null
 wait_until 15 _t_gone "$KEEPER" || stop_daemon "$KEEPER"
 
+cat "$TEST_TMP"/out/* >>"$TEST_TMP/log"
 tally_rcs "$TEST_TMP/rc"
 check_eq "intakes exit only 0, 75 or killed" "$bad" ""
 check_eq "queue actions exit only 0, 1, 75 or killed" \
 	"$(grep -vx -e 0 -e 1 -e 75 -e 137 "$TEST_TMP/op.rc" | sort | uniq -c | tr '\n' ' ')" ""
-check "no process crashed (no \"fatal signal\", no watchdog)" \
-	sh -c "! grep -E 'fatal signal|watchdog' '$TEST_TMP/log' '$TEST_TMP/runner.log'"
+check_eq "the runner exited only by this suite's SIGKILL, or on SIGTERM" \
+	"$(unsent_kills "$TEST_TMP/runner/exits" "$TEST_TMP/runner.killed")" ""
+check "no process crashed or hit its watchdog" \
+	sh -c "! grep -E '$CRASH_LINES|filter watchdog expired' '$TEST_TMP/log' '$TEST_TMP/runner.log'"
 wedges=$(grep -c 'another process has been opening' "$TEST_TMP/log")
 check_eq "no opener waited out the 30 s spool lock (a wedge)" "$wedges" 0
 check "the spool served again within 10 s of every round's last kill ($(ms_summary "$TEST_TMP/serve_ms"))" \
@@ -177,16 +201,24 @@ drained() {
 }
 wait_for "run --once delivers everything left" 60 drained
 
-# What each peer received, imported with gpg.
+# By queue id: each acknowledged intake logged one queued entry per peer.
+acked_ids "$TEST_TMP/rc" "$TEST_TMP/out" \
+	's/^.*: \([0-9A-F]\{14\}\): to=<.*status=queued$/\1/p' >"$TEST_TMP/acked.ids"
+check_eq "every acknowledged intake logged an entry for each peer" \
+	"$(wc -l <"$TEST_TMP/acked.ids" | tr -d ' ')" "$((acked * 2))"
+"$PB" -c "$CONF" queue list --all --json >"$TEST_TMP/all.json"
+check_eq "every entry of an acknowledged intake is done, or deleted by this suite" \
+	"$(lost_ids "$TEST_TMP/acked.ids" "$TEST_TMP/all.json" done "$TEST_TMP/deleted" | head -n 20)" ""
+
+# By key: what each peer received, imported with gpg.
 lost=
 for peer in $PEERS; do
 	home=$TEST_TMP/gpg-$peer
 	mkdir -m 700 "$home"
 	for m in "$TEST_TMP"/peer/mail.*; do
-		[ -e "$m" ] || continue
-		grep -qi "$peer" "$m" "${m%/mail.*}/args.${m##*/mail.}" 2>/dev/null || continue
-		gpg --homedir "$home" --batch --import "$m" >/dev/null 2>&1
-	done
+		grep -qix -- "$peer" "${m%/mail.*}/args.${m##*/mail.}" && echo "$m"
+	done >"$home.mails"
+	xargs gpg --homedir "$home" --batch --import <"$home.mails" >/dev/null 2>&1
 	gpg --homedir "$home" --with-colons --list-keys 2>/dev/null |
 		awk -F: '$1 == "pub" { w = 1 } $1 == "fpr" && w { print $10; w = 0 }' >"$home.have"
 	for f in "$TEST_TMP"/rc/*; do
@@ -196,6 +228,16 @@ for peer in $PEERS; do
 	done
 done
 check_eq "every key whose intake exited 0 reached both peers" "$lost" ""
+# The sink itself: a mail the runner handed over and then lost (as a
+# sink that names files by pid lost them) shows here.
+grep -h 'status=sent$' "$TEST_TMP/runner.log" "$TEST_TMP/log" |
+	sed -n 's/.* to=<\([^>]*\)>.* msgid=\(<[^>]*>\).*/\1 \2/p' | sort -u >"$TEST_TMP/sent"
+for m in "$TEST_TMP"/peer/mail.*; do
+	id=$(sed -n '/^$/q; s/^Message-ID: *//Ip' "$m")
+	echo "$(tail -n 1 "${m%/mail.*}/args.${m##*/mail.}") $id"
+done | sort -u >"$TEST_TMP/received"
+check_eq "every mail the runner logged as sent ($(wc -l <"$TEST_TMP/sent" | tr -d ' ')) is at its peer" \
+	"$(comm -23 "$TEST_TMP/sent" "$TEST_TMP/received" | head -n 5)" ""
 check_spool_verified "$SPOOL"
 kills=$(wc -l <"$TEST_TMP/kills" | tr -d ' ')
 heals=$(cat "$TEST_TMP/log" "$TEST_TMP/runner.log" | grep -c ': recovered: ')

@@ -181,7 +181,9 @@ EOF
 check_eq "... their header fields are exactly the fixed ones (no Bcc, no X-Injected)" \
 	"$(sort -u "$TEST_TMP/headers")" \
 	"From To Subject X-KeyServer-Sent Precedence MIME-Version Content-Type Content-Transfer-Encoding Date Message-ID Auto-Submitted"
+# Each mail's own header section (sed -s: one range per file, not one
+# over the files run together, which read only the first).
 check "... and nothing of the injection anywhere in them" \
-	sh -c "! sed -n '1,/^\$/p' '$TEST_TMP'/cap/mail.* | grep -Ei 'evil|inject'"
+	sh -c "! sed -s -n '1,/^\$/p' '$TEST_TMP'/cap/mail.* | grep -Ei 'evil|inject'"
 check "... every log line stays one line" one_line_logs inject
 done_testing

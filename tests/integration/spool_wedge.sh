@@ -52,30 +52,10 @@ recoveries() { grep -c 'warning: spool .*: recovered: ' "$TEST_TMP/log"; }
 
 check "mail 1 is ingested before anything goes wrong" ingest 1
 
-# wedge N - run ingest of mail N under gdb, stopped at __log_flush_int;
-# sets $victim (its pid) and $gdb (gdb's).  stop_wedge kills the victim
-# with SIGKILL while it is stopped there, and gdb with it.
+# wedge N - ingest of mail N stopped inside the log mutex (wedge_ingest in
+# lib.sh); stop_wedge kills it there.
 wedge() {
-	rm -f "$TEST_TMP/go"
-	gdb -q -nx -batch \
-		-ex 'set breakpoint pending on' -ex 'set confirm off' \
-		-ex 'handle SIGALRM nostop noprint pass' \
-		-ex 'break __log_flush_int' \
-		-ex "run -c $CONF ingest <$TEST_TMP/mails/$1 >>$TEST_TMP/log 2>&1" \
-		-ex 'info inferiors' -ex 'bt 3' \
-		-ex "shell touch $TEST_TMP/stopped; while [ ! -e $TEST_TMP/go ]; do sleep 0.1; done" \
-		--args "$PB" >"$TEST_TMP/gdb.out" 2>&1 </dev/null &
-	gdb=$!
-	rm -f "$TEST_TMP/stopped"
-	wait_until 30 test -e "$TEST_TMP/stopped" || return 1
-	victim=$(sed -n 's/^[* ]*1 *process \([0-9][0-9]*\).*/\1/p' "$TEST_TMP/gdb.out" | head -n 1)
-	[ -n "$victim" ] && grep -q '__log_flush_int' "$TEST_TMP/gdb.out"
-}
-stop_wedge() {
-	kill -KILL "$victim"
-	touch "$TEST_TMP/go"
-	wait "$gdb" 2>/dev/null
-	wait_until 10 sh -c "! kill -0 $victim 2>/dev/null"
+	wedge_ingest "$CONF" "$TEST_TMP/mails/$1" "$TEST_TMP/log"
 }
 
 # --- A: a waiter on the dead process's mutex leaves ----------------------------
