@@ -43,7 +43,10 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKGS       := libetpan gpgme nettle
+# hogweed is Nettle's public-key half (RSA, DSA, ECDSA, EdDSA): the key
+# policy verifies signatures with it (openpgp/sigverify.c), and fills its
+# GMP bignums itself, hence gmp.
+PKGS       := libetpan gpgme nettle hogweed gmp
 # The package flags are asked of pkg-config when a recipe first needs them,
 # never while make reads this file: on a fresh machine `make run` and `make
 # check` install the packages (scripts/bootstrap) only after that, and
@@ -67,7 +70,7 @@ PKG_CFLAGS = $(call lazy_once,PKG_CFLAGS,$(call pkg_config,--cflags $(PKGS) libc
 # rejects it) and -z now; both are dropped, --as-needed trims the rest.
 PKG_LIBS   = $(call lazy_once,PKG_LIBS,-Wl$(,)--as-needed -Wl$(,)-Bstatic -letpan -Wl$(,)-Bdynamic \
               $(filter-out -letpan -specs=% -Wl%,$(call pkg_config,--libs --static libetpan)) \
-              $(call pkg_config,--libs gpgme nettle))
+              $(call pkg_config,--libs gpgme nettle hogweed gmp))
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
               -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -135,7 +138,7 @@ $(BUILD)/tests/%.o: ALL_CFLAGS += -Itests
 # test_fuzz_regress replays tests/data/fuzz-regress/NAME/* through the
 # fuzz targets themselves, compiled (with any compiler, no libFuzzer) under
 # the names fuzz_one_NAME.
-FUZZ_TARGETS := armor config extract mailcmd mailparse pgp sendmail
+FUZZ_TARGETS := armor config extract mailcmd mailparse pgp policy sendmail
 FUZZ_REGRESS_OBJS := $(patsubst %,$(BUILD)/fuzz/regress_%.o,$(FUZZ_TARGETS))
 $(BUILD)/fuzz/regress_%.o: fuzz/fuzz_%.c
 	@mkdir -p $(dir $@)

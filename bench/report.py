@@ -196,6 +196,30 @@ def s6(raw):
     return out
 
 
+def s7(raw):
+    d = os.path.join(raw, "s7_policy")
+    if not os.path.isdir(d):
+        return None
+    out = {"debian": read_json(os.path.join(d, "debian.json")), "floods": {}}
+    try:
+        with open(os.path.join(d, "floods")) as f:
+            floods = [l.split() for l in f if l.strip()]
+    except OSError:
+        floods = []
+    for name, certs, nbytes in floods:
+        row = {"certs": int(certs), "armored_bytes": int(nbytes),
+               "judge": read_json(os.path.join(d, name + "-judge.json"))}
+        try:
+            with open(os.path.join(d, name + "-cli.txt")) as f:
+                w_, c_, r_, s_ = map(int, f.read().split())
+            row["cli"] = {"wall_ms": w_ / 1000, "cpu_ms": c_ / 1000,
+                          "rss_kb": r_, "status": s_}
+        except (OSError, ValueError):
+            pass
+        out["floods"][name] = row
+    return out
+
+
 def main():
     raw, outjson = sys.argv[1], sys.argv[2]
     meta = read_json(os.path.join(raw, "meta.json")) or {}
@@ -375,8 +399,45 @@ def main():
                             "met": v <= 100})
         w("")
 
+    r7 = s7(raw)
+    if r7:
+        res["policy"] = r7
+        w("7. the key policy, in process (CPU of this process; peak RSS)")
+        dj = r7.get("debian")
+        if dj:
+            w("   Debian keyring, %d keys: per key mean %s, p50 %s, p90 %s, p99 %s, max %s;"
+              " %d over 1 ms; %d verifications" % (
+                  dj["keys"], fmt(dj["mean_ms"], " ms", 3), fmt(dj["p50_ms"], " ms", 3),
+                  fmt(dj["p90_ms"], " ms", 3), fmt(dj["p99_ms"], " ms", 3),
+                  fmt(dj["max_ms"], " ms", 2), dj["over_1ms"], dj["verifications"]))
+            targets.append({"scenario": "policy, an ordinary key (Debian keyring, mean)",
+                            "target": "<= 1 ms CPU",
+                            "measured": "%s mean, %s p50, %s p90 over %d keys" % (
+                                fmt(dj["mean_ms"], " ms", 3), fmt(dj["p50_ms"], " ms", 3),
+                                fmt(dj["p90_ms"], " ms", 3), dj["keys"]),
+                            "met": dj["mean_ms"] <= 1.0})
+        w("   %-10s %7s %10s | %11s %9s | %11s %9s | %s" % (
+            "flood", "certs", "armored", "judge CPU", "RSS", "CLI CPU", "CLI RSS", "policy"))
+        for name, x in r7["floods"].items():
+            j, c = x.get("judge") or {}, x.get("cli") or {}
+            w("   %-10s %7d %10d | %11s %9s | %11s %9s | %s" % (
+                name, x["certs"], x["armored_bytes"], fmt(j.get("cpu_ms"), " ms"),
+                fmt(j.get("maxrss_kb"), " K", 0), fmt(c.get("cpu_ms"), " ms"),
+                fmt(c.get("rss_kb"), " K", 0), j.get("policy", "-")))
+            if j and c:
+                cpu_worst = max(j["cpu_ms"], c["cpu_ms"])
+                rss_worst = max(j["maxrss_kb"], c["rss_kb"])
+                targets.append({"scenario": "policy, a key of %d certifications (%s)" % (
+                                    x["certs"], name),
+                                "target": "<= 1 s CPU, <= 64 MB",
+                                "measured": "judge %s / %s K; policy filter %s / %s K" % (
+                                    fmt(j["cpu_ms"], " ms"), j["maxrss_kb"],
+                                    fmt(c["cpu_ms"], " ms"), c["rss_kb"]),
+                                "met": cpu_worst <= 1000 and rss_worst <= 65536})
+        w("")
+
     res["targets"] = targets
-    w("targets (issue 6)")
+    w("targets (issue 6; the key policy: issue 18)")
     for t in targets:
         w("   %-7s %s: %s; measured %s" % ("MET" if t["met"] else "MISSED",
                                           t["scenario"], t["target"], t["measured"]))

@@ -39,6 +39,8 @@ usage(FILE *f)
 		"  queue purge DURATION           delete finished entries older than that\n"
 		"  dedup lookup FINGERPRINT [--json]\n"
 		"                                 what the dedup index knows about a key\n"
+		"  policy check|filter [FILE|-] [--json]\n"
+		"                                 the key policy on keys, queueing nothing\n"
 		"\n"
 		"  -c FILE    configuration file (default: $PKSBRIDGE_CONF, else\n"
 		"             " CONFIG_DEFAULT_PATH ")\n"
@@ -169,6 +171,8 @@ main(int argc, char **argv)
 		return cmd_queue(&ctx, argc, argv);
 	if (strcmp(cmd, "dedup") == 0)
 		return cmd_dedup(&ctx, argc, argv);
+	if (strcmp(cmd, "policy") == 0)
+		return cmd_policy(&ctx, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

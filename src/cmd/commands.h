@@ -41,5 +41,6 @@ int cmd_print(const struct buf *b);
 int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_queue(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_dedup(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_policy(const struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

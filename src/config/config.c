@@ -72,6 +72,11 @@ config_defaults(struct config *cfg)
 	cfg->reply_limit = (struct ratelimit){ 10, 3600 };
 	cfg->reply_limit_total = (struct ratelimit){ 1000, 3600 };
 	cfg->max_reply_keys = 25;
+	cfg->third_party_certs = POLICY_TP_OWNER;
+	cfg->max_certs_per_uid = 100;
+	cfg->max_uid_size = 1024;
+	cfg->max_sig_size = 8192;
+	cfg->user_attributes_keep = 0;
 }
 
 void
@@ -87,6 +92,7 @@ config_free(struct config *cfg)
 	free(cfg->smtp_host);
 	free(cfg->sendmail_cmd);
 	free_argv(cfg->sendmail_argv);
+	free(cfg->blocklist_file);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -205,6 +211,21 @@ config_format_duration(int64_t secs, char *buf, size_t len)
 		}
 	}
 	return buf;
+}
+
+void
+config_policy_settings(const struct config *cfg, struct policy_settings *s)
+{
+	policy_settings_init(s);
+	s->third_party = cfg->third_party_certs;
+	s->max_certs_per_uid = (size_t)cfg->max_certs_per_uid;
+	s->max_uid_size = cfg->max_uid_size > SIZE_MAX ? SIZE_MAX :
+		(size_t)cfg->max_uid_size;
+	s->max_sig_size = cfg->max_sig_size > SIZE_MAX ? SIZE_MAX :
+		(size_t)cfg->max_sig_size;
+	s->max_key_size = cfg->max_key_size > SIZE_MAX ? SIZE_MAX :
+		(size_t)cfg->max_key_size;
+	s->keep_user_attributes = cfg->user_attributes_keep;
 }
 
 int64_t
@@ -563,6 +584,71 @@ set_count(struct config *cfg, const struct key *k, const char *v, char *why,
 	return 0;
 }
 
+/* set_third_party - owner, approved, none or all. */
+static int
+set_third_party(struct config *cfg, const struct key *k, const char *v,
+		char *why, size_t why_len)
+{
+	(void)k;
+	(void)why;
+	(void)why_len;
+	return policy_third_party_parse(v, &cfg->third_party_certs);
+}
+
+/* set_certs - a plain number from 0 to 100000. */
+static int
+set_certs(struct config *cfg, const struct key *k, const char *v, char *why,
+	  size_t why_len)
+{
+	char *end;
+	unsigned long long n;
+
+	(void)why;
+	(void)why_len;
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end != '\0' || n > 100000)
+		return -1;
+	*FIELD(cfg, k, uint64_t) = n;
+	return 0;
+}
+
+static int
+set_user_attributes(struct config *cfg, const struct key *k, const char *v,
+		    char *why, size_t why_len)
+{
+	(void)k;
+	(void)why;
+	(void)why_len;
+	if (strcmp(v, "drop") == 0)
+		cfg->user_attributes_keep = 0;
+	else if (strcmp(v, "keep") == 0)
+		cfg->user_attributes_keep = 1;
+	else
+		return -1;
+	return 0;
+}
+
+/* set_blocklist_file - an absolute path that can be read now, so that a
+ * wrong one is an error naming this line; its contents are read where
+ * the policy is set up (blocklist_load), with their own line numbers. */
+static int
+set_blocklist_file(struct config *cfg, const struct key *k, const char *v,
+		   char *why, size_t why_len)
+{
+	(void)k;
+	if (v[0] != '/')
+		return -1;
+	if (access(v, R_OK) != 0) {
+		snprintf(why, why_len, "cannot read it: %s", strerror(errno));
+		return -1;
+	}
+	set_str(&cfg->blocklist_file, v);
+	return 0;
+}
+
 #define OFF(field) offsetof(struct config, field)
 
 static const struct key keys[] = {
@@ -601,6 +687,18 @@ static const struct key keys[] = {
 	  "expected N/DURATION such as 1000/1h (N 1..100000, at most 366d)" },
 	{ "max_reply_keys", set_count, OFF(max_reply_keys), 1,
 	  "expected a number from 1 to 1000" },
+	{ "third_party_certs", set_third_party, 0, 0,
+	  "expected owner, approved, none or all" },
+	{ "max_certs_per_uid", set_certs, OFF(max_certs_per_uid), 0,
+	  "expected a number from 0 to 100000" },
+	{ "max_uid_size", set_size, OFF(max_uid_size), 16,
+	  "expected a size of at least 16 (suffix K or M)" },
+	{ "max_sig_size", set_size, OFF(max_sig_size), 128,
+	  "expected a size of at least 128 (suffix K or M)" },
+	{ "user_attributes", set_user_attributes, 0, 0,
+	  "expected drop or keep" },
+	{ "blocklist_file", set_blocklist_file, 0, 0,
+	  "expected an absolute path" },
 };
 
 static int

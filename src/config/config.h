@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "openpgp/policy.h"
 #include "util/err.h"
 #include "util/ratelimit.h"
 
@@ -48,6 +49,14 @@ struct config {
 	struct ratelimit reply_limit;	/* replies per envelope sender */
 	struct ratelimit reply_limit_total; /* replies in all */
 	uint64_t max_reply_keys;	/* keys in one reply, 1..1000 */
+	/* The key policy (openpgp/policy.h; config_policy_settings). */
+	enum policy_third_party third_party_certs;
+	uint64_t max_certs_per_uid;	/* 0..100000 */
+	uint64_t max_uid_size;
+	uint64_t max_sig_size;
+	int user_attributes_keep;	/* user_attributes: keep */
+	char *blocklist_file;		/* NULL if unset; readable when set
+					 * (config/blocklist.h reads it) */
 	unsigned keydb_set : 1;		/* keydb given explicitly */
 };
 
@@ -84,6 +93,11 @@ int config_parse_size(const char *s, uint64_t *out);
 int config_parse_ratelimit(const char *s, struct ratelimit *lim);
 /* config_format_duration - "1h30m"-style; buf of at least 32 bytes. */
 const char *config_format_duration(int64_t secs, char *buf, size_t len);
+
+/* config_policy_settings - the key policy's settings from cfg (now: 0,
+ * the clock; the gnupg: exception off: the caller knows its door). */
+void config_policy_settings(const struct config *cfg,
+			    struct policy_settings *s);
 
 /* config_retry_delay - the delay before attempt number attempts+1. */
 int64_t config_retry_delay(const struct config *cfg, unsigned attempts);

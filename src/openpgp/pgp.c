@@ -122,6 +122,71 @@ pgp_hex(const unsigned char *data, size_t len, char *out)
 }
 
 int
+pgp_key_fingerprint(const unsigned char *body, size_t len, int *version_r,
+		    unsigned char fpr[PGP_FPR_MAX], size_t *fpr_len_r)
+{
+	unsigned char hdr[5];
+
+	if (len < 1)
+		return -1;
+	*version_r = body[0];
+	if (body[0] == 4) {
+		struct sha1_ctx ctx;
+
+		if (len < 6 || len > 0xffff)
+			return -1;
+		hdr[0] = 0x99;
+		hdr[1] = (unsigned char)(len >> 8);
+		hdr[2] = (unsigned char)len;
+		sha1_init(&ctx);
+		sha1_update(&ctx, 3, hdr);
+		sha1_update(&ctx, len, body);
+		sha1_digest(&ctx, SHA1_DIGEST_SIZE, fpr);
+		*fpr_len_r = SHA1_DIGEST_SIZE;
+		return 0;
+	}
+	if (body[0] == 5 || body[0] == 6) {
+		struct sha256_ctx ctx;
+
+		if (len < 10 || (uint64_t)len > UINT32_MAX)
+			return -1;
+		hdr[0] = body[0] == 5 ? 0x9a : 0x9b;
+		be32_put(hdr + 1, (uint32_t)len);
+		sha256_init(&ctx);
+		sha256_update(&ctx, 5, hdr);
+		sha256_update(&ctx, len, body);
+		sha256_digest(&ctx, SHA256_DIGEST_SIZE, fpr);
+		*fpr_len_r = SHA256_DIGEST_SIZE;
+		return 0;
+	}
+	return -1;
+}
+
+int
+pgp_packet_next(const unsigned char *data, size_t len, size_t *off,
+		struct pgp_packet *p, char *why, size_t why_len)
+{
+	struct pkt k;
+	char scratch[1];
+
+	if (*off >= len)
+		return 0;
+	if (why == NULL) {
+		why = scratch;
+		why_len = sizeof scratch;
+	}
+	if (read_packet(data, len, *off, &k, why, why_len) != 0)
+		return -1;
+	p->tag = k.tag;
+	p->hdr = data + k.off;
+	p->hlen = k.hlen;
+	p->body = data + k.off + k.hlen;
+	p->blen = k.blen;
+	*off = k.off + k.hlen + k.blen;
+	return 1;
+}
+
+int
 pgp_fpr_from_hex(const char *hex, unsigned char *fpr, size_t *len_r)
 {
 	size_t n = 0;
@@ -276,8 +341,6 @@ static int
 key_identity(const unsigned char *body, size_t blen, struct pgp_key *k,
 	     char *why, size_t why_len)
 {
-	unsigned char hdr[5];
-
 	k->fpr_len = 0;
 	k->fpr_hex[0] = '\0';
 	if (blen < 1) {
@@ -286,48 +349,24 @@ key_identity(const unsigned char *body, size_t blen, struct pgp_key *k,
 	}
 	k->version = body[0];
 	switch (body[0]) {
-	case 4: {
-		struct sha1_ctx ctx;
-
-		if (blen < 6) {
-			snprintf(why, why_len, "truncated v4 primary key packet");
-			return -1;
-		}
-		if (blen > 0xffff) {
-			/* The fingerprint frames the body with two octets. */
-			snprintf(why, why_len, "v4 primary key packet of %zu "
-				 "bytes (at most 65535 can be fingerprinted)", blen);
-			return -1;
-		}
-		hdr[0] = 0x99;
-		hdr[1] = (unsigned char)(blen >> 8);
-		hdr[2] = (unsigned char)blen;
-		sha1_init(&ctx);
-		sha1_update(&ctx, 3, hdr);
-		sha1_update(&ctx, blen, body);
-		sha1_digest(&ctx, SHA1_DIGEST_SIZE, k->fpr);
-		k->fpr_len = SHA1_DIGEST_SIZE;
-		break;
-	}
+	case 4:
 	case 5:
 	case 6: {
-		struct sha256_ctx ctx;
+		int version;
 
-		if (blen < 10) {
-			snprintf(why, why_len, "truncated v%u primary key packet",
-				 body[0]);
+		if (pgp_key_fingerprint(body, blen, &version, k->fpr,
+					&k->fpr_len) != 0) {
+			if (body[0] == 4 && blen > 0xffff)
+				/* The fingerprint frames the body with two
+				 * octets. */
+				snprintf(why, why_len, "v4 primary key packet "
+					 "of %zu bytes (at most 65535 can be "
+					 "fingerprinted)", blen);
+			else
+				snprintf(why, why_len, "truncated v%u primary "
+					 "key packet", body[0]);
 			return -1;
 		}
-		hdr[0] = body[0] == 5 ? 0x9a : 0x9b;
-		hdr[1] = (unsigned char)(blen >> 24);
-		hdr[2] = (unsigned char)(blen >> 16);
-		hdr[3] = (unsigned char)(blen >> 8);
-		hdr[4] = (unsigned char)blen;
-		sha256_init(&ctx);
-		sha256_update(&ctx, 5, hdr);
-		sha256_update(&ctx, blen, body);
-		sha256_digest(&ctx, SHA256_DIGEST_SIZE, k->fpr);
-		k->fpr_len = SHA256_DIGEST_SIZE;
 		break;
 	}
 	case 2:

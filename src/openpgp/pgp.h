@@ -143,4 +143,29 @@ int pgp_fpr_from_hex(const char *hex, unsigned char *fpr, size_t *len_r);
 /* pgp_hex - upper-case hex of data into out (2*len+1 bytes). */
 void pgp_hex(const unsigned char *data, size_t len, char *out);
 
+/* One packet as framed in a caller's buffer: for code that walks a key
+ * packet by packet (the key policy).  Pointers into that buffer. */
+struct pgp_packet {
+	unsigned tag;
+	const unsigned char *hdr;	/* the packet, header first */
+	size_t hlen;			/* header bytes */
+	const unsigned char *body;	/* hdr + hlen */
+	size_t blen;			/* body bytes */
+};
+
+/* pgp_packet_next - frame the packet at data[*off] (data[0..len)): 1
+ * with p filled and *off past it, 0 at the end of the data, -1 if the
+ * framing is broken there (a length running past len, a partial or
+ * indeterminate length, tag 0), with why (if not NULL) saying how.  The
+ * same framing as pgp_split_keys. */
+int pgp_packet_next(const unsigned char *data, size_t len, size_t *off,
+		    struct pgp_packet *p, char *why, size_t why_len);
+
+/* pgp_key_fingerprint - the version and fingerprint of a public key or
+ * subkey packet body (the public part): v4 SHA-1 (20 bytes), v5/v6
+ * SHA-256 (32).  0, or -1 for another version or a body too short or
+ * too long to fingerprint. */
+int pgp_key_fingerprint(const unsigned char *body, size_t len, int *version_r,
+			unsigned char fpr[PGP_FPR_MAX], size_t *fpr_len_r);
+
 #endif

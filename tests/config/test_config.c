@@ -2,6 +2,7 @@
  * test_config.c - config parsing: every key, units, and errors that name
  * file, line and key.
  */
+#include "config/blocklist.h"
 #include "config/config.h"
 #include "lib/unit.h"
 #include "util/log.h"
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int
 parse(struct config *cfg, const char *text, struct pb_err *err)
@@ -53,6 +55,12 @@ test_defaults(void)
 	CHECK_INT(cfg.reply_limit_total.count, 1000);
 	CHECK_INT(cfg.reply_limit_total.period, 3600);
 	CHECK_INT(cfg.max_reply_keys, 25);
+	CHECK_INT(cfg.third_party_certs, POLICY_TP_OWNER);
+	CHECK_INT(cfg.max_certs_per_uid, 100);
+	CHECK_INT(cfg.max_uid_size, 1024);
+	CHECK_INT(cfg.max_sig_size, 8192);
+	CHECK_INT(cfg.user_attributes_keep, 0);
+	CHECK(cfg.blocklist_file == NULL);
 	config_free(&cfg);
 }
 
@@ -144,6 +152,20 @@ test_errors_name_file_line_key(void)
 		{ "max_reply_keys: 0\n", "test.conf, line 1: max_reply_keys: expected a number" },
 		{ "max_reply_keys: 1001\n", "test.conf, line 1: max_reply_keys:" },
 		{ "max_reply_keys: 5K\n", "test.conf, line 1: max_reply_keys:" },
+		{ "third_party_certs: some\n", "test.conf, line 1: "
+		  "third_party_certs: expected owner, approved, none or all" },
+		{ "max_certs_per_uid: 100001\n", "test.conf, line 1: "
+		  "max_certs_per_uid: expected a number from 0 to 100000" },
+		{ "max_certs_per_uid: -1\n", "test.conf, line 1: max_certs_per_uid:" },
+		{ "max_certs_per_uid: 1K\n", "test.conf, line 1: max_certs_per_uid:" },
+		{ "max_uid_size: 8\n", "test.conf, line 1: max_uid_size:" },
+		{ "max_sig_size: 64\n", "test.conf, line 1: max_sig_size:" },
+		{ "user_attributes: yes\n", "test.conf, line 1: user_attributes: "
+		  "expected drop or keep" },
+		{ "blocklist_file: evil32.list\n", "test.conf, line 1: "
+		  "blocklist_file: expected an absolute path" },
+		{ "\nblocklist_file: /nonexistent/evil32\n", "test.conf, line 2: "
+		  "blocklist_file: cannot read it: No such file" },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -159,6 +181,110 @@ test_errors_name_file_line_key(void)
 			  cases[i].want);
 		config_free(&cfg);
 	}
+}
+
+/* The key policy's keys, and what config_policy_settings makes of them. */
+static void
+test_policy_keys(void)
+{
+	struct config cfg;
+	struct pb_err err;
+	struct policy_settings ps;
+	char text[600];
+
+	snprintf(text, sizeof text,
+		 "third_party_certs: approved\n"
+		 "max_certs_per_uid: 0\n"
+		 "max_uid_size: 2K\n"
+		 "max_sig_size: 64K\n"
+		 "user_attributes: keep\n"
+		 "max_key_size: 2M\n"
+		 "blocklist_file: %s\n", unit_data_path("policy/blocklist.txt"));
+	CHECK_OK(parse(&cfg, text, &err), &err);
+	CHECK_INT(cfg.third_party_certs, POLICY_TP_APPROVED);
+	CHECK_INT(cfg.max_certs_per_uid, 0);
+	CHECK_INT(cfg.max_uid_size, 2048);
+	CHECK_INT(cfg.max_sig_size, 65536);
+	CHECK_INT(cfg.user_attributes_keep, 1);
+	CHECK_STR(cfg.blocklist_file, unit_data_path("policy/blocklist.txt"));
+	config_policy_settings(&cfg, &ps);
+	CHECK_INT(ps.third_party, POLICY_TP_APPROVED);
+	CHECK_INT(ps.max_certs_per_uid, 0);
+	CHECK_INT(ps.max_uid_size, 2048);
+	CHECK_INT(ps.max_sig_size, 65536);
+	CHECK_INT(ps.max_key_size, 2 << 20);
+	CHECK_INT(ps.keep_user_attributes, 1);
+	CHECK_INT(ps.keep_uids_when_revoked, 0);
+	config_free(&cfg);
+	for (int m = POLICY_TP_NONE; m <= POLICY_TP_ALL; m++) {
+		snprintf(text, sizeof text, "third_party_certs: %s\n",
+			 policy_third_party_name((enum policy_third_party)m));
+		CHECK_OK(parse(&cfg, text, &err), &err);
+		CHECK_INT(cfg.third_party_certs, m);
+		config_free(&cfg);
+	}
+}
+
+/* blocklist_file: fingerprints as people write them, comments, errors
+ * with their line; and the real Evil32 list onak ships. */
+static void
+test_blocklist(void)
+{
+	struct blocklist bl;
+	struct pb_err err;
+	unsigned char fpr[PGP_FPR_MAX];
+	size_t fl;
+	char cmd[900], path[800];
+	double t0;
+
+	CHECK_OK(blocklist_load(unit_data_path("policy/blocklist.txt"), &bl,
+				&err), &err);
+	CHECK_INT(bl.n, 4);	/* one of the five is a repeat */
+	CHECK(pgp_fpr_from_hex("D500F06E96A8037DD87C088B002124C4290DB9CE", fpr,
+			       &fl) == 0);
+	CHECK(blocklist_contains(&bl, fpr, fl));
+	CHECK(blocklist_policy_fn(&bl, fpr, fl));
+	fpr[19] ^= 1;
+	CHECK(!blocklist_contains(&bl, fpr, fl));
+	CHECK(pgp_fpr_from_hex("0x 4EB4C5E91961E4BEDA74BE64003E9B25143321A8",
+			       fpr, &fl) == 0);
+	CHECK(blocklist_contains(&bl, fpr, fl));
+	CHECK(pgp_fpr_from_hex("cb186c4f0609a697e4d52dfa6c722b0c1f1e27c18a56708f"
+			       "6525ec27bad9acc9", fpr, &fl) == 0);
+	CHECK(blocklist_contains(&bl, fpr, fl));
+	/* The first 20 octets of a listed v6 fingerprint are not a v4
+	 * fingerprint on the list. */
+	CHECK(!blocklist_contains(&bl, fpr, 20));
+	blocklist_free(&bl);
+
+	memset(&bl, 0, sizeof bl);
+	CHECK(blocklist_parse("x.list", "# ok\n\n002124C4290DB9CE\n", 23, &bl,
+			      &err) != 0);
+	CHECK_INT(err.status, PB_ECONFIG);
+	CHECK_MSG(strncmp(err.msg, "x.list, line 3: \"002124C4290DB9CE\" is not "
+			  "a fingerprint", 45) == 0, "%s", err.msg);
+	blocklist_free(&bl);
+	CHECK(blocklist_load("/nonexistent", &bl, &err) != 0);
+	CHECK(strstr(err.msg, "/nonexistent") != NULL);
+
+	/* onak's Evil32 list, as an operator would install it. */
+	if (access("/usr/share/doc/onak/evil32.blacklist.gz", R_OK) != 0) {
+		printf("# skip: onak's evil32.blacklist.gz missing\n");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/evil32.list", unit_tmpdir());
+	snprintf(cmd, sizeof cmd, "gzip -dc /usr/share/doc/onak/evil32.blacklist.gz "
+		 ">'%s'", path);
+	CHECK(system(cmd) == 0);
+	t0 = unit_ms();
+	CHECK_OK(blocklist_load(path, &bl, &err), &err);
+	printf("# blocklist: evil32: %zu fingerprints read in %.1f ms\n", bl.n,
+	       unit_ms() - t0);
+	CHECK_INT(bl.n, 23844);
+	CHECK(pgp_fpr_from_hex("BB5649D0885E9496AF526BD7005C97E588A91FA3", fpr,
+			       &fl) == 0);
+	CHECK(blocklist_contains(&bl, fpr, fl));
+	blocklist_free(&bl);
 }
 
 static void
@@ -274,6 +400,8 @@ main(int argc, char **argv)
 		{ "defaults", test_defaults },
 		{ "every key", test_every_key },
 		{ "errors name file, line and key", test_errors_name_file_line_key },
+		{ "key policy keys", test_policy_keys },
+		{ "blocklist_file", test_blocklist },
 		{ "units", test_units },
 		{ "reply limits: N/DURATION", test_ratelimit_values },
 		{ "files", test_files },

@@ -27,6 +27,7 @@ int fuzz_one_extract(const uint8_t *data, size_t size);
 int fuzz_one_mailcmd(const uint8_t *data, size_t size);
 int fuzz_one_mailparse(const uint8_t *data, size_t size);
 int fuzz_one_pgp(const uint8_t *data, size_t size);
+int fuzz_one_policy(const uint8_t *data, size_t size);
 int fuzz_one_sendmail(const uint8_t *data, size_t size);
 
 static const struct target {
@@ -39,6 +40,7 @@ static const struct target {
 	{ "mailcmd", fuzz_one_mailcmd },
 	{ "mailparse", fuzz_one_mailparse },
 	{ "pgp", fuzz_one_pgp },
+	{ "policy", fuzz_one_policy },
 	{ "sendmail", fuzz_one_sendmail },
 };
 

@@ -104,7 +104,8 @@ for _k in spool_dir keydb from_addr mailsync_file smtp_relay sendmail_cmd \
 	max_message_size max_keys_per_message max_key_size dedup_ttl \
 	retry_schedule max_queue_lifetime batch_window max_batch_keys \
 	max_batch_bytes log mail_commands reply_limit reply_limit_total \
-	max_reply_keys; do
+	max_reply_keys third_party_certs max_certs_per_uid max_uid_size \
+	max_sig_size user_attributes blocklist_file; do
 	grep -q "^     $_k: " "$TEST_TMP/p5.txt" || not_ok "pksbridge.conf(5) has no entry for $_k"
 done
 ok "pksbridge.conf(5) has an entry for every key"

@@ -49,6 +49,10 @@ int unit_load_keys(const char *rel, struct pgp_keylist *list);
 /* unit_armor_keys - the public keys of the armored blocks in text (a
  * mail, a MIME part), appended to list. */
 void unit_armor_keys(const char *text, size_t len, struct pgp_keylist *list);
+/* unit_pgpgen - run tests/tools/pgpgen.py with args (a shell word list
+ * the test wrote itself; stdout to out_path if not NULL): 0, or -1 if it
+ * failed (python3-cryptography missing is a failure, not a skip). */
+int unit_pgpgen(const char *args, const char *out_path);
 /* unit_count_procs - live processes whose command line contains needle
  * (and prog, if not NULL); zombies do not count, they run nothing. */
 int unit_count_procs(const char *prog, const char *needle);
