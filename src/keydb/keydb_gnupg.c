@@ -187,6 +187,51 @@ report(int fd, const char *fmt, ...)
 	}
 }
 
+/* heal_keybox - put back the keybox a killed gpg left renamed away.
+ *
+ * GnuPG 2.2 replaces pubring.kbx with two renames (keybox-update.c,
+ * rename_tmp_file: pubring.kbx to pubring.kbx~, then pubring.kbx.tmp to
+ * pubring.kbx).  A gpg killed between them (our own timeout's kill, an
+ * MTA's kill of its process group, the OOM killer) leaves no pubring.kbx,
+ * and every later import then fails with "no writable keyring found"
+ * while the whole keyring sits in pubring.kbx~: crash_ingest at full size
+ * wedged 162 entries that way.  pubring.kbx~ is the last keyring gpg
+ * finished; the interrupted import never reported success, so its entry
+ * is retried and nothing acknowledged is lost by going back to it.
+ *
+ * Called with DIR/pksbridge.lock held, so none of our own gpg processes
+ * is between the renames; a live gpg of someone else's would hold
+ * GnuPG's own pubring.kbx.lock (its pid on the first line), and then we
+ * leave it to finish.  Returns 1 if it put the keybox back. */
+static int
+heal_keybox(const char *home)
+{
+	char *kbx = xasprintf("%s/pubring.kbx", home);
+	char *bak = xasprintf("%s/pubring.kbx~", home);
+	char *glock = xasprintf("%s/pubring.kbx.lock", home);
+	struct stat st;
+	int healed = 0;
+	FILE *f;
+
+	if (lstat(kbx, &st) == 0 || errno != ENOENT || lstat(bak, &st) != 0)
+		goto out;
+	if ((f = fopen(glock, "re")) != NULL) {
+		long pid = 0;
+		int n = fscanf(f, "%ld", &pid);
+
+		fclose(f);
+		if (n == 1 && pid > 0 && pid <= INT_MAX &&
+		    (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			goto out;
+	}
+	healed = rename(bak, kbx) == 0;
+out:
+	free(kbx);
+	free(bak);
+	free(glock);
+	return healed;
+}
+
 /* child_import - runs in the child: import, report, exit.  Never
  * returns.  Lines: "E STATUS MESSAGE", "R considered imported unchanged
  * no_user_id not_imported skipped_v3", "I FPR GPGERR". */
@@ -220,6 +265,9 @@ child_import(const char *home, int file_mode, const struct pgp_key *keys,
 		}
 	}
 	free(lock);
+	if (heal_keybox(home))
+		report(fd, "W put back %s/pubring.kbx from pubring.kbx~, which a "
+		       "killed gpg left renamed away\n", home);
 
 	if (keycheck_gpgme_init(&ierr) != 0) {
 		report(fd, "E %d %s\n", PB_EUNAVAIL, ierr.msg);
@@ -280,6 +328,7 @@ struct import_report {
 	size_t nfprs;
 	int err_status;		/* from an "E" line, 0 if none */
 	char err_msg[400];
+	char warning[400];	/* from a "W" line, "" if none */
 };
 
 static void
@@ -296,6 +345,8 @@ parse_report(char *text, struct import_report *ir)
 			ir->err_status = st > 0 && st <= PB_EUNAVAIL ? (int)st : PB_ETEMP;
 			snprintf(ir->err_msg, sizeof ir->err_msg, "%s",
 				 *end == ' ' ? end + 1 : end);
+		} else if (line[0] == 'W' && line[1] == ' ') {
+			snprintf(ir->warning, sizeof ir->warning, "%s", line + 2);
 		} else if (line[0] == 'R' && line[1] == ' ') {
 			if (sscanf(line + 2, "%d %d %d %d %d %d", &ir->considered,
 				   &ir->imported, &ir->unchanged, &ir->no_user_id,
@@ -447,6 +498,8 @@ gnupg_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 		goto out;
 	buf_putc(&out, '\0');	/* parse_report wants a string even if empty */
 	parse_report((char *)out.data, &ir);
+	if (ir.warning[0])
+		log_warning(qid, "keydb=gnupg:%s: %s", g->home, ir.warning);
 	if (ir.err_status) {
 		pb_err_set(err, (enum pb_status)ir.err_status, "%s", ir.err_msg);
 		goto out;
@@ -475,9 +528,11 @@ gnupg_put(struct keydb *db, const char *qid, const struct pgp_key *keys,
 
 		pb_err_set(err, perm ? PB_EPERM : PB_ETEMP,
 			   "gpg did not import %zu of %zu keys into %s (%s%s): "
-			   "%d without valid user ID, %d v3, %d not imported",
+			   "%d considered, %d new, %d unchanged, %d without "
+			   "valid user ID, %d v3, %d not imported",
 			   nmissing, n, g->home, buf_str(&missing),
-			   nmissing > 3 ? ", ..." : "", ir.no_user_id,
+			   nmissing > 3 ? ", ..." : "", ir.considered,
+			   ir.imported, ir.unchanged, ir.no_user_id,
 			   ir.skipped_v3, ir.not_imported);
 		goto out;
 	}

@@ -1103,6 +1103,42 @@ test_gnupg_locked_keyring(void)
 	pgp_keylist_free(&list);
 }
 
+/* A gpg killed between GnuPG 2.2's two renames of the keybox (pubring.kbx
+ * to pubring.kbx~, pubring.kbx.tmp to pubring.kbx) leaves no pubring.kbx,
+ * and gpg alone then fails every import ("no writable keyring found").
+ * The next put puts pubring.kbx~ back and imports; the keys the keybox
+ * held are still there. */
+static void
+test_gnupg_keybox_renamed_away(void)
+{
+	struct pgp_keylist alice = { 0 }, bob = { 0 };
+	struct keydb *db;
+	struct pb_err err;
+	char spec[300], home[256], kbx[300], bak[300], tmp[300];
+	FILE *f;
+
+	CHECK(unit_load_keys("keys/alice.asc", &alice) == 0);
+	CHECK(unit_load_keys("keys/bob.asc", &bob) == 0);
+	snprintf(home, sizeof home, "%s/gnupg-renamed", unit_tmpdir());
+	snprintf(spec, sizeof spec, "gnupg:%s", home);
+	snprintf(kbx, sizeof kbx, "%s/pubring.kbx", home);
+	snprintf(bak, sizeof bak, "%s/pubring.kbx~", home);
+	snprintf(tmp, sizeof tmp, "%s/pubring.kbx.tmp", home);
+	CHECK_OK(keydb_open(spec, &db, &err), &err);
+	CHECK_OK(db->put(db, "Q8", alice.keys, alice.nkeys, 20000, &err), &err);
+	/* The state gpg leaves when killed between its renames. */
+	CHECK(rename(kbx, bak) == 0);
+	CHECK((f = fopen(tmp, "w")) != NULL);
+	fputs("half a keybox", f);
+	fclose(f);
+	CHECK_OK(db->put(db, "Q9", bob.keys, bob.nkeys, 20000, &err), &err);
+	CHECK(gnupg_holds(spec, alice.keys[0].fpr_hex, 0));
+	CHECK(gnupg_holds(spec, bob.keys[0].fpr_hex, 0));
+	db->close(db);
+	pgp_keylist_free(&alice);
+	pgp_keylist_free(&bob);
+}
+
 struct nobody_put {
 	const char *spec;
 	struct pgp_keylist *list;
@@ -1531,6 +1567,8 @@ main(int argc, char **argv)
 		{ "sks: HKP address from BASEDIR/sksconf", test_sks_hkp_address },
 		{ "gnupg: the home it makes", test_gnupg_home },
 		{ "gnupg: locked keyring times out", test_gnupg_locked_keyring },
+		{ "gnupg: a keybox a killed gpg renamed away is put back",
+		  test_gnupg_keybox_renamed_away },
 		{ "gnupg: as nobody; unwritable home", test_gnupg_nobody },
 		{ "sks: one durable file, one armor block", test_sks_spool_file },
 		{ "sks: a missing messages/ is not made", test_sks_missing_spool_not_made },
