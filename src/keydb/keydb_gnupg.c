@@ -187,6 +187,36 @@ report(int fd, const char *fmt, ...)
 	}
 }
 
+/* lock_holder_alive - is the pid on GnuPG's dotlock file a live gpg?
+ * gpg itself only asks kill(pid, 0), so the lock of a gpg killed with it
+ * (our timeout's kill) outlives it whenever the pid is reused, and every
+ * later gpg waits for it for ever: the keyring is wedged until that
+ * unrelated process exits.  On Linux /proc names the holder; a holder
+ * that is not gpg cannot be holding a keybox lock. */
+static int
+lock_holder_alive(const char *glock)
+{
+	char path[64], comm[32] = "";
+	long pid = 0;
+	FILE *f;
+	int n;
+
+	if ((f = fopen(glock, "re")) == NULL)
+		return 0;
+	n = fscanf(f, "%ld", &pid);
+	fclose(f);
+	if (n != 1 || pid <= 0 || pid > INT_MAX)
+		return 0;
+	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 1;	/* no /proc: trust kill() as gpg does */
+	n = fgets(comm, sizeof comm, f) != NULL;
+	fclose(f);
+	return !n || strncmp(comm, "gpg", 3) == 0;
+}
+
 /* heal_keybox - put back the keybox a killed gpg left renamed away.
  *
  * GnuPG 2.2 replaces pubring.kbx with two renames (keybox-update.c,
@@ -202,7 +232,8 @@ report(int fd, const char *fmt, ...)
  * Called with DIR/pksbridge.lock held, so none of our own gpg processes
  * is between the renames; a live gpg of someone else's would hold
  * GnuPG's own pubring.kbx.lock (its pid on the first line), and then we
- * leave it to finish.  Returns 1 if it put the keybox back. */
+ * leave it to finish.  Returns 2 if it put the keybox back, 1 if it only
+ * removed a dead holder's lock, 0 if it did nothing. */
 static int
 heal_keybox(const char *home)
 {
@@ -211,20 +242,16 @@ heal_keybox(const char *home)
 	char *glock = xasprintf("%s/pubring.kbx.lock", home);
 	struct stat st;
 	int healed = 0;
-	FILE *f;
 
+	if (lock_holder_alive(glock))
+		goto out;
+	/* A lock whose holder is dead or not gpg: gpg removes the first
+	 * kind itself, and would wait for ever on the second. */
+	if (unlink(glock) == 0)
+		healed = 1;
 	if (lstat(kbx, &st) == 0 || errno != ENOENT || lstat(bak, &st) != 0)
 		goto out;
-	if ((f = fopen(glock, "re")) != NULL) {
-		long pid = 0;
-		int n = fscanf(f, "%ld", &pid);
-
-		fclose(f);
-		if (n == 1 && pid > 0 && pid <= INT_MAX &&
-		    (kill((pid_t)pid, 0) == 0 || errno == EPERM))
-			goto out;
-	}
-	healed = rename(bak, kbx) == 0;
+	healed = (rename(bak, kbx) == 0) * 2;
 out:
 	free(kbx);
 	free(bak);
@@ -265,9 +292,16 @@ child_import(const char *home, int file_mode, const struct pgp_key *keys,
 		}
 	}
 	free(lock);
-	if (heal_keybox(home))
+	switch (heal_keybox(home)) {
+	case 2:
 		report(fd, "W put back %s/pubring.kbx from pubring.kbx~, which a "
 		       "killed gpg left renamed away\n", home);
+		break;
+	case 1:
+		report(fd, "W removed %s/pubring.kbx.lock of a gpg that is no "
+		       "longer running\n", home);
+		break;
+	}
 
 	if (keycheck_gpgme_init(&ierr) != 0) {
 		report(fd, "E %d %s\n", PB_EUNAVAIL, ierr.msg);

@@ -1072,6 +1072,7 @@ test_gnupg_locked_keyring(void)
 	struct keydb *db;
 	struct pb_err err;
 	char spec[300], home[256], lock[300], host[256];
+	pid_t holder;
 	int64_t t0, dt;
 	FILE *f;
 
@@ -1079,13 +1080,21 @@ test_gnupg_locked_keyring(void)
 	snprintf(home, sizeof home, "%s/gnupg-locked", unit_tmpdir());
 	snprintf(spec, sizeof spec, "gnupg:%s", home);
 	CHECK_OK(keydb_open(spec, &db, &err), &err);
-	/* A first import creates the keybox; then someone holds its lock:
-	 * GnuPG's dotlock names a live pid on this host (ours). */
+	/* A first import creates the keybox; then a gpg holds its lock:
+	 * GnuPG's dotlock names a live pid on this host, here a child that
+	 * calls itself gpg. */
 	CHECK_OK(db->put(db, "Q5", list.keys, list.nkeys, 20000, &err), &err);
 	snprintf(lock, sizeof lock, "%s/pubring.kbx.lock", home);
 	CHECK(gethostname(host, sizeof host) == 0);
+	if ((holder = fork()) == 0) {
+		prctl(PR_SET_NAME, "gpg");
+		pause();
+		_exit(0);
+	}
+	CHECK(holder > 0);
+	usleep(50000);		/* its name set before gpg looks */
 	CHECK((f = fopen(lock, "w")) != NULL);
-	fprintf(f, "%10ld\n%s\n", (long)getpid(), host);
+	fprintf(f, "%10ld\n%s\n", (long)holder, host);
 	fclose(f);
 	t0 = clock_ms();
 	CHECK(db->put(db, "Q6", list.keys, list.nkeys, 1500, &err) == -1);
@@ -1096,9 +1105,15 @@ test_gnupg_locked_keyring(void)
 	/* The gpg waiting for the lock went with the child. */
 	usleep(100000);
 	CHECK_INT(unit_count_procs(NULL, home), 0);
-	/* Lock gone: works again. */
-	CHECK(unlink(lock) == 0);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	/* A lock whose pid is alive but not gpg (a gpg killed with it, its
+	 * pid reused) would make gpg wait for ever: it is removed. */
+	CHECK((f = fopen(lock, "w")) != NULL);
+	fprintf(f, "%10ld\n%s\n", (long)getpid(), host);
+	fclose(f);
 	CHECK_OK(db->put(db, "Q7", list.keys, list.nkeys, 20000, &err), &err);
+	CHECK(access(lock, F_OK) != 0);
 	db->close(db);
 	pgp_keylist_free(&list);
 }
