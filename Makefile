@@ -236,7 +236,7 @@ run: bootstrap
 # bench - pksbridge against SKS's own mail path (throwaway SKS on
 # loopback, ~10 min; BENCH_QUICK=1 for a smoke run); see bench/run.
 # Not part of check: it measures, it does not test.
-bench: all $(TOOL_BINS)
+bench: all $(TEST_BINS) $(TOOL_BINS)
 	BUILD=$(BUILD) sh bench/run
 
 # Man pages, the systemd units and the contrib files name the paths of the
