@@ -253,13 +253,24 @@ MAN8       := $(wildcard man/*.8)
 MAN5       := $(wildcard man/*.5)
 # conf/pksbridge-help.txt is the built-in HELP text (test_replymail keeps
 # them equal), for operators to copy beside pksbridge.conf and translate.
-DOCS       := README.md docs/WIRING.md docs/JSON.md conf/pksbridge-help.txt
+DOCS       := README.md docs/WIRING.md docs/JSON.md docs/SECURITY.md \
+              conf/pksbridge-help.txt
 UNITS      := contrib/systemd/pksbridge.service \
               contrib/systemd/pksbridge-purge.service \
               contrib/systemd/pksbridge-purge.timer
 
 # install - never overwrites an existing pksbridge.conf (the shipped one
 # is then left beside it as pksbridge.conf.dist, for comparison).
+# pksbridge.conf is 0640 root:$(CONF_GROUP), readable by the group the
+# MTA's pipe user, the runner and operators share (docs/SECURITY.md);
+# where that group does not exist yet (or the installing user may not
+# give files to it), 0644, with a note: 0640 root:root would lock the
+# pipe user out of its own configuration.
+CONF_GROUP ?= pksbridge
+CONF_MODE = if getent group $(CONF_GROUP) >/dev/null && \
+	  chgrp $(CONF_GROUP) $(1) 2>/dev/null; then chmod 0640 $(1); else \
+	  chmod 0644 $(1); echo "note: $(1) is 0644: no group $(CONF_GROUP) to \
+	  give it to (then: chgrp $(CONF_GROUP) FILE && chmod 0640 FILE)"; fi
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 \
 	  $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(sysconfdir) $(DESTDIR)$(docdir) \
@@ -276,7 +287,8 @@ install: all
 	  install -m 0644 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf.dist; \
 	  echo "kept $(DESTDIR)$(sysconfdir)/pksbridge.conf (new sample: pksbridge.conf.dist)"; \
 	else \
-	  install -m 0644 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf; \
+	  install -m 0600 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf && \
+	  $(call CONF_MODE,$(DESTDIR)$(sysconfdir)/pksbridge.conf); \
 	fi
 	for u in $(UNITS); do \
 	  $(INSTALL_SED) $$u >$(DESTDIR)$(systemdunitdir)/$${u#contrib/systemd/} && \
