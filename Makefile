@@ -8,6 +8,7 @@
 #                   docdir, systemdunitdir, sysusersdir, tmpfilesdir)
 #   make uninstall  the same variables; keeps an edited pksbridge.conf
 #   make lint-man   mandoc -Tlint on the man pages (what CI runs)
+#   make deb        the Debian package, $(BUILD)/pksbridge_VERSION_ARCH.deb
 #   make asan       the same tests in an AddressSanitizer+UBSan build
 #   make asan-unit  only the unit tests, in that build (what CI runs)
 #   make test-bins  build the program and the unit test binaries, run nothing
@@ -320,6 +321,28 @@ uninstall:
 	  echo "kept $(DESTDIR)$(sysconfdir)/pksbridge.conf (edited; remove it yourself)"; \
 	fi
 
+# deb - the Debian package (debian/, debhelper compat 13): the tracked and
+# untracked-but-not-ignored files are copied to $(BUILD)/deb/ and built
+# there with dpkg-buildpackage -us -uc -b (which writes beside its source
+# tree, so never into the checkout's parent), then checked by lintian
+# (no errors allowed); the .deb ends in $(BUILD)/.  debian/changelog's
+# version must be VERSION's.  Needs debhelper, dpkg-dev and lintian, and
+# the build packages (dpkg-checkbuilddeps names what is missing).
+DEB_DIR    = $(BUILD)/deb/pksbridge-$(VERSION)
+deb:
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+	  { echo "deb: debian/changelog is $$v, VERSION is $(VERSION)"; exit 1; }
+	rm -rf $(BUILD)/deb && mkdir -p $(DEB_DIR)
+	git ls-files -co --exclude-standard | grep -v '^build' | \
+	  tar -cf - -T - | tar -xf - -C $(DEB_DIR)
+	cd $(DEB_DIR) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error \
+	  $(BUILD)/deb/pksbridge_$(VERSION)_*.changes
+	cp $(BUILD)/deb/pksbridge_$(VERSION)_*.deb $(BUILD)/
+	rm -rf $(DEB_DIR)
+
+.PHONY: deb
+
 # lint-man - mandoc -Tlint, every message counts except the two that
 # depend on which other manuals this machine has installed.
 lint-man:
@@ -336,4 +359,6 @@ man-lint: lint-man
 clean:
 	rm -rf build build-asan build-fuzz build-clang build-gcc build-mtaroot
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# -type f: make deb's staging tree under $(BUILD) has sysusers.d/ and
+# tmpfiles.d/ directories.
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
