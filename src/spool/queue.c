@@ -1325,9 +1325,13 @@ flush_rule(struct q_entry *e, void *arg, char *why)
 
 	if (waits(e, why))
 		return 1;
-	if ((e->state != QS_READY && e->state != QS_DEFERRED) ||
-	    e->next_attempt <= now) {
-		snprintf(why, Q_WHY_LEN, "not waiting for its time");
+	/* Deferred only, as "queue flush --help" says (postqueue -f): a
+	 * ready entry waiting is inside its batch window, and flushing it
+	 * would split the batch its peer is about to get. */
+	if (e->state != QS_DEFERRED || e->next_attempt <= now) {
+		snprintf(why, Q_WHY_LEN, e->state == QS_READY ?
+			 "ready: waits for its batch window" :
+			 "not waiting for its time");
 		return 1;
 	}
 	/* One being delivered goes out right now anyway. */
