@@ -9,6 +9,7 @@
 #   make uninstall  the same variables; keeps an edited pksbridge.conf
 #   make lint-man   mandoc -Tlint on the man pages (what CI runs)
 #   make deb        the Debian package, $(BUILD)/pksbridge_VERSION_ARCH.deb
+#   make test-systemd  that package's runner under a real systemd (nspawn)
 #   make asan       the same tests in an AddressSanitizer+UBSan build
 #   make asan-unit  only the unit tests, in that build (what CI runs)
 #   make test-bins  build the program and the unit test binaries, run nothing
@@ -342,6 +343,15 @@ deb:
 	rm -rf $(DEB_DIR)
 
 .PHONY: deb
+
+# test-systemd - the package's runner under a real systemd (systemd-nspawn
+# -b of a Debian 12 with the package): tests/systemd/nspawn.sh.  Needs
+# root, mmdebstrap and systemd-container; PB_SYSTEMD_EXIM=1 adds Exim's
+# sendmail against the unit's sandbox.
+test-systemd: deb
+	BUILD=$(BUILD) sh tests/run --systemd
+
+.PHONY: test-systemd
 
 # lint-man - mandoc -Tlint, every message counts except the two that
 # depend on which other manuals this machine has installed.
