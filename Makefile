@@ -367,7 +367,7 @@ man-lint: lint-man
 # build-mtaroot/ is the cached Debian system the Postfix and OpenSMTPD tests
 # run their MTA in (tests/lib/mtaroot.sh).
 clean:
-	rm -rf build build-asan build-fuzz build-clang build-gcc build-mtaroot
+	rm -rf build build-asan build-fuzz build-clang build-gcc build-mtaroot build-systemd
 
 # -type f: make deb's staging tree under $(BUILD) has sysusers.d/ and
 # tmpfiles.d/ directories.
