@@ -329,6 +329,8 @@ uninstall:
 # (no errors allowed); the .deb ends in $(BUILD)/.  debian/changelog's
 # version must be VERSION's.  Needs debhelper, dpkg-dev and lintian, and
 # the build packages (dpkg-checkbuilddeps names what is missing).
+# lintian leaves its ELF cache (mldbm-elf-*) in TMPDIR: it gets one that
+# goes with the staging tree.
 DEB_DIR    = $(BUILD)/deb/pksbridge-$(VERSION)
 deb:
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
@@ -337,10 +339,10 @@ deb:
 	git ls-files -co --exclude-standard | grep -v '^build' | \
 	  tar -cf - -T - | tar -xf - -C $(DEB_DIR)
 	cd $(DEB_DIR) && dpkg-buildpackage -us -uc -b
-	lintian --fail-on error \
-	  $(BUILD)/deb/pksbridge_$(VERSION)_*.changes
+	mkdir -p $(BUILD)/deb/tmp && TMPDIR=$(abspath $(BUILD))/deb/tmp \
+	  lintian --fail-on error $(BUILD)/deb/pksbridge_$(VERSION)_*.changes
 	cp $(BUILD)/deb/pksbridge_$(VERSION)_*.deb $(BUILD)/
-	rm -rf $(DEB_DIR)
+	rm -rf $(DEB_DIR) $(BUILD)/deb/tmp
 
 .PHONY: deb
 
