@@ -169,6 +169,9 @@ q_entry_new_reply(struct q_entry *e, enum q_state state, const char *to,
 {
 	q_entry_new(e, Q_OUTBOUND, Q_ORIGIN_LOCAL, state, 0, why, src);
 	e->kind = Q_KIND_REPLY;
+	/* Not the request's size: the reply is composed at delivery, which
+	 * records its size (bridge/reply.c); 0 until then. */
+	e->size = 0;
 	e->peer = dup_or_null(to);
 }
 
