@@ -8,6 +8,8 @@
 #                   docdir, systemdunitdir, sysusersdir, tmpfilesdir)
 #   make uninstall  the same variables; keeps an edited pksbridge.conf
 #   make lint-man   mandoc -Tlint on the man pages (what CI runs)
+#   make deb        the Debian package, $(BUILD)/pksbridge_VERSION_ARCH.deb
+#   make test-systemd  that package's runner under a real systemd (nspawn)
 #   make asan       the same tests in an AddressSanitizer+UBSan build
 #   make asan-unit  only the unit tests, in that build (what CI runs)
 #   make test-bins  build the program and the unit test binaries, run nothing
@@ -236,7 +238,7 @@ run: bootstrap
 # bench - pksbridge against SKS's own mail path (throwaway SKS on
 # loopback, ~10 min; BENCH_QUICK=1 for a smoke run); see bench/run.
 # Not part of check: it measures, it does not test.
-bench: all $(TOOL_BINS)
+bench: all $(TEST_BINS) $(TOOL_BINS)
 	BUILD=$(BUILD) sh bench/run
 
 # Man pages, the systemd units and the contrib files name the paths of the
@@ -253,13 +255,24 @@ MAN8       := $(wildcard man/*.8)
 MAN5       := $(wildcard man/*.5)
 # conf/pksbridge-help.txt is the built-in HELP text (test_replymail keeps
 # them equal), for operators to copy beside pksbridge.conf and translate.
-DOCS       := README.md docs/WIRING.md docs/JSON.md conf/pksbridge-help.txt
+DOCS       := README.md docs/WIRING.md docs/JSON.md docs/SECURITY.md \
+              conf/pksbridge-help.txt
 UNITS      := contrib/systemd/pksbridge.service \
               contrib/systemd/pksbridge-purge.service \
               contrib/systemd/pksbridge-purge.timer
 
 # install - never overwrites an existing pksbridge.conf (the shipped one
 # is then left beside it as pksbridge.conf.dist, for comparison).
+# pksbridge.conf is 0640 root:$(CONF_GROUP), readable by the group the
+# MTA's pipe user, the runner and operators share (docs/SECURITY.md);
+# where that group does not exist yet (or the installing user may not
+# give files to it), 0644, with a note: 0640 root:root would lock the
+# pipe user out of its own configuration.
+CONF_GROUP ?= pksbridge
+CONF_MODE = if getent group $(CONF_GROUP) >/dev/null && \
+	  chgrp $(CONF_GROUP) $(1) 2>/dev/null; then chmod 0640 $(1); else \
+	  chmod 0644 $(1); echo "note: $(1) is 0644: no group $(CONF_GROUP) to \
+	  give it to (then: chgrp $(CONF_GROUP) FILE && chmod 0640 FILE)"; fi
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man8 \
 	  $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(sysconfdir) $(DESTDIR)$(docdir) \
@@ -276,7 +289,8 @@ install: all
 	  install -m 0644 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf.dist; \
 	  echo "kept $(DESTDIR)$(sysconfdir)/pksbridge.conf (new sample: pksbridge.conf.dist)"; \
 	else \
-	  install -m 0644 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf; \
+	  install -m 0600 conf/pksbridge.conf $(DESTDIR)$(sysconfdir)/pksbridge.conf && \
+	  $(call CONF_MODE,$(DESTDIR)$(sysconfdir)/pksbridge.conf); \
 	fi
 	for u in $(UNITS); do \
 	  $(INSTALL_SED) $$u >$(DESTDIR)$(systemdunitdir)/$${u#contrib/systemd/} && \
@@ -308,6 +322,39 @@ uninstall:
 	  echo "kept $(DESTDIR)$(sysconfdir)/pksbridge.conf (edited; remove it yourself)"; \
 	fi
 
+# deb - the Debian package (debian/, debhelper compat 13): the tracked and
+# untracked-but-not-ignored files are copied to $(BUILD)/deb/ and built
+# there with dpkg-buildpackage -us -uc -b (which writes beside its source
+# tree, so never into the checkout's parent), then checked by lintian
+# (no errors allowed); the .deb ends in $(BUILD)/.  debian/changelog's
+# version must be VERSION's.  Needs debhelper, dpkg-dev and lintian, and
+# the build packages (dpkg-checkbuilddeps names what is missing).
+# lintian leaves its ELF cache (mldbm-elf-*) in TMPDIR: it gets one that
+# goes with the staging tree.
+DEB_DIR    = $(BUILD)/deb/pksbridge-$(VERSION)
+deb:
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+	  { echo "deb: debian/changelog is $$v, VERSION is $(VERSION)"; exit 1; }
+	rm -rf $(BUILD)/deb && mkdir -p $(DEB_DIR)
+	git ls-files -co --exclude-standard | grep -v '^build' | \
+	  tar -cf - -T - | tar -xf - -C $(DEB_DIR)
+	cd $(DEB_DIR) && dpkg-buildpackage -us -uc -b
+	mkdir -p $(BUILD)/deb/tmp && TMPDIR=$(abspath $(BUILD))/deb/tmp \
+	  lintian --fail-on error $(BUILD)/deb/pksbridge_$(VERSION)_*.changes
+	cp $(BUILD)/deb/pksbridge_$(VERSION)_*.deb $(BUILD)/
+	rm -rf $(DEB_DIR) $(BUILD)/deb/tmp
+
+.PHONY: deb
+
+# test-systemd - the package's runner under a real systemd (systemd-nspawn
+# -b of a Debian 12 with the package): tests/systemd/nspawn.sh.  Needs
+# root, mmdebstrap and systemd-container; PB_SYSTEMD_EXIM=1 adds Exim's
+# sendmail against the unit's sandbox.
+test-systemd: deb
+	BUILD=$(BUILD) sh tests/run --systemd
+
+.PHONY: test-systemd
+
 # lint-man - mandoc -Tlint, every message counts except the two that
 # depend on which other manuals this machine has installed.
 lint-man:
@@ -322,6 +369,8 @@ man-lint: lint-man
 # build-mtaroot/ is the cached Debian system the Postfix and OpenSMTPD tests
 # run their MTA in (tests/lib/mtaroot.sh).
 clean:
-	rm -rf build build-asan build-fuzz build-clang build-gcc build-mtaroot
+	rm -rf build build-asan build-fuzz build-clang build-gcc build-mtaroot build-systemd
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# -type f: make deb's staging tree under $(BUILD) has sysusers.d/ and
+# tmpfiles.d/ directories.
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

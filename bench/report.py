@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 
@@ -217,6 +218,24 @@ def s7(raw):
         except (OSError, ValueError):
             pass
         out["floods"][name] = row
+    return out
+
+
+def s8(raw):
+    """The "# bench:" lines of the tests (bench/s8_tests.sh):
+    WHAT: VALUE UNIT (target <= TARGET UNIT)."""
+    path = os.path.join(raw, "s8_tests", "bench.txt")
+    try:
+        with open(path) as f:
+            lines = [l.rstrip("\n") for l in f if l.strip()]
+    except OSError:
+        return None
+    out = []
+    for l in lines:
+        m = re.match(r"^(.*): ([0-9.]+) (\S+) \(target <= ([0-9.]+) \S+\)$", l)
+        if m:
+            out.append({"what": m.group(1), "value": float(m.group(2)),
+                        "unit": m.group(3), "target": float(m.group(4))})
     return out
 
 
@@ -434,6 +453,20 @@ def main():
                                     fmt(j["cpu_ms"], " ms"), j["maxrss_kb"],
                                     fmt(c["cpu_ms"], " ms"), c["rss_kb"]),
                                 "met": cpu_worst <= 1000 and rss_worst <= 65536})
+        w("")
+
+    r8 = s8(raw)
+    if r8 is not None:
+        res["test_speeds"] = r8
+        w("8. speeds the tests measure (make check bounds them only against a hang)")
+        for x in r8:
+            w("   %-7s %s: %s %s (target <= %s %s)" % (
+                "MET" if x["value"] <= x["target"] else "MISSED", x["what"],
+                fmt(x["value"]), x["unit"], fmt(x["target"]), x["unit"]))
+            targets.append({"scenario": x["what"],
+                            "target": "<= %s %s" % (fmt(x["target"]), x["unit"]),
+                            "measured": "%s %s" % (fmt(x["value"]), x["unit"]),
+                            "met": x["value"] <= x["target"]})
         w("")
 
     res["targets"] = targets

@@ -3,7 +3,10 @@
  * the sendmail that SKS's mailsync pipes its mail into (sendmail_cmd,
  * by default "sendmail -t -oi").
  *
- * It queues and returns: one durable outbound entry per PKS peer, and
+ * It queues and returns: one durable outbound entry per recipient (the
+ * arguments and, with -t, To/Cc/Bcc: SKS addresses each mail to the
+ * peers of its own mailsync file, so that file stays the one list, and
+ * mailsync_file is for ADD mails alone), and
  * never the network, because SKS calls it synchronously from its single
  * event loop.  The command line is read the way Postfix's sendmail reads
  * it: known-but-unused options and every -oX except -oi are ignored,
@@ -41,8 +44,9 @@ sendmail_usage(FILE *f)
 		"usage: pksbridge [-c FILE] sendmail [-t] [-i] [-oi] [-f ADDR] [RCPT...]\n"
 		"\n"
 		"Outbound intake for SKS's sendmail_cmd: read one mail on stdin and\n"
-		"queue its keys for each PKS peer (the recipients, and with -t the\n"
-		"To/Cc/Bcc addresses), then return at once; \"pksbridge run\" sends.\n"
+		"queue its keys for each recipient, a PKS peer (the arguments, and\n"
+		"with -t the To/Cc/Bcc addresses; SKS names every peer of its\n"
+		"mailsync file), then return at once; \"pksbridge run\" sends.\n"
 		"Keys that only echo what came from PKS are suppressed.  Other\n"
 		"sendmail options are accepted and ignored, as Postfix does.\n"
 		"Exits 0 once queued, 75 if that failed, 64 for an unknown option.\n");

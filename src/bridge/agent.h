@@ -125,6 +125,9 @@ void peer_done(struct agent_batch *b);
 int reply_lease_secs(int timeout_ms);
 int reply_accepts(const struct q_entry *e);
 int reply_attempt(struct agent_batch *b, struct pb_err *err);
+int reply_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
+		 struct agent_item *it, const struct q_entry *e,
+		 struct pb_err *err);
 void reply_log(const struct agent_batch *b, const struct agent_item *it);
 void reply_done(struct agent_batch *b);
 

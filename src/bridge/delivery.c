@@ -38,7 +38,7 @@ static const struct agent agents[] = {
 		.name = "reply", .dir = Q_OUTBOUND, .claim_flags = SPOOL_SYNC,
 		.one_at_a_time = 1, .lease_secs = reply_lease_secs,
 		.accepts = reply_accepts, .attempt = reply_attempt,
-		.log = reply_log, .done = reply_done,
+		.record = reply_record, .log = reply_log, .done = reply_done,
 	},
 };
 

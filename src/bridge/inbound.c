@@ -5,6 +5,7 @@
 #include "bridge/outbound.h"
 #include "bridge/request.h"
 #include "mail/extract.h"
+#include "mail/replypolicy.h"
 #include "spool/dedup.h"
 #include "transport/mailsync.h"
 #include "util/log.h"
@@ -399,10 +400,21 @@ log_commit(const struct inbound *in, const struct inbound_result *res,
 	   const struct outbound_result *out)
 {
 	const struct inbound_opts *o = &in->opts;
+	/* from= is the envelope sender, as an MTA logs it: the Return-Path
+	 * the delivering MTA added, else the mbox From line, else $SENDER
+	 * (the order a reply goes by).  $SENDER alone printed from=<> for
+	 * every Postfix delivery, which reads as a bounce. */
+	struct reply_request rr = {
+		.return_path = in->x.h.return_path,
+		.from_line = in->x.h.from_line,
+		.env_sender = o->sender,
+	};
+	char from[REPLY_ADDR_MAX + 1];
 
+	replypolicy_envelope_sender(&rr, from);
 	log_info(res->id, "from=<%s>, message-id=<%s>, size=%llu, "
 		 "origin=%s, keys=%zu, new=%zu, status=%s%s%s%s",
-		 o->sender ? o->sender : "",
+		 from,
 		 in->x.h.message_id ? in->x.h.message_id : "",
 		 (unsigned long long)o->total_size,
 		 q_origin_name(in->origin), res->nkeys, res->nnew,

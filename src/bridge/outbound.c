@@ -154,9 +154,14 @@ outbound_enqueue(struct spool *sp, DB_TXN *txn, const struct config *cfg,
 			   res, err);
 		res->nsuppressed += r == 0;
 	} else if (npeers == 0) {
+		/* Where the peers came from, so the reason names what to fix:
+		 * an ADD mail (parent set) goes to mailsync_file's peers; the
+		 * sendmail intake to its recipients, which SKS takes from its
+		 * own mailsync file. */
 		r = insert(sp, txn, x, local, NULL, QS_SUPPRESSED,
-			   "no PKS peers: no recipients, or the mailsync file "
-			   "lists none", 0, &o, res, err);
+			   parent ? "no PKS peers: mailsync_file lists none" :
+			   "no PKS peers: the mail named no recipient (none "
+			   "given, and no To/Cc/Bcc with -t)", 0, &o, res, err);
 		res->nsuppressed += r == 0;
 	} else {
 		for (size_t p = 0; p < npeers && r == 0; p++)

@@ -27,6 +27,7 @@
 
 struct rp_state {
 	char msgid[REPLYMAIL_MSGID_MAX];	/* ours, once composed */
+	uint64_t size;		/* the composed mail's bytes, 0 if none */
 };
 
 int
@@ -73,7 +74,7 @@ read_request(struct deliverer *d, const struct q_entry *e, struct mailreq *mr,
 static enum q_state
 compose_send(struct agent_batch *b, const struct q_entry *e,
 	     const struct mailreq *mr, const struct answer *a, char *msgid,
-	     char **error)
+	     uint64_t *size, char **error)
 {
 	const struct config *cfg = b->d->cfg;
 	struct buf mail = BUF_INIT;
@@ -98,10 +99,14 @@ compose_send(struct agent_batch *b, const struct q_entry *e,
 	if (replymail_compose(cfg, &rm, spool_now(), &mail, msgid, &err) != 0) {
 		*error = xasprintf("composing: %s", err.msg);
 		st = QS_FAILED;
-	} else if (transport_send(cfg, e->peer, "", &mail, b->timeout_ms / 1000,
-				  &err) != 0) {
-		*error = xstrdup(err.msg);
-		st = err.status == PB_ETEMP ? QS_DEFERRED : QS_FAILED;
+	} else {
+		/* The reply's size, whatever the send makes of it. */
+		*size = mail.len;
+		if (transport_send(cfg, e->peer, "", &mail,
+				   b->timeout_ms / 1000, &err) != 0) {
+			*error = xstrdup(err.msg);
+			st = err.status == PB_ETEMP ? QS_DEFERRED : QS_FAILED;
+		}
 	}
 	buf_free(&mail);
 	return st;
@@ -109,7 +114,8 @@ compose_send(struct agent_batch *b, const struct q_entry *e,
 
 /* attempt_one - everything between the claim and the record for it. */
 static void
-attempt_one(struct agent_batch *b, struct agent_item *it, char *msgid)
+attempt_one(struct agent_batch *b, struct agent_item *it, char *msgid,
+	    uint64_t *size)
 {
 	struct deliverer *d = b->d;
 	struct mailreq mr;
@@ -124,7 +130,7 @@ attempt_one(struct agent_batch *b, struct agent_item *it, char *msgid)
 				      err.msg);
 		it->outcome = QS_DEFERRED;
 	} else if (it->outcome == QS_READY) {
-		it->outcome = compose_send(b, &it->entry, &mr, &a, msgid,
+		it->outcome = compose_send(b, &it->entry, &mr, &a, msgid, size,
 					   &it->error);
 		answer_free(&a);
 	}
@@ -140,8 +146,28 @@ reply_attempt(struct agent_batch *b, struct pb_err *err)
 	b->state = rs;
 	for (size_t i = 0; i < b->n; i++)
 		if (b->items[i].claimed)
-			attempt_one(b, &b->items[i], rs->msgid);
+			attempt_one(b, &b->items[i], rs->msgid, &rs->size);
 	return 0;
+}
+
+int
+reply_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
+	     struct agent_item *it, const struct q_entry *e, struct pb_err *err)
+{
+	const struct rp_state *rs = b->state;
+	struct q_entry sized;
+	int r;
+
+	(void)it;
+	/* The entry's size is what was composed (one_at_a_time: one item
+	 * per batch), as queue list shows a mail's size. */
+	if (rs->size == 0 || e->size == rs->size)
+		return 0;
+	q_entry_copy(&sized, e);
+	sized.size = rs->size;
+	r = queue_update(sp, txn, e, &sized, err);
+	q_entry_free(&sized);
+	return r;
 }
 
 void

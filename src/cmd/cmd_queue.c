@@ -42,7 +42,8 @@ static const char filter_help[] =
 	"  --state S[,S...]   only entries in these states: ready, deferred, held,\n"
 	"                     done, failed, quarantined, duplicate, suppressed,\n"
 	"                     loop; or pending, finished, all\n"
-	"  --direction D      inbound or outbound\n"
+	"  --direction D      inbound, outbound (sync mail and replies) or\n"
+	"                     reply (replies to mail commands only)\n"
 	"  --peer ADDR        outbound entries for this PKS peer (@DOMAIN: any\n"
 	"                     peer in that domain)\n"
 	"  --since DURATION   created within DURATION (90s, 30m, 2h, 7d)\n";
@@ -93,7 +94,11 @@ static const struct subcmd subcmds[] = {
 	  "(narrowed by FILTERS); pending ones only when --state names them.\n", 1 },
 	{ "flush", "flush [--direction D] [--peer ADDR]",
 	  "Make every deferred entry due now and wake the runner (postqueue -f).\n"
-	  "Held entries stay held.\n", 1 },
+	  "Held entries stay held; ready ones keep their batch window.\n"
+	  "\n"
+	  "  --direction D      only inbound, outbound or reply entries\n"
+	  "  --peer ADDR        only outbound entries for ADDR (@DOMAIN: its\n"
+	  "                     domain)\n", 0 },
 	{ "purge", "purge DURATION [--dry-run] [FILTERS]",
 	  "Delete finished entries (done, failed, quarantined, duplicate,\n"
 	  "suppressed, loop) last changed more than DURATION ago (30d, 12h).\n"
@@ -118,7 +123,8 @@ queue_usage(FILE *f)
 	fprintf(f, "usage: pksbridge [-c FILE] queue COMMAND [ARGS]\n\n");
 	for (size_t i = 0; i < NSUBCMDS; i++)
 		fprintf(f, "  queue %s\n", subcmds[i].synopsis);
-	fprintf(f, "\nFILTERS (list, retry, hold, release, delete, flush, purge):\n%s"
+	fprintf(f, "\nFILTERS (list, retry, hold, release, delete, purge; flush takes\n"
+		"only --direction and --peer):\n%s"
 		"\nAn ID of \"-\" reads ids from stdin, one per line (the first word\n"
 		"of each; a trailing '*' or '!' from a listing is ignored).  Actions\n"
 		"report their counts on stderr, like postsuper.\n"
@@ -541,7 +547,7 @@ static const struct {
 	[ACT_HOLD] = { "hold", "Held", QSET(QS_READY) | QSET(QS_DEFERRED) },
 	[ACT_RELEASE] = { "release", "Released", QSET(QS_HELD) },
 	[ACT_DELETE] = { "delete", "Deleted", QSET_FINISHED },
-	[ACT_FLUSH] = { "flush", "Flushed", QSET(QS_READY) | QSET(QS_DEFERRED) },
+	[ACT_FLUSH] = { "flush", "Flushed", QSET(QS_DEFERRED) },
 	[ACT_PURGE] = { "purge", "Deleted", QSET_FINISHED },
 };
 
@@ -633,8 +639,22 @@ collect_cb(void *vctx, const struct q_entry *e)
 	return 0;
 }
 
+/* listing_chrome - a line of "queue list" that names no entry: its
+ * header, its footer, or what it says when nothing is listed.  Only
+ * these are skipped, so that "queue list | queue hold -" works and a
+ * mistyped id still fails. */
+static int
+listing_chrome(const char *line)
+{
+	return strncmp(line, "-Queue ID-", 10) == 0 ||
+	       strncmp(line, "-- ", 3) == 0 ||
+	       strncmp(line, "Queue is empty", 14) == 0 ||
+	       strncmp(line, "No matching entries", 19) == 0;
+}
+
 /* read_ids - ids from stdin, one per line: the first word, without the
- * '*' or '!' that queue list puts after an id. */
+ * '*' or '!' that queue list puts after an id; a listing's header and
+ * footer are skipped (continuation lines start with blanks). */
 static void
 read_ids(struct collect_ctx *c)
 {
@@ -643,6 +663,8 @@ read_ids(struct collect_ctx *c)
 	while (fgets(line, sizeof line, stdin)) {
 		size_t n = strcspn(line, " \t\r\n");
 
+		if (listing_chrome(line))
+			continue;
 		while (n > 0 && (line[n - 1] == '*' || line[n - 1] == '!'))
 			n--;
 		line[n] = '\0';

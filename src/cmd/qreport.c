@@ -115,9 +115,14 @@ q_filter_option(struct q_filter *f, int argc, char **argv, int *i,
 			f->dir = Q_INBOUND;
 		else if (strcmp(v, "outbound") == 0 || strcmp(v, "out") == 0)
 			f->dir = Q_OUTBOUND;
-		else
+		else if (strcmp(v, "reply") == 0) {
+			/* What a listing's Dir column calls "reply": outbound
+			 * entries answering a mail command. */
+			f->dir = Q_OUTBOUND;
+			f->replies = 1;
+		} else
 			return pb_err_set(err, PB_EUSAGE, "--direction wants "
-					  "inbound or outbound, not \"%s\"", v);
+					  "inbound, outbound or reply, not \"%s\"", v);
 		return 1;
 	}
 	if ((v = option_value("--peer", argc, argv, i, &missing))) {
@@ -170,6 +175,8 @@ q_filter_match(const struct q_filter *f, const struct q_entry *e,
 	if ((unsigned)e->state >= QS__COUNT || !(states & QSET(e->state)))
 		return 0;
 	if (f->dir >= 0 && (int)e->dir != f->dir)
+		return 0;
+	if (f->replies && e->kind != Q_KIND_REPLY)
 		return 0;
 	if (f->peer && !peer_matches(f->peer, e->peer))
 		return 0;

@@ -31,6 +31,8 @@
 struct q_filter {
 	unsigned states;	/* QSET bits; 0 = not given */
 	int dir;		/* -1 = any, else enum q_dir */
+	int replies;		/* --direction reply: outbound replies only
+				 * (the Dir column's "reply") */
 	char *peer;		/* owned; "a@b" exact, "@b" by domain; any case */
 	int64_t since;		/* created within this many seconds; 0 = any */
 };

@@ -132,15 +132,19 @@ keycheck_mkhome(const char *home, int *file_mode_r, struct pb_err *err)
 		mode = 0770 | (st.st_mode & S_ISGID);
 	free(parent);
 	*file_mode_r = (mode & S_IWGRP) ? 0660 : 0600;
-	if (mkdir(home, 0700) == 0) {
-		/* chmod: the umask must not narrow the group bits. */
-		if (chmod(home, mode) != 0)
-			return pb_err_set(err, PB_ETEMP, "chmod %s: %s", home,
-					  strerror(errno));
-	} else if (errno != EEXIST) {
+	/* The mode comes from mkdir under a umask that keeps the group
+	 * bits, and the setgid bit from the parent (Linux gives a new
+	 * directory its setgid parent's bit): never chmod with S_ISGID,
+	 * which the shipped unit's RestrictSUIDSGID=yes refuses (EPERM;
+	 * found running the runner under systemd). */
+	mode_t old_umask = umask((mode & S_IWGRP) ? 007 : 077);
+	int made = mkdir(home, mode & 0777) == 0;
+	int mk_errno = errno;
+
+	umask(old_umask);
+	if (!made && mk_errno != EEXIST)
 		return pb_err_set(err, PB_ETEMP, "creating GnuPG home %s: %s",
-				  home, strerror(errno));
-	}
+				  home, strerror(mk_errno));
 	if (stat(home, &st) != 0)
 		return pb_err_set(err, PB_ETEMP, "GnuPG home %s: %s", home,
 				  strerror(errno));

@@ -14,7 +14,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +52,104 @@
 #define HEAL_WAIT_MS 6000
 #define HEAL_LEAVE_MS 2000
 
+/* user_name, group_name - a name for an id, else the number. */
+static const char *
+user_name(uid_t uid, char *out, size_t len)
+{
+	struct passwd pw, *r = NULL;
+	char buf[1024];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof buf, &r) == 0 && r)
+		snprintf(out, len, "%s", r->pw_name);
+	else
+		snprintf(out, len, "%ld", (long)uid);
+	return out;
+}
+
+static const char *
+group_name(gid_t gid, char *out, size_t len)
+{
+	struct group gr, *r = NULL;
+	char buf[4096];
+
+	if (getgrgid_r(gid, &gr, buf, sizeof buf, &r) == 0 && r)
+		snprintf(out, len, "%s", r->gr_name);
+	else
+		snprintf(out, len, "%ld", (long)gid);
+	return out;
+}
+
+/* foreign - does the file at path not belong to the spool's owner (and,
+ * in a group-shared spool, to its group)? */
+static int
+foreign(const struct stat *ds, const char *path, struct stat *fs)
+{
+	return stat(path, fs) == 0 && S_ISREG(fs->st_mode) &&
+	       (fs->st_uid != ds->st_uid ||
+		((ds->st_mode & S_IWGRP) && fs->st_gid != ds->st_gid));
+}
+
+/* first_foreign - the first file in dir that is not the owner's. */
+static int
+first_foreign(const char *dir, const struct stat *ds, char *out, size_t len,
+	      struct stat *fs)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(out, len, "%s/%s", dir, de->d_name);
+		found = foreign(ds, out, fs);
+	}
+	closedir(d);
+	return found;
+}
+
+int
+heal_denied(const char *dir, const char *path, struct pb_err *err)
+{
+	char owner[64], group[64], me[64], fowner[64], fgroup[64], other[4096];
+	struct stat ds, fs;
+	size_t dl = strlen(dir);
+
+	user_name(geteuid(), me, sizeof me);
+	if (stat(dir, &ds) != 0)
+		return pb_err_set(err, PB_ENOPERM,
+				  "spool_dir %s: Permission denied to %s (it or a "
+				  "directory above it is closed to this user; see "
+				  "pksbridge(8) SPOOL PERMISSIONS)", dir, me);
+	user_name(ds.st_uid, owner, sizeof owner);
+	group_name(ds.st_gid, group, sizeof group);
+	/* A file inside that is not the spool owner's: left by a command
+	 * run as another user (root, before pksbridge handed root's files
+	 * to the owner).  Only the operator's chown mends that. */
+	if ((path && foreign(&ds, path, &fs) &&
+	     snprintf(other, sizeof other, "%s", path) > 0) ||
+	    first_foreign(dir, &ds, other, sizeof other, &fs))
+		return pb_err_set(err, PB_ENOPERM,
+				  "spool_dir %s: Permission denied to %s: its "
+				  "files must belong to the spool's owner %s:%s, "
+				  "and %s belongs to %s:%s; as root: chown -R %s:%s "
+				  "%s (see pksbridge(8) SPOOL PERMISSIONS)", dir, me,
+				  owner, group,
+				  strncmp(other, dir, dl) == 0 && other[dl] == '/' ?
+				  other + dl + 1 : other,
+				  user_name(fs.st_uid, fowner, sizeof fowner),
+				  group_name(fs.st_gid, fgroup, sizeof fgroup),
+				  owner, group, dir);
+	return pb_err_set(err, PB_ENOPERM,
+			  "spool_dir %s: Permission denied to %s: the spool "
+			  "belongs to %s:%s, mode %04o; run as %s or as a member "
+			  "of group %s (with a group-writable spool: chmod 2770 "
+			  "%s; see pksbridge(8) SPOOL PERMISSIONS)", dir, me, owner,
+			  group, (unsigned)(ds.st_mode & 07777), owner, group, dir);
+}
+
 static int
 open_file(const char *dir, const char *name, int mode, int *fd_r,
 	  struct pb_err *err)
@@ -58,9 +158,11 @@ open_file(const char *dir, const char *name, int mode, int *fd_r,
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	*fd_r = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode);
-	if (*fd_r < 0)
-		return pb_err_set(err, errno == EACCES ? PB_EIO : PB_ETEMP,
-				  "%s: %s", path, strerror(errno));
+	if (*fd_r < 0) {
+		if (errno == EACCES || errno == EPERM)
+			return heal_denied(dir, path, err);
+		return pb_err_set(err, PB_ETEMP, "%s: %s", path, strerror(errno));
+	}
 	return 0;
 }
 
@@ -406,12 +508,11 @@ open_lock(struct heal *h, struct pb_err *err)
 
 	file_path(h, OPEN_LOCK, path, sizeof path);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, h->mode);
-	if (fd < 0)
-		return pb_err_set(err, errno == EACCES ? PB_EIO : PB_ETEMP,
-				  "%s: %s%s", path, strerror(errno),
-				  errno == EACCES ? " (run as the spool's owner or a "
-				  "member of its group; see pksbridge(8) SPOOL "
-				  "PERMISSIONS)" : "");
+	if (fd < 0) {
+		if (errno == EACCES || errno == EPERM)
+			return heal_denied(h->dir, path, err);
+		return pb_err_set(err, PB_ETEMP, "%s: %s", path, strerror(errno));
+	}
 	for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; attempt++) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			pb_err_set(err, PB_ETEMP, "flock %s: %s", path,

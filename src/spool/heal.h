@@ -81,6 +81,12 @@ struct heal_env {
 
 struct heal;
 
+/* heal_denied - err for a spool this process may not use (EACCES or
+ * EPERM on path, a file in dir or dir itself): PB_ENOPERM, and a message
+ * that names the spool, its owner and mode, who we are and the fix, not
+ * the internal file that happened to be opened first.  Returns -1. */
+int heal_denied(const char *dir, const char *path, struct pb_err *err);
+
 /* heal_start - the healing of the spool in dir (files made with mode),
  * with its watcher running from now on: an open can block on a dead
  * process's mutex too.  Nothing is attached yet.  NULL with err. */

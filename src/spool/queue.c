@@ -169,6 +169,9 @@ q_entry_new_reply(struct q_entry *e, enum q_state state, const char *to,
 {
 	q_entry_new(e, Q_OUTBOUND, Q_ORIGIN_LOCAL, state, 0, why, src);
 	e->kind = Q_KIND_REPLY;
+	/* Not the request's size: the reply is composed at delivery, which
+	 * records its size (bridge/reply.c); 0 until then. */
+	e->size = 0;
 	e->peer = dup_or_null(to);
 }
 
@@ -1325,9 +1328,13 @@ flush_rule(struct q_entry *e, void *arg, char *why)
 
 	if (waits(e, why))
 		return 1;
-	if ((e->state != QS_READY && e->state != QS_DEFERRED) ||
-	    e->next_attempt <= now) {
-		snprintf(why, Q_WHY_LEN, "not waiting for its time");
+	/* Deferred only, as "queue flush --help" says (postqueue -f): a
+	 * ready entry waiting is inside its batch window, and flushing it
+	 * would split the batch its peer is about to get. */
+	if (e->state != QS_DEFERRED || e->next_attempt <= now) {
+		snprintf(why, Q_WHY_LEN, e->state == QS_READY ?
+			 "ready: waits for its batch window" :
+			 "not waiting for its time");
 		return 1;
 	}
 	/* One being delivered goes out right now anyway. */

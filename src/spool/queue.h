@@ -133,6 +133,7 @@ void q_entry_new(struct q_entry *e, enum q_dir dir, enum q_origin origin,
 		 const struct q_source *src);
 
 /* q_entry_new_reply - a reply to a mail command (outbound, local, kind
+ * reply, size 0 until the reply is composed; see below)
  * reply): ready to be answered (due now), or suppressed with why, the
  * reason it will not be.  to (copied; may be NULL when no usable address
  * was found) becomes the peer. */

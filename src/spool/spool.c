@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -175,7 +176,13 @@ open_db(struct spool *sp, DB **dbp, const char *file, struct pb_err *err)
 		       DB_CREATE | DB_AUTO_COMMIT | DB_READ_UNCOMMITTED,
 		       sp->file_mode);
 	if (ret != 0) {
+		char path[4096];
+
 		db->close(db, 0);
+		if (ret == EACCES || ret == EPERM) {
+			snprintf(path, sizeof path, "%s/%s", sp->dir, file);
+			return heal_denied(sp->dir, path, err);
+		}
 		return spool_dberr(sp, ret, err, "opening %s/%s", sp->dir, file);
 	}
 	*dbp = db;
@@ -324,8 +331,11 @@ open_env(struct spool *sp, u_int32_t extra, struct pb_err *err)
 			DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
 			DB_INIT_TXN | DB_REGISTER | extra, sp->file_mode);
 	if (ret != 0) {
-		spool_dberr(sp, ret, err, "opening Berkeley DB environment %s",
-			    sp->dir);
+		if (ret == EACCES || ret == EPERM)
+			heal_denied(sp->dir, NULL, err);
+		else
+			spool_dberr(sp, ret, err, "opening Berkeley DB "
+				    "environment %s", sp->dir);
 		close_all(sp);
 		return -1;
 	}
@@ -402,6 +412,28 @@ free_spool(struct spool *sp)
 	free(sp);
 }
 
+/* become_owner - root, in a spool another user owns, takes that user's
+ * identity (and the spool's group) for good, as postdrop and postqueue
+ * work as the queue's owner: every file root would make here (the whole
+ * Berkeley DB environment, on a fresh spool) would be root's 0600, and
+ * lock the spool's owner and the MTA's pipe user out of it.  Before any
+ * thread starts, so the whole process changes. */
+static int
+become_owner(const char *dir, const struct stat *st, struct pb_err *err)
+{
+	gid_t gid = st->st_gid;
+
+	if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+	    setresuid(st->st_uid, st->st_uid, st->st_uid) != 0)
+		return pb_err_set(err, PB_EOS, "spool_dir %s: taking the "
+				  "identity of its owner (uid %ld, gid %ld): %s",
+				  dir, (long)st->st_uid, (long)gid,
+				  strerror(errno));
+	log_debug(NULL, "spool %s: running as its owner, uid %ld gid %ld",
+		  dir, (long)st->st_uid, (long)gid);
+	return 0;
+}
+
 int
 spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 {
@@ -412,13 +444,14 @@ spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 	if (stat(dir, &st) != 0) {
 		int e = errno;
 
+		if (e == EACCES)
+			return heal_denied(dir, NULL, err);
 		return pb_err_set(err, e == ENOENT ? PB_ECONFIG : PB_EIO,
 				  "spool_dir %s: %s (%s; see pksbridge(8) SPOOL "
 				  "PERMISSIONS)", dir, strerror(e),
 				  e == ENOENT ? "create it, e.g. install -d -m 2770 "
 				  "-o pksbridge -g pksbridge DIR, or set spool_dir"
-				  : e == EACCES ? "run as the spool's owner or a "
-				  "member of its group" : "check the path");
+				  : "check the path");
 	}
 	if (!S_ISDIR(st.st_mode))
 		return pb_err_set(err, PB_ECONFIG, "spool_dir %s: not a directory",
@@ -428,6 +461,13 @@ spool_open(const char *dir, struct spool **sp_r, struct pb_err *err)
 				  "spool_dir %s: refusing a world-writable spool "
 				  "(chmod o-w; see pksbridge(8) SPOOL PERMISSIONS)",
 				  dir);
+	if (st.st_uid != 0 && geteuid() == 0 && become_owner(dir, &st, err) != 0)
+		return -1;
+	/* Before any file is made: a user outside the spool's group hears
+	 * about the spool and its owner, not about a lock file inside. */
+	if (access(dir, R_OK | W_OK | X_OK) != 0 &&
+	    (errno == EACCES || errno == EPERM))
+		return heal_denied(dir, NULL, err);
 	sp = xcalloc(1, sizeof *sp);
 	sp->dir = xstrdup(dir);
 	sp->main_thread = pthread_self();

@@ -68,6 +68,7 @@ pb_status_name(enum pb_status status)
 	case PB_EIO: return "i/o";
 	case PB_EOS: return "os";
 	case PB_EUNAVAIL: return "unavailable";
+	case PB_ENOPERM: return "permission";
 	}
 	return "unknown";
 }
@@ -86,6 +87,7 @@ exitcode_for(enum pb_status status)
 	case PB_EIO: return EX_IOERR;
 	case PB_EOS: return EX_OSERR;
 	case PB_EUNAVAIL: return EX_UNAVAILABLE;
+	case PB_ENOPERM: return EX_NOPERM;
 	}
 	return EX_SOFTWARE;
 }

@@ -23,6 +23,7 @@ enum pb_status {
 	PB_EIO,		/* local I/O error (disk full, EIO) */
 	PB_EOS,		/* local OS error (fork, exec, out of memory) */
 	PB_EUNAVAIL,	/* a required service or program is unavailable */
+	PB_ENOPERM,	/* this user may not do it (the spool's permissions) */
 };
 
 #define PB_ERR_MSGLEN 512

@@ -253,7 +253,8 @@ for i in $(seq 12 31); do
 	t0=$(now_ms)
 	ingest "$HC" "$M/lat$i" || lat_fail="$lat_fail ingest-rc:$i"
 	until sks_served "$PB" "$f"; do
-		if [ $(($(now_ms) - t0)) -gt 5000 ]; then
+		# A hang bound; the speed is bench's (below).
+		if [ $(($(now_ms) - t0)) -gt 30000 ]; then
 			lat_fail="$lat_fail timeout:$i"
 			break
 		fi
@@ -267,8 +268,8 @@ sort -n "$TEST_TMP/latency" >"$TEST_TMP/latency.sorted"
 p50=$(sed -n 10p "$TEST_TMP/latency.sorted")
 lmax=$(tail -n 1 "$TEST_TMP/latency.sorted")
 echo "# ingest -> served by SKS over hkp://, 20 one-key mails: p50 ${p50} ms, max ${lmax} ms (all: $(tr '\n' ' ' <"$TEST_TMP/latency"))"
-check "latency p50 <= 250 ms (got $p50 ms)" test "$p50" -le 250
-check "latency max < 1000 ms (got $lmax ms)" test "$lmax" -lt 1000
+bench "inbound_sks: ingest -> served by SKS (hkp://), p50 of 20" "$p50" 250 ms
+bench "inbound_sks: ingest -> served by SKS (hkp://), max of 20" "$lmax" 1000 ms
 
 # ---------------------------------------------------------------------------
 # 5. duplicates and loops, end to end

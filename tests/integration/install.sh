@@ -25,8 +25,9 @@ PB=${PKSBRIDGE:-$TOP/$BUILD/pksbridge}
 unset PKSBRIDGE_CONF
 
 D=$TEST_TMP/dest
+# CONF_GROUP: a group every Debian system has, standing in for pksbridge.
 if make -C "$TOP" --no-print-directory install BUILD="$BUILD" DESTDIR="$D" \
-	>"$TEST_TMP/install.log" 2>&1; then
+	CONF_GROUP=nogroup >"$TEST_TMP/install.log" 2>&1; then
 	ok "make install DESTDIR=... (default PREFIX)"
 else
 	not_ok "make install DESTDIR=... (default PREFIX)" "$(tail -n 20 "$TEST_TMP/install.log")"
@@ -39,8 +40,9 @@ mode() { stat -c %a "$1" 2>/dev/null; }
 check_eq "pksbridge in sbindir, 0755" "$(mode "$SB/pksbridge")" 755
 check_eq "sks_add_mail is a symlink to pksbridge" "$(readlink "$SB/sks_add_mail")" pksbridge
 for _f in share/man/man8/pksbridge.8 share/man/man8/sks_add_mail.8 \
-	share/man/man5/pksbridge.conf.5 etc/pksbridge.conf \
+	share/man/man5/pksbridge.conf.5 \
 	share/doc/pksbridge/README.md share/doc/pksbridge/WIRING.md \
+	share/doc/pksbridge/SECURITY.md \
 	share/doc/pksbridge/JSON.md share/doc/pksbridge/pksbridge-help.txt \
 	share/doc/pksbridge/contrib/postfix/master.cf \
 	share/doc/pksbridge/contrib/exim/30_pksbridge \
@@ -53,6 +55,15 @@ for _f in share/man/man8/pksbridge.8 share/man/man8/sks_add_mail.8 \
 done
 check "the installed config is the sample" cmp "$TOP/conf/pksbridge.conf" \
 	"$D/usr/local/etc/pksbridge.conf"
+check_eq "... 0640 root:CONF_GROUP (readable by the spool's group only)" \
+	"$(stat -c '%a %U:%G' "$D/usr/local/etc/pksbridge.conf")" "640 root:nogroup"
+make -C "$TOP" --no-print-directory install BUILD="$BUILD" DESTDIR="$D-nogroup" \
+	CONF_GROUP=pb-no-such-group >"$TEST_TMP/install-ng.log" 2>&1
+check_eq "without its group: 0644, never 0640 root:root" \
+	"$(stat -c '%a %U:%G' "$D-nogroup/usr/local/etc/pksbridge.conf")" "644 root:root"
+check_grep "... and a note saying how to fix it" \
+	"note: .*pksbridge.conf is 0644: no group pb-no-such-group" "$TEST_TMP/install-ng.log"
+rm -rf "$D-nogroup"
 
 check_eq "installed pksbridge --version" "$("$SB/pksbridge" --version)" \
 	"pksbridge $(cat "$TOP/VERSION")"
@@ -131,6 +142,12 @@ else
 fi
 check_grep "the unit is Type=notify (the runner sends READY=1)" "^Type=notify$" \
 	"$D/usr/local/lib/systemd/system/pksbridge.service"
+check_grep "the unit does not restart on a broken config (RestartPreventExitStatus=78)" \
+	"^RestartPreventExitStatus=78$" "$D/usr/local/lib/systemd/system/pksbridge.service"
+# ... which is the runner's exit status for one: what that line relies on.
+printf 'spool_dir: %s\nbogus_key: 1\n' "$TEST_TMP" >"$TEST_TMP/broken.conf"
+check_rc "... and the runner exits 78 on a broken config" 78 \
+	"$SB/pksbridge" -c "$TEST_TMP/broken.conf" run
 check_grep "the tmpfiles.d entry creates the spool 2770 pksbridge:pksbridge" \
 	"^d /var/spool/pksbridge 2770 pksbridge pksbridge -$" \
 	"$D/usr/local/lib/tmpfiles.d/pksbridge.conf"

@@ -38,6 +38,22 @@ ID=$(sed -En "s/^pksbridge\/ingest\[[0-9]+\]: ($IDRE): from=.*/\1/p" "$TEST_TMP/
 check_grep "acceptance: 'ID: from=<>, message-id=<...>, size=, origin=, keys=, new=, status=ready'" \
 	"^pksbridge/ingest\[[0-9]+\]: $IDRE: from=<[^>]*>, message-id=<20240101120000\.AB12@keys\.peer\.example>, size=[0-9]+, origin=pks, keys=[0-9]+, new=[0-9]+, status=ready$" \
 	"$TEST_TMP/a.err"
+# from= is the envelope sender: the Return-Path the delivering MTA added
+# wins over $SENDER and the mbox From line (Postfix sets no $SENDER for
+# an alias pipe: from=<> read as a bounce), and it is <> only for one.
+{ printf 'From other@mbox.example Thu Jan  1 00:00:00 2024\nReturn-Path: <alice@client.example>\n'
+  sed 's/^Message-I[Dd]:.*/Message-ID: <rp.1@keys.peer.example>/' "$MAIL"; } >"$TEST_TMP/rp.eml"
+SENDER=env@sender.example "$PB" -c "$C" ingest <"$TEST_TMP/rp.eml" 2>"$TEST_TMP/rp.err"
+check_grep "from= is the Return-Path the MTA added (not \$SENDER, not the From line)" \
+	"^pksbridge/ingest\[[0-9]+\]: $IDRE: from=<alice@client\.example>, message-id=<rp\.1@keys\.peer\.example>" \
+	"$TEST_TMP/rp.err"
+{ printf 'Return-Path: <>\n'
+  sed 's/^Message-I[Dd]:.*/Message-ID: <rp.2@keys.peer.example>/' "$MAIL"; } >"$TEST_TMP/rp2.eml"
+"$PB" -c "$C" ingest <"$TEST_TMP/rp2.eml" 2>"$TEST_TMP/rp2.err"
+check_grep "... and <> for a null sender" \
+	"^pksbridge/ingest\[[0-9]+\]: $IDRE: from=<>, message-id=<rp\.2@keys\.peer\.example>" \
+	"$TEST_TMP/rp2.err"
+
 # The fixture is sync mail To: pgp-public-keys@sks.example, and this
 # from_addr is the default, pgp-public-keys@HOSTNAME.
 check_grep "sync mail not to from_addr: 'ID: sync mail to <addr> does not name from_addr <...>: ...', a warning" \

@@ -109,6 +109,13 @@ check "1: ... and key D" sh -c "gpg --homedir '$G' --batch --no-autostart \
 check_eq "1: the reply entry: kind reply, done, to the requester" \
 	"$(pb_field "$CONF" kind message_id="$MSGID") $(pb_field "$CONF" state message_id="$MSGID") $(pb_field "$CONF" peer message_id="$MSGID")" \
 	"reply done alice@client.test"
+# The size a listing shows is the reply's own, not its request's: the
+# mail as composed, which the sink got (give or take its line ends).
+_rs=$(pb_field "$CONF" size message_id="$MSGID")
+_ms=$(wc -c <"$REPLY")
+_ml=$(wc -l <"$REPLY")
+check "1: the reply entry's size is the reply's ($_rs; the sink got $_ms bytes, $_ml lines)" \
+	test "$_rs" -ge $((_ms - _ml - 10)) -a "$_rs" -le $((_ms + _ml + 10))
 check_eq "1: the GET made no other entry (no inbound, no quarantine)" \
 	"$(pb_count "$CONF" message_id="$MSGID")" 1
 check_grep "1: the runner's reply worker sent it" "kind=reply, .*status=sent" \

@@ -105,20 +105,24 @@ queued() {
 }
 wait_for "SKS A mailsyncs alice into pksbridge: five entries, one per peer" 30 queued
 created=$(entry "$CA" "$OK" created)
-wait_for "$OK is sent alice" 10 peer_has "$SINK" "$OK" "$ALICE"
+wait_for "$OK is sent alice" 30 peer_has "$SINK" "$OK" "$ALICE"
 t_ok=$(stat -c %Y "$(peer_msgs "$SINK" "$OK")")
 check_eq "... while $SLOW still hangs in its tarpit (no mail, entry not done)" \
 	"$(peer_count "$SINK" "$SLOW") $(entry "$CA" "$SLOW" state)" "0 ready"
-check "... within batch_window + 3 s of the intake ($((t_ok - created)) s)" \
-	test $((t_ok - created)) -le 5
-wait_for "$PERM: 550 fails its entry" 10 state_is "$CA" "$PERM" failed
+# Sent before the tarpit could have let $SLOW go: the dead peer did not
+# delay it.  How soon after the batch window is bench's.
+check "... before $SLOW's tarpit ends ($((t_ok - created)) s < $SLOW_SECS s)" \
+	test $((t_ok - created)) -lt "$SLOW_SECS"
+bench "outbound_faults: intake -> accepted by a healthy peer beside a tarpit" \
+	"$((t_ok - created))" 5 s
+wait_for "$PERM: 550 fails its entry" 30 state_is "$CA" "$PERM" failed
 check "... last_error quotes the 550" sh -c \
 	"$PBJSON get '$TEST_TMP/.pb_list.json' last_error direction=outbound peer=$PERM | grep -q '550 5.1.1 no such user'"
-wait_for "$TMP: 450 defers, and it is retried per retry_schedule (1 s)" 10 \
+wait_for "$TMP: 450 defers, and it is retried per retry_schedule (1 s)" 30 \
 	attempts_at_least "$CA" "$TMP" 3 deferred
 check "... last_error quotes the 450" sh -c \
 	"$PBJSON get '$TEST_TMP/.pb_list.json' last_error direction=outbound peer=$TMP | grep -q '450 4.7.1'"
-wait_for "$RESET: a reset mid-DATA defers" 10 \
+wait_for "$RESET: a reset mid-DATA defers" 30 \
 	attempts_at_least "$CA" "$RESET" 1 deferred
 check "... and says the connection went" sh -c \
 	"$PBJSON get '$TEST_TMP/.pb_list.json' last_error direction=outbound peer=$RESET | grep -Ei 'reset|closed|broken'"
@@ -130,11 +134,11 @@ check_eq "$SLOW is still hanging, nothing stored for it" \
 # The sink accepts tmp and reset again; perm and slow stay as they are.
 smtpsink_script "$SINK" "rcpt 550 <$PERM> 5.1.1 no such user" \
 	"rcpt-delay $SLOW_SECS <$SLOW>"
-wait_for "$TMP is delivered once the sink accepts again" 10 \
+wait_for "$TMP is delivered once the sink accepts again" 30 \
 	peer_has "$SINK" "$TMP" "$ALICE"
-wait_for "$RESET is delivered once the sink stops resetting" 10 \
+wait_for "$RESET is delivered once the sink stops resetting" 30 \
 	peer_has "$SINK" "$RESET" "$ALICE"
-wait_for "$SLOW, the tarpit, is delivered in the end" $((SLOW_SECS + 10)) \
+wait_for "$SLOW, the tarpit, is delivered in the end" $((SLOW_SECS + 30)) \
 	peer_has "$SINK" "$SLOW" "$ALICE"
 t_slow=$(stat -c %Y "$(peer_msgs "$SINK" "$SLOW")")
 echo "# intake -> accepted: $OK $((t_ok - created)) s, $SLOW (tarpit ${SLOW_SECS} s per RCPT) $((t_slow - created)) s"
@@ -165,16 +169,16 @@ check "... its stdin is the mail with LF line ends (no CR)" \
 check_grep "... To: that peer only" "^To: $OK\$" "$f"
 check_grep "... Subject: incremental" '^Subject: incremental$' "$f"
 check_eq "... gpg reads bob out of it" "$(mail_fprs "$f")" "$BOB"
-wait_for "... and the entry is done" 5 state_is "$CB" "$OK" done
-wait_for "exit 75: $TMP is deferred and retried (1 s)" 10 \
+wait_for "... and the entry is done" 30 state_is "$CB" "$OK" done
+wait_for "exit 75: $TMP is deferred and retried (1 s)" 30 \
 	attempts_at_least "$CB" "$TMP" 2 deferred
 check "... last_error gives the exit status" sh -c \
 	"$PBJSON get '$TEST_TMP/.pb_list.json' last_error direction=outbound peer=$TMP | grep -q 75"
 echo 0 >"$REC/exit.$TMP"
-wait_for "... delivered once the command exits 0" 10 state_is "$CB" "$TMP" done
+wait_for "... delivered once the command exits 0" 30 state_is "$CB" "$TMP" done
 n=$(rec_count "$TMP")
 check_eq "... the command ran once per attempt" "$n" "$(entry "$CB" "$TMP" attempts)"
-wait_for "exit 67: $PERM fails" 10 state_is "$CB" "$PERM" failed
+wait_for "exit 67: $PERM fails" 30 state_is "$CB" "$PERM" failed
 check "... last_error gives the exit status" sh -c \
 	"$PBJSON get '$TEST_TMP/.pb_list.json' last_error direction=outbound peer=$PERM | grep -q 67"
 sleep 2

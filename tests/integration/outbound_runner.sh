@@ -103,7 +103,7 @@ check "POST alice to SKS" sks_post "$PORT" "$KEYS/alice.asc"
 wait_for "both peers' sends hang after the data" 30 hanging 2
 check_eq "the runner has a child per peer" "$(runner_procs | wc -l)" 3
 kill -KILL "-$R"
-wait_for "SIGKILL to the runner's process group ends them all" 5 \
+wait_for "SIGKILL to the runner's process group ends them all" 30 \
 	test -z "$(runner_procs)"
 wait "$R" 2>/dev/null
 check_eq "the sink stored nothing (the client went away before the reply)" \
@@ -128,11 +128,12 @@ rc=$?
 dt=$(($(now_ms) - t0))
 _t_pids=$(echo "$_t_pids" | sed "s/ $R\$//; s/ $R / /")
 check_eq "SIGTERM mid-send: the runner exits with status 0" "$rc" 0
-check "... within 2 s (${dt} ms)" test "$dt" -lt 2000
-wait_for "... and its per-peer children are gone" 2 test -z "$(runner_procs)"
+check "... not hanging (${dt} ms, bound 30 s)" test "$dt" -lt 30000
+bench "outbound_runner: SIGTERM mid-send -> runner gone" "$dt" 2000 ms
+wait_for "... and its per-peer children are gone" 30 test -z "$(runner_procs)"
 check_grep "... saying why" 'runner stopping on signal' "$LOG"
 check_eq "both entries are still queued" "$(pending_for "$ALICE")" 2
-wait_until 5 hanging 0
+wait_until 30 hanging 0
 check_eq "the sink stored nothing" "$(smtpsink_count "$SINK")" 0
 
 # ---------------------------------------------------------------------------
@@ -174,7 +175,7 @@ cpu=$(($(cpu_ticks "$R") - cpu0))
 # does so again as soon as it exits (thousands of forks a second).
 check "meanwhile the new runner leaves the leased entries alone (CPU ${cpu} ticks < 20)" \
 	test "$cpu" -lt 20
-wait_for "... and record them done" 5 sh -c \
+wait_for "... and record them done" 30 sh -c \
 	"test \"\$('$PKSBRIDGE' -c '$C' queue list --json | grep -c '$BOB')\" -eq 0"
 sleep 4		# batch_window + retry + margin: a resend would be out by now
 for p in "$P1" "$P2"; do

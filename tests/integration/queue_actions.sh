@@ -147,6 +147,43 @@ check_eq "flush: held entries stay held" "$(state "$(id 4)")" held
 check_grep "flush without a runner: says so" "no runner is running" "$ERR"
 run queue flush --state deferred
 check_eq "flush takes no --state: exit 64" "$RC" 64
+# flush is for deferred entries only: a ready one waiting for its batch
+# window keeps its time (issue 21: it used to be flushed too).
+_n=$((_n + 1))
+S=$TEST_TMP/spool$_n
+C=$TEST_TMP/pb$_n.conf
+mkdir -m 700 "$S"
+printf 'spool_dir: %s\nlog: stderr\n' "$S" >"$C"
+printf '%s\n' \
+	"outbound|ready|local|a@a.example|1699999990|1699999990|0|1700000025|-|900|-|-|A76F4AAEA3C2F24D7DF35167900AE6306CA91734|-" \
+	"outbound|deferred|local|b@b.example|1699990000|1699999400|2|1700003000|-|900|451 later|-|A76F4AAEA3C2F24D7DF35167900AE6306CA91734|-" \
+	"reply|deferred|local|alice@client.test|1699999000|1699999500|1|1700000600|-|1500|451 later|-|-|-" \
+	| "$QF" "$S" >"$TEST_TMP/ids"
+run queue flush
+check_grep "flush: only the two deferred entries" "^Flushed: 2 entries$" "$ERR"
+check_eq "flush: the ready entry keeps its batch window" \
+	"$(field "$(id 1)" next_attempt)" 1700000025
+check_eq "flush: the deferred ones are due now" \
+	"$(field "$(id 2)" next_attempt) $(field "$(id 3)" next_attempt)" \
+	"$PKSBRIDGE_NOW $PKSBRIDGE_NOW"
+run queue flush --help
+check_eq "flush --help: exit 0" "$RC" 0
+check "flush --help lists only what flush accepts (no --state, no --since)" \
+	sh -c "grep -q -- '--direction' '$TEST_TMP/out' && grep -q -- '--peer' '$TEST_TMP/out' && ! grep -q -e '--state' -e '--since' '$TEST_TMP/out'"
+# --direction reply: what the Dir column calls reply.
+check_eq "list --direction reply: the reply only" \
+	"$("$PB" -c "$C" queue list --json --direction reply | python3 -c 'import json,sys; print(" ".join(json.loads(l)["peer"] for l in sys.stdin))')" \
+	"alice@client.test"
+check_eq "list --direction outbound: sync mail and replies" \
+	"$(count --direction outbound)" 3
+# The listing piped into an action: header, footer and continuation
+# lines are not ids.
+"$PB" -c "$C" queue list | "$PB" -c "$C" queue hold - >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+check_eq "queue list | queue hold -: exit 0" "$?" 0
+check_grep "... every listed entry held" "^Held: 3 entries$" "$ERR"
+printf 'NOSUCHID\n' | "$PB" -c "$C" queue hold - >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+check_eq "... while an id that is not there still fails (65)" "$?" 65
+
 # A stand-in runner: the reading end of the spool's wakeup FIFO.
 mkfifo -m 600 "$S/wakeup"
 cat >"$TEST_TMP/fifo.py" <<'EOF'

@@ -7,7 +7,9 @@
 #     filters, stats, show, an empty queue): the clock is fixed with the
 #     test-only PKSBRIDGE_NOW and TZ=UTC; queue ids, which come from the
 #     real clock, are replaced by Q0000000000001... in the order created.
-#     PB_UPDATE_GOLDEN=1 rewrites the golden files instead of comparing.
+#     PB_UPDATE_GOLDEN=1 (that value only) writes the new output into a
+#     golden file that differs, and still reports that file as not ok,
+#     so that a rewrite is a review (git diff), never a pass.
 #   * JSON: the docs/JSON.md contract (tests/lib/pbjson.py), every field
 #     documented in docs/JSON.md and every documented field present, the
 #     per-peer "peers" object of stats --json, filters with --json.
@@ -54,6 +56,15 @@ check_eq "qfixture made one entry per spec line" "$NIDS" \
 id() { sed -n "${1}p" "$TEST_TMP/ids"; }
 awk '{ printf "s/%s/Q%013d/g\n", $1, NR }' "$TEST_TMP/ids" >"$TEST_TMP/ids.sed"
 
+# Only "1" asks for a rewrite: another value is a typo, never a quiet
+# rewrite (nor a quiet comparison).
+GOLDEN_UPDATE=${PB_UPDATE_GOLDEN:-0}
+case "$GOLDEN_UPDATE" in
+0 | 1) ;;
+*) not_ok "PB_UPDATE_GOLDEN is 1 or unset (got '$GOLDEN_UPDATE')"
+	GOLDEN_UPDATE=0 ;;
+esac
+
 # golden NAME ARGS... - run pksbridge -c C ARGS, ids normalised, against
 # tests/data/queue/NAME; stderr must be empty and the exit status 0.
 golden() {
@@ -62,11 +73,7 @@ golden() {
 	"$PB" -c "$C" "$@" >"$TEST_TMP/g.raw" 2>"$TEST_TMP/g.err"
 	_g_rc=$?
 	sed -f "$TEST_TMP/ids.sed" "$TEST_TMP/g.raw" >"$TEST_TMP/g.out"
-	if [ -n "${PB_UPDATE_GOLDEN:-}" ]; then
-		cp "$TEST_TMP/g.out" "$GOLD/$_g_name"
-		ok "golden $_g_name rewritten"
-		return
-	fi
+	# A failed run never becomes a golden file.
 	if [ "$_g_rc" -ne 0 ] || [ -s "$TEST_TMP/g.err" ]; then
 		not_ok "pksbridge $* ($_g_name): exit 0, quiet stderr" \
 			"exit $_g_rc" "$(cat "$TEST_TMP/g.err")"
@@ -74,10 +81,16 @@ golden() {
 	fi
 	if diff -u "$GOLD/$_g_name" "$TEST_TMP/g.out" >"$TEST_TMP/g.diff"; then
 		ok "pksbridge $* matches golden $_g_name"
+		return
+	fi
+	if [ "$GOLDEN_UPDATE" = 1 ]; then
+		cp "$TEST_TMP/g.out" "$GOLD/$_g_name"
+		not_ok "pksbridge $* matches golden $_g_name" \
+			"PB_UPDATE_GOLDEN=1: rewrote $GOLD/$_g_name; review it (git diff)"
 	else
 		not_ok "pksbridge $* matches golden $_g_name"
-		_t_quote "$TEST_TMP/g.diff" 60
 	fi
+	_t_quote "$TEST_TMP/g.diff" 60
 }
 
 golden list.txt queue list

@@ -819,10 +819,14 @@ scenario_unavailable(const struct backend *b)
 	CHECK(b->unavailable("down", spec, sizeof spec) == 0);
 	CHECK_OK(keydb_open(spec, &db, &err), &err);
 	t0 = clock_ms();
-	CHECK(db->put(db, "Q16", list.keys, list.nkeys, 5000, &err) == -1);
+	/* "Fast" against a timeout of 90 s, with a hang's margin: failing
+	 * by the timeout would take three times the bound. */
+	CHECK(db->put(db, "Q16", list.keys, list.nkeys, 90000, &err) == -1);
 	dt = clock_ms() - t0;
 	CHECK_INT(err.status, PB_ETEMP);
-	CHECK_MSG(dt < 1000, "%s: failing took %lld ms", b->name, (long long)dt);
+	CHECK_MSG(dt < 30000, "%s: failing took %lld ms", b->name, (long long)dt);
+	printf("# bench: test_keydb: %s down, put fails in: %lld ms (target <= 1000 ms)\n",
+	       b->name, (long long)dt);
 	CHECK_MSG(strstr(err.msg, b->unavailable_says) != NULL, "%s: %s",
 		  b->name, err.msg);
 	db->close(db);
@@ -969,10 +973,13 @@ scenario_lookup(const struct backend *b)
 	q = (struct keydb_query){ KEYDB_SEARCH_KEYID, "0xF7923026",
 				  KEYDB_WANT_KEYS, 25, 1 << 20 };
 	t0 = clock_ms();
-	CHECK(db->lookup(db, &q, &a, 5000, &err) == -1);
+	/* As in scenario_unavailable: a timeout of 90 s, a bound of 30. */
+	CHECK(db->lookup(db, &q, &a, 90000, &err) == -1);
 	CHECK_INT(err.status, PB_ETEMP);
-	CHECK_MSG(clock_ms() - t0 < 2000, "%s: failing took %lld ms", b->name,
+	CHECK_MSG(clock_ms() - t0 < 30000, "%s: failing took %lld ms", b->name,
 		  (long long)(clock_ms() - t0));
+	printf("# bench: test_keydb: %s down, lookup fails in: %lld ms (target <= 2000 ms)\n",
+	       b->name, (long long)(clock_ms() - t0));
 	keydb_answer_free(&a);
 	db->close(db);
 }
@@ -1101,7 +1108,9 @@ test_gnupg_locked_keyring(void)
 	dt = clock_ms() - t0;
 	CHECK_INT(err.status, PB_ETEMP);
 	CHECK_MSG(strstr(err.msg, "did not finish") != NULL, "%s", err.msg);
-	CHECK_MSG(dt >= 1400 && dt < 4000, "took %lld ms", (long long)dt);
+	CHECK_MSG(dt >= 1400 && dt < 30000, "took %lld ms", (long long)dt);
+	printf("# bench: test_keydb: gnupg lock held, 1500 ms timeout: %lld ms (target <= 4000 ms)\n",
+	       (long long)dt);
 	/* The gpg waiting for the lock went with the child. */
 	usleep(100000);
 	CHECK_INT(unit_count_procs(NULL, home), 0);
@@ -1377,7 +1386,9 @@ test_hkp_silent_server(void)
 	dt = clock_ms() - t0;
 	fake_stop(&f);
 	CHECK_INT(err.status, PB_ETEMP);
-	CHECK_MSG(dt >= 700 && dt < 2500, "timeout of 800 ms took %lld ms", (long long)dt);
+	CHECK_MSG(dt >= 700 && dt < 30000, "timeout of 800 ms took %lld ms", (long long)dt);
+	printf("# bench: test_keydb: hkp silent server, 800 ms timeout: %lld ms (target <= 2500 ms)\n",
+	       (long long)dt);
 	CHECK_MSG(strstr(err.msg, "imed out") != NULL, "%s", err.msg);
 	db->close(db);
 	pgp_keylist_free(&list);

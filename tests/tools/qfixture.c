@@ -9,7 +9,8 @@
  *
  *   dir|state|origin|peer|created|updated|attempts|next|lease|size|error|msgid|keys|payload
  *
- * dir inbound|outbound, state by name, origin pks|local, times in Unix
+ * dir inbound|outbound|reply (an outbound reply to a mail command),
+ * state by name, origin pks|local, times in Unix
  * seconds, keys as FPR[=uid][;FPR[=uid]...], payload raw text ("\n" for
  * a newline).  Blank lines and lines starting with '#' are skipped.
  * Prints the id of each entry created, one per line, in order.
@@ -98,7 +99,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 		memset(&e, 0, sizeof e);
-		e.dir = strcmp(f[0], "outbound") == 0 ? Q_OUTBOUND : Q_INBOUND;
+		e.dir = strcmp(f[0], "inbound") == 0 ? Q_INBOUND : Q_OUTBOUND;
+		e.kind = strcmp(f[0], "reply") == 0 ? Q_KIND_REPLY : Q_KIND_SYNC;
 		if (q_state_from_name(f[1], &e.state) != 0) {
 			fprintf(stderr, "qfixture: line %d: state %s\n", lineno, f[1]);
 			return 1;
