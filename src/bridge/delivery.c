@@ -61,6 +61,7 @@ deliverer_close(struct deliverer *d)
 		d->db->close(d->db);
 	if (d->kc)
 		keycheck_close(d->kc);
+	gate_close(d->gate);
 	free(d);
 }
 
@@ -68,6 +69,12 @@ int
 deliverer_keydb(struct deliverer *d, struct pb_err *err)
 {
 	return d->db ? 0 : keydb_open(d->cfg->keydb, &d->db, err);
+}
+
+int
+deliverer_gate(struct deliverer *d, struct pb_err *err)
+{
+	return d->gate ? 0 : gate_open(d->cfg, &d->gate, err);
 }
 
 enum delivery_kind

@@ -63,7 +63,7 @@ static const struct subcmd subcmds[] = {
 	  "in parentheses, and the keys (fingerprint, primary user id).\n"
 	  "\n"
 	  "  --all, -a          also finished entries (done, failed, quarantined,\n"
-	  "                     duplicate, suppressed, loop)\n"
+	  "                     duplicate, suppressed, loop, blocked)\n"
 	  "  --json, -j         JSON Lines, one object per entry (docs/JSON.md)\n", 1 },
 	{ "show", "show ID [--json]",
 	  "One entry in full, with its payload: the keys as one ASCII-armored\n"
@@ -96,7 +96,7 @@ static const struct subcmd subcmds[] = {
 	  "Held entries stay held.\n", 1 },
 	{ "purge", "purge DURATION [--dry-run] [FILTERS]",
 	  "Delete finished entries (done, failed, quarantined, duplicate,\n"
-	  "suppressed, loop) last changed more than DURATION ago (30d, 12h).\n"
+	  "suppressed, loop, blocked) last changed more than DURATION ago (30d, 12h).\n"
 	  "\n"
 	  "  --dry-run, -n      only count them\n", 1 },
 };

@@ -105,7 +105,7 @@ q_filter_option(struct q_filter *f, int argc, char **argv, int *i,
 			return pb_err_set(err, PB_EUSAGE, "--state wants a comma-"
 					  "separated list of ready, deferred, held, "
 					  "done, failed, quarantined, duplicate, "
-					  "suppressed, loop (or pending, finished, "
+					  "suppressed, loop, blocked (or pending, finished, "
 					  "all), not \"%s\"", v);
 		f->states |= set;
 		return 1;

@@ -39,7 +39,7 @@ enum {
 
 static const char *const state_names[QS__COUNT] = {
 	"ready", "deferred", "held", "done", "failed", "quarantined",
-	"duplicate", "suppressed", "loop",
+	"duplicate", "suppressed", "loop", "blocked",
 };
 
 const char *

@@ -42,6 +42,8 @@ enum q_state {
 	QS_DUPLICATE,	/* finished: nothing new (Message-ID or packets) */
 	QS_SUPPRESSED,	/* finished: outbound echo of PKS traffic */
 	QS_LOOP,	/* finished: our own mail came back */
+	QS_BLOCKED,	/* finished: every key is on the blocklist (only
+			 * their revocations were passed on) */
 	QS__COUNT
 };
 
