@@ -213,8 +213,10 @@ describe_adds(struct agent_batch *b, struct kd_batch *kb)
 			continue;
 		for (size_t j = k->first; j < k->first + k->nkeys; j++)
 			if (kb->kept[j])
+				/* The stored copy may be a flood the policy
+				 * has not seen: bounded by the mail size. */
 				addreply_describe(d->db, &kb->keys[j],
-						  (size_t)d->cfg->max_key_size,
+						  (size_t)d->cfg->max_message_size,
 						  b->timeout_ms / 4, &k->facts);
 		if (!(d->db->does & KEYDB_REPORTS_REFUSALS))
 			mailreq_add_fact(&k->facts, &later);

@@ -87,13 +87,19 @@ gate_judge(const struct gate *g, enum gate_door door,
 	   struct policy_result *res, struct pb_err *err)
 {
 	struct buf stored = BUF_INIT;
-	int gnupg_exception;
+	int gnupg_exception, delta;
 
 	if (policy_judge(&g->pol, key->data, key->len, NULL, 0, res, err) != 0)
 		return -1;
 	gnupg_exception = door == GATE_KEYDB && db &&
 			  !(db->does & KEYDB_MERGES) && res->hard_revoked;
-	if (!db || (!res->needs_stored && !gnupg_exception))
+	/* needs_stored is also set by a user ID kept for its revocation
+	 * alone (every cleaned key has some): only a key that lost packets
+	 * for want of a binding, or everything, is a delta worth asking
+	 * the database about (and deferring for when it cannot answer). */
+	delta = res->needs_stored &&
+		(res->dropped[POLICY_R_UNBOUND] || res->verdict == POLICY_EMPTY);
+	if (!db || (!delta && !gnupg_exception))
 		return 0;
 	if (fetch_stored(db, key, timeout_ms, &stored, err) != 0) {
 		buf_free(&stored);

@@ -35,7 +35,8 @@ void gate_close(struct gate *g);
 
 /* gate_judge - key judged for door into *res (always to be freed with
  * policy_result_free).  db (NULL: none to ask) is asked, within
- * timeout_ms, for its copy of the key when the key is a delta, and, at
+ * timeout_ms, for its copy of the key when the key is a delta (judged
+ * alone, it lost packets as unbound, or everything), and, at
  * GATE_KEYDB of a database that does not merge (gnupg:), when the key
  * is hard-revoked (a keyring without the key gets its self-signed user
  * IDs).  -1 with PB_ETEMP when the database could not answer (the
