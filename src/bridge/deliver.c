@@ -52,6 +52,9 @@ struct kd_batch {
 	const char **reasons;		/* per key: else why not */
 	unsigned char *kept;		/* per key: goes to the database */
 	unsigned char *judged;		/* per key: enum kd_judged */
+	struct pgp_key *orig;		/* per key: as received, when the
+					 * policy trimmed it (a quarantined
+					 * piece keeps what came) */
 	char **refused;			/* per key: KD_REFUSE's why (owned) */
 };
 
@@ -171,8 +174,8 @@ split_rejected(struct agent_batch *b, struct kd_batch *kb, int merges)
 				kept++;
 				continue;
 			}
-			reject(it, k, &kb->keys[j], "GnuPG", kb->reasons[j],
-			       &why);
+			reject(it, k, kb->orig[j].data ? &kb->orig[j] :
+			       &kb->keys[j], "GnuPG", kb->reasons[j], &why);
 		}
 		ngood += kept;
 		if (!why.len && kept == 0) {
@@ -298,7 +301,7 @@ judge_one(struct agent_batch *b, struct kd_batch *kb, struct agent_item *it,
 			kb->judged[j] = KD_REFUSE;
 			kb->refused[j] = xasprintf("trimmed key: %s", err.msg);
 		} else {
-			pgp_key_free_contents(key);
+			kb->orig[j] = *key;
 			*key = trimmed;
 		}
 	} else if (res.verdict == POLICY_BLOCKED ||
@@ -429,6 +432,7 @@ keydb_attempt(struct agent_batch *b, struct pb_err *err)
 	kb->reasons = xcalloc(kb->nkeys + 1, sizeof *kb->reasons);
 	kb->kept = xcalloc(kb->nkeys + 1, 1);
 	kb->judged = xcalloc(kb->nkeys + 1, 1);
+	kb->orig = xcalloc(kb->nkeys + 1, sizeof *kb->orig);
 	kb->refused = xcalloc(kb->nkeys + 1, sizeof *kb->refused);
 	if (judge_keys(b, kb) != 0)
 		return 0;
@@ -513,8 +517,8 @@ keydb_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
 	 * rejected again.) */
 	for (size_t j = k->first; r == 0 && e->state == QS_FAILED &&
 	     j < k->first + k->nkeys; j++)
-		r = dedup_forget_key(sp, txn, &kb->keys[j], e->origin, e->created,
-				     err);
+		r = dedup_forget_key(sp, txn, kb->orig[j].data ? &kb->orig[j] :
+				     &kb->keys[j], e->origin, e->created, err);
 	if (r == 0 && k->rejected.nkeys) {
 		struct q_entry q;
 
@@ -567,8 +571,12 @@ keydb_done(struct agent_batch *b)
 		buf_free(&kb->items[i].rpayload);
 		mailreq_free(&kb->items[i].facts);
 	}
-	for (size_t j = 0; j < kb->nkeys; j++)
+	for (size_t j = 0; j < kb->nkeys; j++) {
 		pgp_key_free_contents(&kb->keys[j]);
+		if (kb->orig)
+			pgp_key_free_contents(&kb->orig[j]);
+	}
+	free(kb->orig);
 	free(kb->keys);
 	free(kb->accepted);
 	free(kb->reasons);
