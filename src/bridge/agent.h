@@ -31,8 +31,9 @@ struct deliverer {
  * (opening only parses the keydb value). */
 int deliverer_keydb(struct deliverer *d, struct pb_err *err);
 
-/* deliverer_gate - d's key policy (gate.h), set up at first use: every
- * door of every kind judges the keys it passes with it. */
+/* deliverer_gate - d's key policy (gate.h), set up at first use and its
+ * block list read again at every call (once per attempt): every door of
+ * every kind judges the keys it passes with it. */
 int deliverer_gate(struct deliverer *d, struct pb_err *err);
 
 struct agent_item {

@@ -74,7 +74,9 @@ deliverer_keydb(struct deliverer *d, struct pb_err *err)
 int
 deliverer_gate(struct deliverer *d, struct pb_err *err)
 {
-	return d->gate ? 0 : gate_open(d->cfg, &d->gate, err);
+	if (!d->gate && gate_open(d->cfg, &d->gate, err) != 0)
+		return -1;
+	return gate_refresh(d->gate, d->sp, err);
 }
 
 enum delivery_kind

@@ -4,6 +4,7 @@
  * judged against, and the one log line per judged key.
  */
 #include "bridge/gate.h"
+#include "spool/blocks.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -15,21 +16,46 @@
  * input bound, not max_key_size. */
 #define GATE_STORED_MAX (64u << 20)
 
+/* blocked - the policy's lookup: blocklist_file or the operator's list. */
+static int
+blocked(void *ctx, const unsigned char *fpr, size_t fpr_len)
+{
+	const struct gate *g = ctx;
+
+	return blocklist_contains(&g->file, fpr, fpr_len) ||
+	       blocklist_contains(&g->ops, fpr, fpr_len);
+}
+
 int
 gate_open(const struct config *cfg, struct gate **g_r, struct pb_err *err)
 {
 	struct gate *g = xcalloc(1, sizeof *g);
 
 	config_policy_settings(cfg, &g->pol.set);
-	if (cfg->blocklist_file) {
-		if (blocklist_load(cfg->blocklist_file, &g->file, err) != 0) {
-			free(g);
-			return -1;
-		}
-		g->pol.blocked = blocklist_policy_fn;
-		g->pol.blocked_ctx = &g->file;
+	if (cfg->blocklist_file &&
+	    blocklist_load(cfg->blocklist_file, &g->file, err) != 0) {
+		free(g);
+		return -1;
 	}
+	g->pol.blocked = blocked;
+	g->pol.blocked_ctx = g;
 	*g_r = g;
+	return 0;
+}
+
+int
+gate_refresh(struct gate *g, struct spool *sp, struct pb_err *err)
+{
+	struct blocks_entry *l;
+	size_t n;
+
+	if (blocks_list(sp, NULL, &l, &n, err) != 0)
+		return -1;
+	blocklist_free(&g->ops);
+	for (size_t i = 0; i < n; i++)
+		blocklist_add(&g->ops, l[i].fpr, l[i].fpr_len);
+	blocklist_sort(&g->ops);
+	free(l);
 	return 0;
 }
 
@@ -39,6 +65,7 @@ gate_close(struct gate *g)
 	if (!g)
 		return;
 	blocklist_free(&g->file);
+	blocklist_free(&g->ops);
 	free(g);
 }
 

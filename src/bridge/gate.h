@@ -18,12 +18,15 @@
 #include "config/config.h"
 #include "keydb/keydb.h"
 #include "openpgp/policy.h"
+#include "spool/spool.h"
 
 enum gate_door { GATE_KEYDB, GATE_PEER, GATE_REPLY };
 
 struct gate {
 	struct policy pol;
 	struct blocklist file;		/* blocklist_file, read at open */
+	struct blocklist ops;		/* the spool's `block` list, read at
+					 * each gate_refresh */
 };
 
 /* gate_open - the policy of cfg, with blocklist_file read now (an
@@ -32,6 +35,12 @@ struct gate {
 int gate_open(const struct config *cfg, struct gate **g_r,
 	      struct pb_err *err);
 void gate_close(struct gate *g);
+
+/* gate_refresh - read the operator's block list (spool/blocks.h) again,
+ * so that a `block add` is obeyed from the next delivery frame of a
+ * running runner on.  -1 on a spool error (the caller defers: judging
+ * without the list would pass what the operator blocked). */
+int gate_refresh(struct gate *g, struct spool *sp, struct pb_err *err);
 
 /* gate_judge - key judged for door into *res (always to be freed with
  * policy_result_free).  db (NULL: none to ask) is asked, within
