@@ -56,6 +56,8 @@ struct kd_batch {
 					 * policy trimmed it (a quarantined
 					 * piece keeps what came) */
 	char **refused;			/* per key: KD_REFUSE's why (owned) */
+	char **pjson;			/* per key: the policy's JSON object,
+					 * for the entry's record (owned) */
 };
 
 int
@@ -276,6 +278,7 @@ judge_one(struct agent_batch *b, struct kd_batch *kb, struct agent_item *it,
 	struct pgp_key *key = &kb->keys[j];
 	struct policy_result res;
 	struct pgp_key trimmed;
+	struct buf json = BUF_INIT;
 	struct pb_err err;
 
 	pb_err_clear(&err);
@@ -294,6 +297,8 @@ judge_one(struct agent_batch *b, struct kd_batch *kb, struct agent_item *it,
 		return 0;
 	}
 	gate_log(it->id, GATE_KEYDB, key, &res);
+	policy_result_json(&res, &json);
+	kb->pjson[j] = (char *)buf_steal(&json, NULL);
 	if (res.verdict == POLICY_BLOCKED)
 		k->nblocked++;
 	if (gate_passes(GATE_KEYDB, &res)) {
@@ -433,6 +438,7 @@ keydb_attempt(struct agent_batch *b, struct pb_err *err)
 	kb->kept = xcalloc(kb->nkeys + 1, 1);
 	kb->judged = xcalloc(kb->nkeys + 1, 1);
 	kb->orig = xcalloc(kb->nkeys + 1, sizeof *kb->orig);
+	kb->pjson = xcalloc(kb->nkeys + 1, sizeof *kb->pjson);
 	kb->refused = xcalloc(kb->nkeys + 1, sizeof *kb->refused);
 	if (judge_keys(b, kb) != 0)
 		return 0;
@@ -502,6 +508,28 @@ report(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
 	return r < 0 ? -1 : 0;
 }
 
+/* note_policy - what the policy did to each of the item's keys, into
+ * its entry (queue show --json's "policy"). */
+static int
+note_policy(struct spool *sp, DB_TXN *txn, const char *id,
+	    const struct kd_batch *kb, const struct kd_item *k,
+	    struct pb_err *err)
+{
+	struct q_key_policy *kp = xcalloc(k->nkeys + 1, sizeof *kp);
+	size_t n = 0;
+	int r;
+
+	for (size_t j = k->first; j < k->first + k->nkeys; j++) {
+		if (!kb->pjson[j])
+			continue;
+		kp[n].fpr = kb->keys[j].fpr_hex;
+		kp[n++].json = kb->pjson[j];
+	}
+	r = n ? queue_note_policy(sp, txn, id, kp, n, err) : 0;
+	free(kp);
+	return r;
+}
+
 int
 keydb_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
 	     struct agent_item *it, const struct q_entry *e, struct pb_err *err)
@@ -519,6 +547,8 @@ keydb_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
 	     j < k->first + k->nkeys; j++)
 		r = dedup_forget_key(sp, txn, kb->orig[j].data ? &kb->orig[j] :
 				     &kb->keys[j], e->origin, e->created, err);
+	if (r == 0 && e->state != QS_DEFERRED)
+		r = note_policy(sp, txn, it->id, kb, k, err);
 	if (r == 0 && k->rejected.nkeys) {
 		struct q_entry q;
 
@@ -584,6 +614,9 @@ keydb_done(struct agent_batch *b)
 	free(kb->judged);
 	for (size_t j = 0; kb->refused && j < kb->nkeys; j++)
 		free(kb->refused[j]);
+	for (size_t j = 0; kb->pjson && j < kb->nkeys; j++)
+		free(kb->pjson[j]);
+	free(kb->pjson);
 	free(kb->refused);
 	free(kb->items);
 	free(kb);

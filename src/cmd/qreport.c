@@ -266,6 +266,11 @@ qreport_entry_json(struct buf *b, const struct q_entry *e, int64_t now)
 		buf_putc(b, '{');
 		json_kv_str(b, "fingerprint", e->keys[i].fpr, &kf);
 		json_kv_str(b, "uid", e->keys[i].uid, &kf);
+		/* Recorded as JSON by the delivery (policy_result_json). */
+		if (e->keys[i].policy) {
+			json_key(b, "policy", &kf);
+			buf_puts(b, e->keys[i].policy);
+		}
 		buf_putc(b, '}');
 	}
 	buf_putc(b, ']');

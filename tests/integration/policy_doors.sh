@@ -127,6 +127,21 @@ check_eq "... SKS serves it with no third-party certification" \
 	"$(count cert3 "$TEST_TMP/s-nomod") $(count uid "$TEST_TMP/s-nomod")" "0 1"
 check_grep "... the log line counts what the policy dropped" \
 	"key=$fpr_nomod, door=keydb, verdict=kept, policy=kept:3,third_party:2000" "$LOG"
+pb_list "$CONF" "$TEST_TMP/list.json"
+check "... queue list --all --json keeps its contract, policy objects included" \
+	$PBJSON list "$TEST_TMP/list.json"
+check "... queue show --json: the key's policy object counts the drops" python3 -c '
+import json, subprocess, sys
+pb, conf, msgid = sys.argv[1:4]
+for l in open(sys.argv[4]):
+    e = json.loads(l)
+    if e["message_id"] == msgid:
+        break
+s = json.loads(subprocess.check_output([pb, "-c", conf, "queue", "show", e["id"], "--json"]))
+p = s["keys"][0]["policy"]
+assert p["verdict"] == "kept" and p["kept"] == 3, p
+assert p["dropped"] == {"third_party": 2000}, p
+' "$PKSBRIDGE" "$CONF" nomod@pks.example "$TEST_TMP/list.json"
 
 check "an open flood of 2000 certifications" pks_in open "$K/open.asc"
 served "$fpr_open" "$TEST_TMP/s-open"
