@@ -33,6 +33,7 @@ struct kd_item {
 	struct mailreq facts;		/* for an ADD's reply (entry.child) */
 	char quarantine_id[QID_LEN + 1];
 	size_t nblocked;		/* keys the policy found blocked */
+	struct gate_tally tally;	/* for the spool's counters */
 	size_t nleft;			/* keys the policy left out whole */
 };
 
@@ -297,6 +298,7 @@ judge_one(struct agent_batch *b, struct kd_batch *kb, struct agent_item *it,
 		return 0;
 	}
 	gate_log(it->id, GATE_KEYDB, key, &res);
+	gate_tally_add(&k->tally, &res);
 	policy_result_json(&res, &json);
 	kb->pjson[j] = (char *)buf_steal(&json, NULL);
 	if (res.verdict == POLICY_BLOCKED)
@@ -547,8 +549,12 @@ keydb_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
 	     j < k->first + k->nkeys; j++)
 		r = dedup_forget_key(sp, txn, kb->orig[j].data ? &kb->orig[j] :
 				     &kb->keys[j], e->origin, e->created, err);
+	/* A deferred entry is judged again at its next attempt: it is
+	 * counted once, when it finishes. */
 	if (r == 0 && e->state != QS_DEFERRED)
 		r = note_policy(sp, txn, it->id, kb, k, err);
+	if (r == 0 && e->state != QS_DEFERRED)
+		r = gate_tally_record(sp, txn, GATE_KEYDB, &k->tally, err);
 	if (r == 0 && k->rejected.nkeys) {
 		struct q_entry q;
 

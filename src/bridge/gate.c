@@ -5,6 +5,9 @@
  */
 #include "bridge/gate.h"
 #include "spool/blocks.h"
+#include "spool/counters.h"
+
+#include <stdio.h>
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -183,6 +186,41 @@ gate_take(const struct policy_result *res, struct pgp_key *out,
 }
 
 static const char *const door_names[] = { "keydb", "peer", "reply" };
+
+const char *
+gate_door_name(enum gate_door door)
+{
+	return door_names[door];
+}
+
+void
+gate_tally_add(struct gate_tally *t, const struct policy_result *res)
+{
+	t->keys[res->verdict]++;
+	for (int r = 0; r < POLICY_NREASONS; r++)
+		t->dropped[r] += res->dropped[r];
+}
+
+int
+gate_tally_record(struct spool *sp, DB_TXN *txn, enum gate_door door,
+		  const struct gate_tally *t, struct pb_err *err)
+{
+	char name[COUNTERS_NAME_MAX + 1];
+
+	for (int v = 0; v <= POLICY_TOO_LARGE; v++) {
+		snprintf(name, sizeof name, "policy_keys:%s:%s", door_names[door],
+			 policy_verdict_name((enum policy_verdict)v));
+		if (counters_add(sp, txn, name, t->keys[v], err) != 0)
+			return -1;
+	}
+	for (int r = 0; r < POLICY_NREASONS; r++) {
+		snprintf(name, sizeof name, "policy_dropped:%s:%s",
+			 door_names[door], policy_reason_name((enum policy_reason)r));
+		if (counters_add(sp, txn, name, t->dropped[r], err) != 0)
+			return -1;
+	}
+	return 0;
+}
 
 void
 gate_log(const char *qid, enum gate_door door, const struct pgp_key *key,

@@ -69,6 +69,25 @@ int gate_take(const struct policy_result *res, struct pgp_key *out,
 void gate_log(const char *qid, enum gate_door door, const struct pgp_key *key,
 	      const struct policy_result *res);
 
+/* What a door judged, to be added to the spool's counters (spool/
+ * counters.h) in the transaction that records it: keys by verdict, and
+ * dropped packets by reason. */
+struct gate_tally {
+	uint64_t keys[POLICY_TOO_LARGE + 1];
+	uint64_t dropped[POLICY_NREASONS];
+};
+
+/* gate_tally_add - res counted into t. */
+void gate_tally_add(struct gate_tally *t, const struct policy_result *res);
+
+/* gate_tally_record - t added to the counters policy_keys:DOOR:VERDICT
+ * and policy_dropped:DOOR:REASON, in txn. */
+int gate_tally_record(struct spool *sp, DB_TXN *txn, enum gate_door door,
+		      const struct gate_tally *t, struct pb_err *err);
+
+/* gate_door_name - "keydb", "peer", "reply". */
+const char *gate_door_name(enum gate_door door);
+
 /* gate_trim_list - every key of list through door without asking a
  * database (a reply's keys come whole from it), trimmed in place; keys
  * that do not pass are removed.  Returns how many were removed. */

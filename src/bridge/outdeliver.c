@@ -36,6 +36,7 @@ struct pd_batch {
 	struct pgp_key *keys;	/* the keys the mail carries (owned) */
 	size_t nkeys;
 	size_t refused;		/* keys the key policy let none of through */
+	struct gate_tally tally;	/* for the spool's counters */
 	int sent;		/* the mail went out: remember its keys */
 	char msgid[256];
 };
@@ -125,6 +126,7 @@ judge(struct agent_batch *b, struct pd_batch *pd, const char *id,
 
 	if (gate_judge(b->d->gate, GATE_PEER, k, NULL, 0, &res, &err) == 0) {
 		gate_log(id, GATE_PEER, k, &res);
+		gate_tally_add(&pd->tally, &res);
 		pass = gate_passes(GATE_PEER, &res) && gate_take(&res, &t, &err) == 0;
 	} else {
 		log_warning(id, "key=%s, door=peer, not passed: %s", k->fpr_hex,
@@ -274,6 +276,11 @@ peer_record_batch(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
 	for (size_t k = 0; pd->sent && k < pd->nkeys; k++)
 		if (dedup_sent_record(sp, txn, b->peer, &pd->keys[k], now, err) != 0)
 			return -1;
+	/* Counted once the mail is final (sent, failed or suppressed): a
+	 * deferred one is judged again. */
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].recorded && b->items[i].final != QS_DEFERRED)
+			return gate_tally_record(sp, txn, GATE_PEER, &pd->tally, err);
 	return 0;
 }
 

@@ -512,7 +512,8 @@ do_stats(struct qenv *q, int argc, char **argv)
 		return rc;
 	q_stats_init(&s, spool_now());
 	if (queue_scan(q->sp, NULL, stats_cb, &s, &err) != 0 ||
-	    dedup_count(q->sp, NULL, &s.dedup_entries, &err) != 0) {
+	    dedup_count(q->sp, NULL, &s.dedup_entries, &err) != 0 ||
+	    counters_list(q->sp, NULL, &s.counters, &s.ncounters, &err) != 0) {
 		log_stderr("%s", err.msg);
 		q_stats_free(&s);
 		return exitcode_for(err.status);

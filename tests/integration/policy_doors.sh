@@ -284,4 +284,25 @@ n0=$(smtpsink_count "$SINK")
 check "INDEX of the blocked key" person idx "INDEX 0x$fpr_behindblocked"
 rp=$SINK/msg.$((n0 + 1))
 check_grep "... the reply does not list it" "No key matches" "$rp"
+
+# --- accounting: Prometheus counters ------------------------------------------
+"$PKSBRIDGE" -c "$CONF" queue stats --prometheus >"$TEST_TMP/stats.prom" 2>&1
+check "queue stats --prometheus: the policy's counters" python3 -c '
+import re, sys
+v = {}
+for l in open(sys.argv[1]):
+    m = re.match(r"(pksbridge_policy_\w+)\{door=\"(\w+)\",\w+=\"(\w+)\"\} (\d+)$", l)
+    if m:
+        v[m.group(1, 2, 3)] = int(m.group(4))
+d = "pksbridge_policy_dropped_packets_total"
+k = "pksbridge_policy_keys_total"
+# keydb: 2000 (nomod) + 500 (dnomod) third-party, at least
+assert v.get((d, "keydb", "third_party"), 0) >= 2500, v
+# 1900 + 49900 + 400 + 400 over the cap
+assert v.get((d, "keydb", "cap"), 0) >= 52600, v
+assert v.get((k, "keydb", "blocked"), 0) == 3, v
+assert v.get((d, "peer", "third_party"), 0) >= 2000, v
+assert v.get((d, "peer", "hard_revoked"), 0) >= 3, v
+assert "# TYPE pksbridge_policy_keys_total counter" in open(sys.argv[1]).read()
+' "$TEST_TMP/stats.prom"
 done_testing
