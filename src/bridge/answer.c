@@ -139,6 +139,7 @@ struct ask {
 	const struct config *cfg;
 	struct keydb *db;		/* opened when the row needs_db */
 	const struct gate *gate;	/* the key policy; NULL: none */
+	const char *qid;		/* the reply's entry, for log lines */
 	struct spool *sp;
 	const struct mailreq *mr;
 	int64_t now;
@@ -177,7 +178,7 @@ lookup(const struct ask *a, const struct mailcmd *c, enum keydb_want want,
 	if (!a->gate)
 		return 0;
 	if (want == KEYDB_WANT_KEYS) {
-		size_t gone = gate_trim_list(a->gate, GATE_REPLY, NULL, &ka->keys);
+		size_t gone = gate_trim_list(a->gate, GATE_REPLY, a->qid, &ka->keys);
 
 		ka->nmatched -= gone < ka->nmatched ? gone : ka->nmatched;
 		return 0;
@@ -639,11 +640,11 @@ answer_needs_db(const struct mailcmd *c)
 
 int
 answer_compose(const struct config *cfg, struct keydb *db,
-	       const struct gate *gate, struct spool *sp,
+	       const struct gate *gate, const char *qid, struct spool *sp,
 	       const struct mailreq *mr, int64_t now, int timeout_ms,
 	       struct answer *a, struct pb_err *err)
 {
-	struct ask q = { cfg, db, gate, sp, mr, now, timeout_ms };
+	struct ask q = { cfg, db, gate, qid, sp, mr, now, timeout_ms };
 
 	memset(a, 0, sizeof *a);
 	if (answers[row(mr->cmd.kind)].fn(&q, a, err) == 0)

@@ -52,11 +52,11 @@ struct answer {
 /* answer_compose - the answer to mr as of now, asking db (and sp for
  * LAST) within timeout_ms, with the keys and index entries it returns
  * through the key policy gate (gate.h; NULL: none, for tests of the
- * words alone).  0 with *a filled (free with answer_free);
+ * words alone); qid (or NULL) names the reply in the policy's log lines.  0 with *a filled (free with answer_free);
  * -1 with PB_ETEMP when the key database cannot answer now (the reply
  * is then tried again later, and asks again). */
 int answer_compose(const struct config *cfg, struct keydb *db,
-		   const struct gate *gate, struct spool *sp, const struct mailreq *mr, int64_t now,
+		   const struct gate *gate, const char *qid, struct spool *sp, const struct mailreq *mr, int64_t now,
 		   int timeout_ms, struct answer *a, struct pb_err *err);
 
 void answer_free(struct answer *a);

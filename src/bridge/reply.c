@@ -121,7 +121,7 @@ attempt_one(struct agent_batch *b, struct agent_item *it, char *msgid)
 		it->error = xasprintf("key policy: %s", err.msg);
 		it->outcome = QS_DEFERRED;
 	} else if (it->outcome == QS_READY &&
-	    answer_compose(d->cfg, d->db, d->gate, d->sp, &mr, spool_now(),
+	    answer_compose(d->cfg, d->db, d->gate, it->id, d->sp, &mr, spool_now(),
 			   b->timeout_ms, &a, &err) != 0) {
 		it->error = xasprintf("%s: %s", d->db ? d->db->name : d->cfg->keydb,
 				      err.msg);
