@@ -327,18 +327,10 @@ nkeys=$(pb_as "$PB_USER" gpg --homedir "$K" --with-colons --list-keys \
 check_eq "4: all 20 keys are in the keyring" "$nkeys" 20
 
 # --- 5. the pipe as nobody, with the spool's group --------------------------
-check "5: exim stops" mta_stop
-MTA_PIPE_USER=nobody
-mta_start "$TEST_TMP/exim" "$port" "$aliases" || done_testing
-# has_sig FPR SIGNER_KEYID - gpg lists a certification by SIGNER on FPR.
-has_sig() {
-	pb_as "$PB_USER" gpg --homedir "$K" --with-colons --list-sigs "$1" \
-		2>/dev/null | grep -q "^sig:[^:]*:[^:]*:[^:]*:$2:"
-}
 # A key whose owner leaves the keyserver no-modify flag unset (pgpgen;
 # GnuPG 2.2 sets it on every key it makes, and then the key policy lets
 # no third-party certification through: carol-signed's would not pass),
-# imported by the pksbridge user; then the same key with one third-party
+# delivered by the pksbridge user's pipe; then the same key with one third-party
 # certification: new packets for a key the pksbridge user imported.
 GEN="python3 $TOP/tests/tools/pgpgen.py"
 $GEN shape flood --seed mta5 --certs 0 --out "$TEST_TMP/mta5.asc" \
@@ -349,7 +341,18 @@ MTA5=$(cat "$TEST_TMP/mta5.fpr")
 MTA5_CERTIFIER=$(gpg --list-packets "$TEST_TMP/mta5-signed.asc" 2>/dev/null |
 	awk '/^:signature packet:/ { for (i = 1; i <= NF; i++) if ($i == "keyid") k = $(i + 1) }
 		/sigclass 0x10/ { print k }' | head -n 1)
-pb_as "$PB_USER" gpg --homedir "$K" --batch -q --import <"$TEST_TMP/mta5.asc" 2>/dev/null
+m5a=$(pb_mail "$TEST_TMP/m5a.eml" incremental "$TEST_TMP/mta5.asc")
+check "5: mta5 (no-modify unset) through the $PB_USER pipe" \
+	send pgp-public-keys "$TEST_TMP/m5a.eml"
+check_eq "5: ... delivered into the keyring" "$(pb_state "$C" "$m5a")" done
+check "5: exim stops" mta_stop
+MTA_PIPE_USER=nobody
+mta_start "$TEST_TMP/exim" "$port" "$aliases" || done_testing
+# has_sig FPR SIGNER_KEYID - gpg lists a certification by SIGNER on FPR.
+has_sig() {
+	pb_as "$PB_USER" gpg --homedir "$K" --with-colons --list-sigs "$1" \
+		2>/dev/null | grep -q "^sig:[^:]*:[^:]*:[^:]*:$2:"
+}
 check_rc "5: before: mta5 (no-modify unset) has no third-party certification in the keyring" 1 \
 	has_sig "$MTA5" "$MTA5_CERTIFIER"
 m5=$(pb_mail "$TEST_TMP/m5.eml" incremental "$TEST_TMP/mta5-signed.asc")
