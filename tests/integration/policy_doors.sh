@@ -162,6 +162,8 @@ check "50,000 certifications ($(wc -c <"$K/big50k.asc") bytes armored)" \
 check_eq "... the entry is done, not quarantined" "$(state_of big50k@pks.example)" done
 served "$fpr_big50k" "$TEST_TMP/s-big50k"
 check_eq "... SKS serves it trimmed to the cap" "$(count cert3 "$TEST_TMP/s-big50k")" 100
+big_id=$(pb_field "$CONF" id message_id=big50k@pks.example)
+echo "# 50,000 certifications, delivery: $(grep "$big_id: to=<" "$LOG" | sed 's/.*\(delay=[^,]*\).*/\1/')"
 
 check "a blocked key with a (soft) revocation" pks_in blockrev "$K/blockrev.asc"
 check_eq "... the entry is blocked" "$(state_of blockrev@pks.example)" blocked
