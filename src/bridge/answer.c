@@ -149,14 +149,15 @@ struct ask {
 /* lookup - the database's answer to c, with the key policy applied to
  * what it returns: keys trimmed (a blocked key, or one with nothing
  * valid left, is not in the answer at all), and the index of a blocked
- * key left out, so a reply never carries more than the policy passes. */
+ * key left out, so a reply never carries more than the policy passes.
+ * *withheld_r (may be NULL) counts the keys so left out. */
 static int
 lookup(const struct ask *a, const struct mailcmd *c, enum keydb_want want,
-       struct keydb_answer *ka, struct pb_err *err)
+       struct keydb_answer *ka, size_t *withheld_r, struct pb_err *err)
 {
 	struct keydb_query q;
 	struct keydb *db = a->db;
-	size_t n = 0;
+	size_t n = 0, withheld = 0;
 
 	q.kind = c->search_kind == MAILCMD_SEARCH_TEXT ? KEYDB_SEARCH_TEXT :
 		 c->search_kind == MAILCMD_SEARCH_KEYID32 ||
@@ -175,12 +176,15 @@ lookup(const struct ask *a, const struct mailcmd *c, enum keydb_want want,
 		err->status = PB_ETEMP;
 		return -1;
 	}
+	if (withheld_r)
+		*withheld_r = 0;
 	if (!a->gate)
 		return 0;
 	if (want == KEYDB_WANT_KEYS) {
-		size_t gone = gate_trim_list(a->gate, GATE_REPLY, a->qid, &ka->keys);
-
-		ka->nmatched -= gone < ka->nmatched ? gone : ka->nmatched;
+		withheld = gate_trim_list(a->gate, GATE_REPLY, a->qid, &ka->keys);
+		ka->nmatched -= withheld < ka->nmatched ? withheld : ka->nmatched;
+		if (withheld_r)
+			*withheld_r = withheld;
 		return 0;
 	}
 	for (size_t i = 0; i < ka->nmatches; i++) {
@@ -198,8 +202,11 @@ lookup(const struct ask *a, const struct mailcmd *c, enum keydb_want want,
 			free(m->uids[u]);
 		free(m->uids);
 		ka->nmatched--;
+		withheld++;
 	}
 	ka->nmatches = n;
+	if (withheld_r)
+		*withheld_r = withheld;
 	return 0;
 }
 
@@ -244,7 +251,7 @@ get(const struct ask *q, const struct mailcmd *c, struct answer *a,
 	struct keydb_answer ka;
 	struct buf *t = &a->text;
 
-	if (lookup(q, c, KEYDB_WANT_KEYS, &ka, err) != 0) {
+	if (lookup(q, c, KEYDB_WANT_KEYS, &ka, NULL, err) != 0) {
 		keydb_answer_free(&ka);
 		return -1;
 	}
@@ -285,7 +292,7 @@ index_keys(const struct ask *q, const struct mailcmd *c, int verbose,
 	struct buf *t = &a->text;
 
 	if (lookup(q, c, verbose ? KEYDB_WANT_VINDEX : KEYDB_WANT_INDEX, &ka,
-		   err) != 0) {
+		   NULL, err) != 0) {
 		keydb_answer_free(&ka);
 		return -1;
 	}
@@ -347,24 +354,28 @@ last_window(const struct config *cfg, const struct mailcmd *c, int64_t *days_r,
 }
 
 /* fetch_keys - the keys fprs[0..n) from the database, appended to
- * a->keys; *gone_r counts those it does not hold. */
+ * a->keys; *gone_r counts those it does not hold, *withheld_r those the
+ * key policy keeps out of replies. */
 static int
 fetch_keys(const struct ask *q, const struct mailcmd *c,
 	   char (*fprs)[2 * PGP_FPR_MAX + 1], size_t n, struct answer *a,
-	   size_t *gone_r, struct pb_err *err)
+	   size_t *gone_r, size_t *withheld_r, struct pb_err *err)
 {
 	*gone_r = 0;
+	*withheld_r = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct mailcmd one = *c;
 		struct keydb_answer ka;
+		size_t withheld;
 
 		snprintf(one.search, sizeof one.search, "0x%s", fprs[i]);
 		one.search_kind = strlen(fprs[i]) == 64 ? MAILCMD_SEARCH_FPR_V5
 							: MAILCMD_SEARCH_FPR_V4;
-		if (lookup(q, &one, KEYDB_WANT_KEYS, &ka, err) != 0) {
+		if (lookup(q, &one, KEYDB_WANT_KEYS, &ka, &withheld, err) != 0) {
 			keydb_answer_free(&ka);
 			return -1;
 		}
+		*withheld_r += withheld;
 		for (size_t k = 0; k < ka.keys.nkeys; k++) {
 			struct pgp_key *dst;
 
@@ -374,7 +385,7 @@ fetch_keys(const struct ask *q, const struct mailcmd *c,
 			*dst = ka.keys.keys[k];
 			memset(&ka.keys.keys[k], 0, sizeof ka.keys.keys[k]);
 		}
-		*gone_r += ka.keys.nkeys == 0;
+		*gone_r += ka.keys.nkeys == 0 && withheld == 0;
 		keydb_answer_free(&ka);
 	}
 	return 0;
@@ -392,7 +403,7 @@ last(const struct ask *q, const struct mailcmd *c, struct answer *a,
 	char (*fprs)[2 * PGP_FPR_MAX + 1] = NULL;
 	struct buf *t = &a->text;
 	int64_t days, window = last_window(cfg, c, &days, t);
-	size_t n = 0, gone = 0;
+	size_t n = 0, gone = 0, withheld = 0;
 	uint64_t total = 0;
 	int rc = 0;
 
@@ -409,7 +420,8 @@ last(const struct ask *q, const struct mailcmd *c, struct answer *a,
 			   "days; it sends at most\n%llu in one reply.  Please ask "
 			   "for fewer days.\n", (unsigned long long)total,
 			   (long long)days, (unsigned long long)cfg->max_reply_keys);
-	} else if ((rc = fetch_keys(q, c, fprs, n, a, &gone, err)) == 0) {
+	} else if ((rc = fetch_keys(q, c, fprs, n, a, &gone, &withheld,
+				    err)) == 0) {
 		buf_printf(t, "%llu key%s changed at this keyserver in the last "
 			   "%lld day%s:\n\n", (unsigned long long)total,
 			   total == 1 ? "" : "s", (long long)days,
@@ -424,6 +436,12 @@ last(const struct ask *q, const struct mailcmd *c, struct answer *a,
 			buf_printf(t, "\n%zu of them %s not in the key database "
 				   "(yet, or any more).\n", gone,
 				   gone == 1 ? "is" : "are");
+		if (withheld)
+			buf_printf(t, "\n%zu of them %s not sent: this keyserver's "
+				   "key policy passes\nnothing of %s (blocked, or "
+				   "nothing valid left).\n", withheld,
+				   withheld == 1 ? "is" : "are",
+				   withheld == 1 ? "it" : "them");
 		if (a->keys.nkeys)
 			buf_puts(t, "\nThe keys follow as one ASCII-armored block: "
 				 "\"gpg --import\" of this\nwhole mail imports "

@@ -22,7 +22,8 @@
 #   replies:
 #     * GET of an open flood SKS got behind the bridge's back: at most the
 #       cap in the reply
-#     * GET of a blocked key SKS holds: no key in the reply
+#     * GET and INDEX of a blocked key SKS holds: no key in the reply
+#     * LAST: a blocked key this gateway saw change is withheld
 #   accounting: the policy= log line per key.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib/sks.sh"
@@ -286,6 +287,14 @@ n0=$(smtpsink_count "$SINK")
 check "INDEX of the blocked key" person idx "INDEX 0x$fpr_behindblocked"
 rp=$SINK/msg.$((n0 + 1))
 check_grep "... the reply does not list it" "No key matches" "$rp"
+
+n0=$(smtpsink_count "$SINK")
+check "LAST 1" person last1 "LAST 1"
+rp=$SINK/msg.$((n0 + 1))
+check_grep "... says the key policy withheld the blocked key SKS holds" \
+	"not sent: this keyserver's key policy passes" "$rp"
+check_eq "... and does not carry it" \
+	"$(gpg --list-packets "$rp" 2>/dev/null | grep -ci "keyid: ${fpr_blockrev#????????????????????????}")" 0
 
 # --- accounting: Prometheus counters ------------------------------------------
 "$PKSBRIDGE" -c "$CONF" queue stats --prometheus >"$TEST_TMP/stats.prom" 2>&1
