@@ -41,6 +41,8 @@ usage(FILE *f)
 		"                                 what the dedup index knows about a key\n"
 		"  policy check|filter [FILE|-] [--json]\n"
 		"                                 the key policy on keys, queueing nothing\n"
+		"  block add FPR... [--reason TEXT] | block remove FPR... | block list [--json]\n"
+		"                                 the operator's blocklist\n"
 		"\n"
 		"  -c FILE    configuration file (default: $PKSBRIDGE_CONF, else\n"
 		"             " CONFIG_DEFAULT_PATH ")\n"
@@ -173,6 +175,8 @@ main(int argc, char **argv)
 		return cmd_dedup(&ctx, argc, argv);
 	if (strcmp(cmd, "policy") == 0)
 		return cmd_policy(&ctx, argc, argv);
+	if (strcmp(cmd, "block") == 0)
+		return cmd_block(&ctx, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bridge/delivery.h"
+#include "bridge/gate.h"
 #include "keydb/keydb.h"
 #include "openpgp/keycheck.h"
 
@@ -23,11 +24,17 @@ struct deliverer {
 	const struct config *cfg;
 	struct keydb *db;	/* opened by deliverer_keydb, or NULL */
 	struct keycheck *kc;	/* opened by the keydb agent, or NULL */
+	struct gate *gate;	/* opened by deliverer_gate, or NULL */
 };
 
 /* deliverer_keydb - d's key database handle, opened at first use
  * (opening only parses the keydb value). */
 int deliverer_keydb(struct deliverer *d, struct pb_err *err);
+
+/* deliverer_gate - d's key policy (gate.h), set up at first use and its
+ * block list read again at every call (once per attempt): every door of
+ * every kind judges the keys it passes with it. */
+int deliverer_gate(struct deliverer *d, struct pb_err *err);
 
 struct agent_item {
 	char id[QID_LEN + 1];

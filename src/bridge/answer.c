@@ -135,12 +135,29 @@ narrower(struct buf *t, size_t n, const struct mailcmd *c, uint64_t max)
 		   c->search, (unsigned long long)max);
 }
 
+struct ask {
+	const struct config *cfg;
+	struct keydb *db;		/* opened when the row needs_db */
+	const struct gate *gate;	/* the key policy; NULL: none */
+	const char *qid;		/* the reply's entry, for log lines */
+	struct spool *sp;
+	const struct mailreq *mr;
+	int64_t now;
+	int timeout_ms;
+};
+
+/* lookup - the database's answer to c, with the key policy applied to
+ * what it returns: keys trimmed (a blocked key, or one with nothing
+ * valid left, is not in the answer at all), and the index of a blocked
+ * key left out, so a reply never carries more than the policy passes.
+ * *withheld_r (may be NULL) counts the keys so left out. */
 static int
-lookup(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
-       enum keydb_want want, int timeout_ms, struct keydb_answer *ka,
-       struct pb_err *err)
+lookup(const struct ask *a, const struct mailcmd *c, enum keydb_want want,
+       struct keydb_answer *ka, size_t *withheld_r, struct pb_err *err)
 {
 	struct keydb_query q;
+	struct keydb *db = a->db;
+	size_t n = 0, withheld = 0;
 
 	q.kind = c->search_kind == MAILCMD_SEARCH_TEXT ? KEYDB_SEARCH_TEXT :
 		 c->search_kind == MAILCMD_SEARCH_KEYID32 ||
@@ -148,13 +165,48 @@ lookup(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
 		 KEYDB_SEARCH_FPR;
 	q.search = c->search;
 	q.want = want;
-	q.max = (size_t)cfg->max_reply_keys;
-	q.max_key_size = (size_t)cfg->max_key_size;
-	if (db->lookup(db, &q, ka, timeout_ms, err) != 0) {
+	q.max = (size_t)a->cfg->max_reply_keys;
+	/* max_key_size applies to the trimmed key (the policy's
+	 * too_large): a flooded copy in the database is fetched to be
+	 * trimmed, up to the size a mail may have. */
+	q.max_key_size = a->gate ? (size_t)a->cfg->max_message_size
+				 : (size_t)a->cfg->max_key_size;
+	if (db->lookup(db, &q, ka, a->timeout_ms, err) != 0) {
 		/* Whatever the backend said, asking again later may work. */
 		err->status = PB_ETEMP;
 		return -1;
 	}
+	if (withheld_r)
+		*withheld_r = 0;
+	if (!a->gate)
+		return 0;
+	if (want == KEYDB_WANT_KEYS) {
+		withheld = gate_trim_list(a->gate, GATE_REPLY, a->qid, &ka->keys);
+		ka->nmatched -= withheld < ka->nmatched ? withheld : ka->nmatched;
+		if (withheld_r)
+			*withheld_r = withheld;
+		return 0;
+	}
+	for (size_t i = 0; i < ka->nmatches; i++) {
+		struct keydb_match *m = &ka->matches[i];
+		unsigned char fpr[PGP_FPR_MAX];
+		size_t flen;
+
+		if (pgp_fpr_from_hex(m->fpr, fpr, &flen) != 0 ||
+		    !a->gate->pol.blocked ||
+		    !a->gate->pol.blocked(a->gate->pol.blocked_ctx, fpr, flen)) {
+			ka->matches[n++] = *m;
+			continue;
+		}
+		for (size_t u = 0; u < m->nuids; u++)
+			free(m->uids[u]);
+		free(m->uids);
+		ka->nmatched--;
+		withheld++;
+	}
+	ka->nmatches = n;
+	if (withheld_r)
+		*withheld_r = withheld;
 	return 0;
 }
 
@@ -192,13 +244,14 @@ refused(const struct config *cfg, const struct mailcmd *c,
 
 /* get - GET: the keys, each named by its full fingerprint. */
 static int
-get(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
-    int timeout_ms, struct answer *a, struct pb_err *err)
+get(const struct ask *q, const struct mailcmd *c, struct answer *a,
+    struct pb_err *err)
 {
+	const struct config *cfg = q->cfg;
 	struct keydb_answer ka;
 	struct buf *t = &a->text;
 
-	if (lookup(cfg, db, c, KEYDB_WANT_KEYS, timeout_ms, &ka, err) != 0) {
+	if (lookup(q, c, KEYDB_WANT_KEYS, &ka, NULL, err) != 0) {
 		keydb_answer_free(&ka);
 		return -1;
 	}
@@ -231,14 +284,15 @@ get(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
 
 /* index - INDEX and VERBOSE INDEX: one block per key. */
 static int
-index_keys(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
-	   int verbose, int timeout_ms, struct answer *a, struct pb_err *err)
+index_keys(const struct ask *q, const struct mailcmd *c, int verbose,
+	   struct answer *a, struct pb_err *err)
 {
+	const struct config *cfg = q->cfg;
 	struct keydb_answer ka;
 	struct buf *t = &a->text;
 
-	if (lookup(cfg, db, c, verbose ? KEYDB_WANT_VINDEX : KEYDB_WANT_INDEX,
-		   timeout_ms, &ka, err) != 0) {
+	if (lookup(q, c, verbose ? KEYDB_WANT_VINDEX : KEYDB_WANT_INDEX, &ka,
+		   NULL, err) != 0) {
 		keydb_answer_free(&ka);
 		return -1;
 	}
@@ -300,24 +354,28 @@ last_window(const struct config *cfg, const struct mailcmd *c, int64_t *days_r,
 }
 
 /* fetch_keys - the keys fprs[0..n) from the database, appended to
- * a->keys; *gone_r counts those it does not hold. */
+ * a->keys; *gone_r counts those it does not hold, *withheld_r those the
+ * key policy keeps out of replies. */
 static int
-fetch_keys(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
-	   char (*fprs)[2 * PGP_FPR_MAX + 1], size_t n, int timeout_ms,
-	   struct answer *a, size_t *gone_r, struct pb_err *err)
+fetch_keys(const struct ask *q, const struct mailcmd *c,
+	   char (*fprs)[2 * PGP_FPR_MAX + 1], size_t n, struct answer *a,
+	   size_t *gone_r, size_t *withheld_r, struct pb_err *err)
 {
 	*gone_r = 0;
+	*withheld_r = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct mailcmd one = *c;
 		struct keydb_answer ka;
+		size_t withheld;
 
 		snprintf(one.search, sizeof one.search, "0x%s", fprs[i]);
 		one.search_kind = strlen(fprs[i]) == 64 ? MAILCMD_SEARCH_FPR_V5
 							: MAILCMD_SEARCH_FPR_V4;
-		if (lookup(cfg, db, &one, KEYDB_WANT_KEYS, timeout_ms, &ka, err) != 0) {
+		if (lookup(q, &one, KEYDB_WANT_KEYS, &ka, &withheld, err) != 0) {
 			keydb_answer_free(&ka);
 			return -1;
 		}
+		*withheld_r += withheld;
 		for (size_t k = 0; k < ka.keys.nkeys; k++) {
 			struct pgp_key *dst;
 
@@ -327,7 +385,7 @@ fetch_keys(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
 			*dst = ka.keys.keys[k];
 			memset(&ka.keys.keys[k], 0, sizeof ka.keys.keys[k]);
 		}
-		*gone_r += ka.keys.nkeys == 0;
+		*gone_r += ka.keys.nkeys == 0 && withheld == 0;
 		keydb_answer_free(&ka);
 	}
 	return 0;
@@ -336,14 +394,16 @@ fetch_keys(const struct config *cfg, struct keydb *db, const struct mailcmd *c,
 /* last - LAST <days>: keys this gateway saw change, from the dedup
  * index, fetched from the key database by fingerprint. */
 static int
-last(const struct config *cfg, struct keydb *db, struct spool *sp,
-     const struct mailcmd *c, int64_t now, int timeout_ms, struct answer *a,
+last(const struct ask *q, const struct mailcmd *c, struct answer *a,
      struct pb_err *err)
 {
+	const struct config *cfg = q->cfg;
+	struct spool *sp = q->sp;
+	int64_t now = q->now;
 	char (*fprs)[2 * PGP_FPR_MAX + 1] = NULL;
 	struct buf *t = &a->text;
 	int64_t days, window = last_window(cfg, c, &days, t);
-	size_t n = 0, gone = 0;
+	size_t n = 0, gone = 0, withheld = 0;
 	uint64_t total = 0;
 	int rc = 0;
 
@@ -360,7 +420,7 @@ last(const struct config *cfg, struct keydb *db, struct spool *sp,
 			   "days; it sends at most\n%llu in one reply.  Please ask "
 			   "for fewer days.\n", (unsigned long long)total,
 			   (long long)days, (unsigned long long)cfg->max_reply_keys);
-	} else if ((rc = fetch_keys(cfg, db, c, fprs, n, timeout_ms, a, &gone,
+	} else if ((rc = fetch_keys(q, c, fprs, n, a, &gone, &withheld,
 				    err)) == 0) {
 		buf_printf(t, "%llu key%s changed at this keyserver in the last "
 			   "%lld day%s:\n\n", (unsigned long long)total,
@@ -376,6 +436,12 @@ last(const struct config *cfg, struct keydb *db, struct spool *sp,
 			buf_printf(t, "\n%zu of them %s not in the key database "
 				   "(yet, or any more).\n", gone,
 				   gone == 1 ? "is" : "are");
+		if (withheld)
+			buf_printf(t, "\n%zu of them %s not sent: this keyserver's "
+				   "key policy passes\nnothing of %s (blocked, or "
+				   "nothing valid left).\n", withheld,
+				   withheld == 1 ? "is" : "are",
+				   withheld == 1 ? "it" : "them");
 		if (a->keys.nkeys)
 			buf_puts(t, "\nThe keys follow as one ASCII-armored block: "
 				 "\"gpg --import\" of this\nwhole mail imports "
@@ -486,15 +552,6 @@ add_report(const struct config *cfg, const struct mailreq *mr, struct buf *t)
 }
 
 /* What every answer is asked with. */
-struct ask {
-	const struct config *cfg;
-	struct keydb *db;		/* opened when the row needs_db */
-	struct spool *sp;
-	const struct mailreq *mr;
-	int64_t now;
-	int timeout_ms;
-};
-
 static int
 ans_help(const struct ask *q, struct answer *a, struct pb_err *err)
 {
@@ -506,20 +563,20 @@ ans_help(const struct ask *q, struct answer *a, struct pb_err *err)
 static int
 ans_get(const struct ask *q, struct answer *a, struct pb_err *err)
 {
-	return get(q->cfg, q->db, &q->mr->cmd, q->timeout_ms, a, err);
+	return get(q, &q->mr->cmd, a, err);
 }
 
 static int
 ans_index(const struct ask *q, struct answer *a, struct pb_err *err)
 {
-	return index_keys(q->cfg, q->db, &q->mr->cmd,
-			  q->mr->cmd.kind == MAILCMD_VINDEX, q->timeout_ms, a, err);
+	return index_keys(q, &q->mr->cmd, q->mr->cmd.kind == MAILCMD_VINDEX, a,
+			  err);
 }
 
 static int
 ans_last(const struct ask *q, struct answer *a, struct pb_err *err)
 {
-	return last(q->cfg, q->db, q->sp, &q->mr->cmd, q->now, q->timeout_ms, a,
+	return last(q, &q->mr->cmd, a,
 		    err);
 }
 
@@ -600,11 +657,12 @@ answer_needs_db(const struct mailcmd *c)
 }
 
 int
-answer_compose(const struct config *cfg, struct keydb *db, struct spool *sp,
+answer_compose(const struct config *cfg, struct keydb *db,
+	       const struct gate *gate, const char *qid, struct spool *sp,
 	       const struct mailreq *mr, int64_t now, int timeout_ms,
 	       struct answer *a, struct pb_err *err)
 {
-	struct ask q = { cfg, db, sp, mr, now, timeout_ms };
+	struct ask q = { cfg, db, gate, qid, sp, mr, now, timeout_ms };
 
 	memset(a, 0, sizeof *a);
 	if (answers[row(mr->cmd.kind)].fn(&q, a, err) == 0)

@@ -21,8 +21,9 @@
  * More matches than max_reply_keys are counted and not sent: the text
  * asks for a narrower search.  The text is UTF-8 with LF line ends and
  * may hold what the key database says (user IDs): replymail.h makes it
- * safe.  The keys are exactly those the database returned for the
- * search, never more than max_reply_keys.
+ * safe.  The keys are those the database returned for the search,
+ * trimmed by the key policy (a blocked key, or one with nothing valid
+ * left, is neither sent nor listed), never more than max_reply_keys.
  *
  * answer.c is the only place that writes a reply's words: one row per
  * command in its table of answers.
@@ -32,6 +33,7 @@
 
 #include <stdint.h>
 
+#include "bridge/gate.h"
 #include "bridge/mailreq.h"
 #include "config/config.h"
 #include "keydb/keydb.h"
@@ -48,11 +50,13 @@ struct answer {
 };
 
 /* answer_compose - the answer to mr as of now, asking db (and sp for
- * LAST) within timeout_ms.  0 with *a filled (free with answer_free);
+ * LAST) within timeout_ms, with the keys and index entries it returns
+ * through the key policy gate (gate.h; NULL: none, for tests of the
+ * words alone); qid (or NULL) names the reply in the policy's log lines.  0 with *a filled (free with answer_free);
  * -1 with PB_ETEMP when the key database cannot answer now (the reply
  * is then tried again later, and asks again). */
 int answer_compose(const struct config *cfg, struct keydb *db,
-		   struct spool *sp, const struct mailreq *mr, int64_t now,
+		   const struct gate *gate, const char *qid, struct spool *sp, const struct mailreq *mr, int64_t now,
 		   int timeout_ms, struct answer *a, struct pb_err *err);
 
 void answer_free(struct answer *a);

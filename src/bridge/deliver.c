@@ -2,10 +2,12 @@
  * deliver.c - the delivery agent for inbound entries: their keys to the
  * key database (a row of delivery.c's table; agent.h).
  *
- * An attempt reads every claimed entry's keys, asks GnuPG about all of
- * them in one call and hands the accepted ones to the key database in
- * one call: batching is what makes bulk delivery cheap, gpg starts once
- * per batch instead of once per mail.  What the attempt found beside
+ * An attempt reads every claimed entry's keys, judges each with the key
+ * policy (gate.h: trimmed, a delta against the database's copy, a
+ * blocked or empty key left out), asks GnuPG about the rest in one call
+ * and hands the accepted ones to the key database in one call: batching
+ * is what makes bulk delivery cheap, gpg starts once per batch instead
+ * of once per mail.  What the attempt found beside
  * the outcome is recorded with it: keys GnuPG rejected split off into a
  * quarantined entry, a failed entry's keys no longer counted as seen,
  * and an ADD's facts for its waiting reply.
@@ -30,6 +32,17 @@ struct kd_item {
 	struct buf rpayload;
 	struct mailreq facts;		/* for an ADD's reply (entry.child) */
 	char quarantine_id[QID_LEN + 1];
+	size_t nblocked;		/* keys the policy found blocked */
+	struct gate_tally tally;	/* for the spool's counters */
+	size_t nleft;			/* keys the policy left out whole */
+};
+
+/* What the key policy decided for a key. */
+enum kd_judged {
+	KD_PASS,	/* trimmed (maybe), on to GnuPG and the database */
+	KD_REFUSE,	/* quarantined (too large, nothing valid left) */
+	KD_LEAVE,	/* not delivered, nothing to keep: blocked with no
+			 * revocation, or a delta the database has whole */
 };
 
 struct kd_batch {
@@ -39,6 +52,13 @@ struct kd_batch {
 	unsigned char *accepted;	/* per key: GnuPG accepts it */
 	const char **reasons;		/* per key: else why not */
 	unsigned char *kept;		/* per key: goes to the database */
+	unsigned char *judged;		/* per key: enum kd_judged */
+	struct pgp_key *orig;		/* per key: as received, when the
+					 * policy trimmed it (a quarantined
+					 * piece keeps what came) */
+	char **refused;			/* per key: KD_REFUSE's why (owned) */
+	char **pjson;			/* per key: the policy's JSON object,
+					 * for the entry's record (owned) */
 };
 
 int
@@ -93,11 +113,12 @@ read_keys(struct agent_batch *b, struct kd_batch *kb, struct pb_err *err)
 	return 0;
 }
 
-/* reject - key k of item it, which GnuPG refused (why: reasons), goes
- * to the item's quarantined piece; the ADD's reply hears of it. */
+/* reject - key k of item it, which who (GnuPG, the key policy) refused
+ * for reason, goes to the item's quarantined piece; the ADD's reply
+ * hears of it. */
 static void
 reject(struct agent_item *it, struct kd_item *k, const struct pgp_key *key,
-       const char *reason, struct buf *why)
+       const char *who, const char *reason, struct buf *why)
 {
 	struct q_entry *r = &k->rejected;
 
@@ -118,8 +139,8 @@ reject(struct agent_item *it, struct kd_item *k, const struct pgp_key *key,
 	}
 	q_entry_add_key(r, key->fpr_hex, key->uid);
 	pgp_keyseq_add(&k->rpayload, key->data, key->len);
-	buf_printf(why, "%sGnuPG rejected key %s: %s", why->len ? "; " : "",
-		   key->fpr_hex, reason ? reason : "unusable");
+	buf_printf(why, "%s%s rejected key %s: %s", why->len ? "; " : "",
+		   who, key->fpr_hex, reason ? reason : "unusable");
 }
 
 /* split_rejected - per item, keys GnuPG refused become a quarantined
@@ -142,6 +163,13 @@ split_rejected(struct agent_batch *b, struct kd_batch *kb, int merges)
 		if (!it->claimed || it->outcome != QS_READY)
 			continue;
 		for (size_t j = k->first; j < k->first + k->nkeys; j++) {
+			if (kb->judged[j] == KD_LEAVE)
+				continue;
+			if (kb->judged[j] == KD_REFUSE) {
+				reject(it, k, &kb->keys[j], "the key policy",
+				       kb->refused[j], &why);
+				continue;
+			}
 			if (kb->accepted[j] ||
 			    (merges && kb->keys[j].npackets > 1 &&
 			     keycheck_unbound(kb->reasons[j]))) {
@@ -149,10 +177,17 @@ split_rejected(struct agent_batch *b, struct kd_batch *kb, int merges)
 				kept++;
 				continue;
 			}
-			reject(it, k, &kb->keys[j], kb->reasons[j], &why);
+			reject(it, k, kb->orig[j].data ? &kb->orig[j] :
+			       &kb->keys[j], "GnuPG", kb->reasons[j], &why);
 		}
 		ngood += kept;
-		if (why.len && kept == 0) {
+		if (!why.len && kept == 0) {
+			/* The policy left every key out. */
+			it->outcome = k->nblocked ? QS_BLOCKED : QS_DUPLICATE;
+			it->error = xstrdup(k->nblocked ?
+				"key policy: blocked (no revocation to pass on)" :
+				"key policy: the key database holds every packet");
+		} else if (why.len && kept == 0) {
 			/* Nothing left: the entry itself is the quarantine
 			 * record. */
 			it->outcome = QS_QUARANTINED;
@@ -184,8 +219,10 @@ describe_adds(struct agent_batch *b, struct kd_batch *kb)
 			continue;
 		for (size_t j = k->first; j < k->first + k->nkeys; j++)
 			if (kb->kept[j])
+				/* The stored copy may be a flood the policy
+				 * has not seen: bounded by the mail size. */
 				addreply_describe(d->db, &kb->keys[j],
-						  (size_t)d->cfg->max_key_size,
+						  (size_t)d->cfg->max_message_size,
 						  b->timeout_ms / 4, &k->facts);
 		if (!(d->db->does & KEYDB_REPORTS_REFUSALS))
 			mailreq_add_fact(&k->facts, &later);
@@ -221,6 +258,155 @@ put_kept(struct agent_batch *b, struct kd_batch *kb, size_t ngood)
 	free(good);
 }
 
+/* nothing_dropped - an empty result that dropped nothing: a delta whose
+ * every packet the database already holds. */
+static int
+nothing_dropped(const struct policy_result *res)
+{
+	for (int r = 0; r < POLICY_NREASONS; r++)
+		if (res->dropped[r])
+			return 0;
+	return 1;
+}
+
+/* judge_one - key j of item it through the key policy: trimmed in
+ * place, or marked refused or left out.  -1 when the database could
+ * not be asked for the stored key a delta needs: the item defers. */
+static int
+judge_one(struct agent_batch *b, struct kd_batch *kb, struct agent_item *it,
+	  struct kd_item *k, size_t j, struct keydb *db)
+{
+	struct pgp_key *key = &kb->keys[j];
+	struct policy_result res;
+	struct pgp_key trimmed;
+	struct buf json = BUF_INIT;
+	struct pb_err err;
+
+	pb_err_clear(&err);
+	if (gate_judge(b->d->gate, GATE_KEYDB, key, db, b->timeout_ms / 4, &res,
+		       &err) != 0) {
+		policy_result_free(&res);
+		if (err.status == PB_ETEMP) {
+			it->outcome = QS_DEFERRED;
+			it->error = xasprintf("key policy: the stored copy of "
+					      "%s for a delta: %s", key->fpr_hex,
+					      err.msg);
+			return -1;
+		}
+		kb->judged[j] = KD_REFUSE;
+		kb->refused[j] = xstrdup(err.msg);
+		return 0;
+	}
+	gate_log(it->id, GATE_KEYDB, key, &res);
+	gate_tally_add(&k->tally, &res);
+	policy_result_json(&res, &json);
+	kb->pjson[j] = (char *)buf_steal(&json, NULL);
+	if (res.verdict == POLICY_BLOCKED)
+		k->nblocked++;
+	if (gate_passes(GATE_KEYDB, &res)) {
+		if (gate_take(&res, &trimmed, &err) != 0) {
+			kb->judged[j] = KD_REFUSE;
+			kb->refused[j] = xasprintf("trimmed key: %s", err.msg);
+		} else {
+			kb->orig[j] = *key;
+			*key = trimmed;
+		}
+	} else if (res.verdict == POLICY_BLOCKED ||
+		   (res.verdict == POLICY_EMPTY && nothing_dropped(&res))) {
+		kb->judged[j] = KD_LEAVE;
+		k->nleft++;
+	} else {
+		kb->judged[j] = KD_REFUSE;
+		kb->refused[j] = xstrdup(res.why[0] ? res.why :
+					 policy_verdict_name(res.verdict));
+	}
+	policy_result_free(&res);
+	return 0;
+}
+
+/* judge_keys - every undecided item's keys through the key policy, in
+ * front of GnuPG and the database (SPEC "Key policy"): nothing reaches
+ * the key database unjudged.  0, or -1 when the policy cannot be set up
+ * (every item defers). */
+static int
+judge_keys(struct agent_batch *b, struct kd_batch *kb)
+{
+	struct deliverer *d = b->d;
+	struct keydb *db;
+	struct pb_err err;
+	char *why;
+
+	if (deliverer_gate(d, &err) != 0) {
+		why = xasprintf("key policy: %s", err.msg);
+		agent_set_outcome(b, QS_DEFERRED, why);
+		free(why);
+		return -1;
+	}
+	db = deliverer_keydb(d, &err) == 0 ? d->db : NULL;
+	for (size_t i = 0; i < b->n; i++) {
+		struct agent_item *it = &b->items[i];
+		struct kd_item *k = &kb->items[i];
+
+		if (!it->claimed || it->outcome != QS_READY)
+			continue;
+		for (size_t j = k->first; j < k->first + k->nkeys; j++)
+			if (judge_one(b, kb, it, k, j, db) != 0)
+				break;
+	}
+	return 0;
+}
+
+/* check_passed - GnuPG's verdict on the keys the policy passed, in one
+ * call (the others keep accepted 0, and split_rejected reads their
+ * judgement instead). */
+static int
+check_passed(struct keycheck *kc, struct kd_batch *kb, struct pb_err *err)
+{
+	struct pgp_key *keys = xcalloc(kb->nkeys + 1, sizeof *keys);
+	size_t *at = xcalloc(kb->nkeys + 1, sizeof *at);
+	unsigned char *acc = xcalloc(kb->nkeys + 1, 1);
+	const char **reasons = xcalloc(kb->nkeys + 1, sizeof *reasons);
+	size_t n = 0;
+	int r = 0;
+
+	for (size_t j = 0; j < kb->nkeys; j++)
+		if (kb->judged[j] == KD_PASS) {
+			keys[n] = kb->keys[j];	/* shallow */
+			at[n++] = j;
+		}
+	if (n)
+		r = keycheck_keys(kc, keys, n, acc, reasons, err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		kb->accepted[at[i]] = acc[i];
+		kb->reasons[at[i]] = reasons[i];
+	}
+	free(keys);
+	free(at);
+	free(acc);
+	free(reasons);
+	return r;
+}
+
+/* mark_blocked - an entry whose every key is blocked is recorded
+ * blocked, also when their revocations were delivered (SPEC: a blocked
+ * key goes nowhere but its revocations). */
+static void
+mark_blocked(struct agent_batch *b, struct kd_batch *kb)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct agent_item *it = &b->items[i];
+		const struct kd_item *k = &kb->items[i];
+
+		if (!it->claimed || it->outcome != QS_DONE || k->nkeys == 0 ||
+		    k->nblocked != k->nkeys)
+			continue;
+		it->outcome = QS_BLOCKED;
+		free(it->error);
+		it->error = xstrdup("key policy: blocked; only its revocations "
+				    "were delivered");
+	}
+}
+
 static int
 keycheck_ready(struct deliverer *d, struct pb_err *err)
 {
@@ -252,10 +438,15 @@ keydb_attempt(struct agent_batch *b, struct pb_err *err)
 	kb->accepted = xcalloc(kb->nkeys + 1, 1);
 	kb->reasons = xcalloc(kb->nkeys + 1, sizeof *kb->reasons);
 	kb->kept = xcalloc(kb->nkeys + 1, 1);
+	kb->judged = xcalloc(kb->nkeys + 1, 1);
+	kb->orig = xcalloc(kb->nkeys + 1, sizeof *kb->orig);
+	kb->pjson = xcalloc(kb->nkeys + 1, sizeof *kb->pjson);
+	kb->refused = xcalloc(kb->nkeys + 1, sizeof *kb->refused);
+	if (judge_keys(b, kb) != 0)
+		return 0;
 	pb_err_clear(&derr);
 	if (keycheck_ready(d, &derr) != 0 ||
-	    keycheck_keys(d->kc, kb->keys, kb->nkeys, kb->accepted, kb->reasons,
-			  &derr) != 0) {
+	    check_passed(d->kc, kb, &derr) != 0) {
 		why = xasprintf("key check: %s", derr.msg);
 		agent_set_outcome(b, QS_DEFERRED, why);
 		free(why);
@@ -274,6 +465,7 @@ keydb_attempt(struct agent_batch *b, struct pb_err *err)
 		return 0;
 	}
 	put_kept(b, kb, ngood);
+	mark_blocked(b, kb);
 	return 0;
 }
 
@@ -318,6 +510,28 @@ report(struct spool *sp, DB_TXN *txn, const struct q_entry *e,
 	return r < 0 ? -1 : 0;
 }
 
+/* note_policy - what the policy did to each of the item's keys, into
+ * its entry (queue show --json's "policy"). */
+static int
+note_policy(struct spool *sp, DB_TXN *txn, const char *id,
+	    const struct kd_batch *kb, const struct kd_item *k,
+	    struct pb_err *err)
+{
+	struct q_key_policy *kp = xcalloc(k->nkeys + 1, sizeof *kp);
+	size_t n = 0;
+	int r;
+
+	for (size_t j = k->first; j < k->first + k->nkeys; j++) {
+		if (!kb->pjson[j])
+			continue;
+		kp[n].fpr = kb->keys[j].fpr_hex;
+		kp[n++].json = kb->pjson[j];
+	}
+	r = n ? queue_note_policy(sp, txn, id, kp, n, err) : 0;
+	free(kp);
+	return r;
+}
+
 int
 keydb_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
 	     struct agent_item *it, const struct q_entry *e, struct pb_err *err)
@@ -333,8 +547,14 @@ keydb_record(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
 	 * rejected again.) */
 	for (size_t j = k->first; r == 0 && e->state == QS_FAILED &&
 	     j < k->first + k->nkeys; j++)
-		r = dedup_forget_key(sp, txn, &kb->keys[j], e->origin, e->created,
-				     err);
+		r = dedup_forget_key(sp, txn, kb->orig[j].data ? &kb->orig[j] :
+				     &kb->keys[j], e->origin, e->created, err);
+	/* A deferred entry is judged again at its next attempt: it is
+	 * counted once, when it finishes. */
+	if (r == 0 && e->state != QS_DEFERRED)
+		r = note_policy(sp, txn, it->id, kb, k, err);
+	if (r == 0 && e->state != QS_DEFERRED)
+		r = gate_tally_record(sp, txn, GATE_KEYDB, &k->tally, err);
 	if (r == 0 && k->rejected.nkeys) {
 		struct q_entry q;
 
@@ -364,7 +584,8 @@ keydb_log(const struct agent_batch *b, const struct agent_item *it)
 	log_msg(it->final == QS_DONE ? LOG_INFO : LOG_WARNING, it->id,
 		"to=<%s>, keys=%zu, delay=%.2f, attempts=%u, status=%s%s%s%s",
 		d->db ? d->db->name : d->cfg->keydb,
-		it->final == QS_DONE ? k->nkeys - k->rejected.nkeys : 0,
+		it->final == QS_DONE || it->final == QS_BLOCKED ?
+		k->nkeys - k->rejected.nkeys - k->nleft : 0,
 		clock_since(b->t0), it->entry.attempts + 1,
 		agent_status(it->final, "delivered"),
 		it->error ? " (" : "", it->error ? it->error : "",
@@ -386,12 +607,23 @@ keydb_done(struct agent_batch *b)
 		buf_free(&kb->items[i].rpayload);
 		mailreq_free(&kb->items[i].facts);
 	}
-	for (size_t j = 0; j < kb->nkeys; j++)
+	for (size_t j = 0; j < kb->nkeys; j++) {
 		pgp_key_free_contents(&kb->keys[j]);
+		if (kb->orig)
+			pgp_key_free_contents(&kb->orig[j]);
+	}
+	free(kb->orig);
 	free(kb->keys);
 	free(kb->accepted);
 	free(kb->reasons);
 	free(kb->kept);
+	free(kb->judged);
+	for (size_t j = 0; kb->refused && j < kb->nkeys; j++)
+		free(kb->refused[j]);
+	for (size_t j = 0; kb->pjson && j < kb->nkeys; j++)
+		free(kb->pjson[j]);
+	free(kb->pjson);
+	free(kb->refused);
 	free(kb->items);
 	free(kb);
 }

@@ -61,6 +61,7 @@ deliverer_close(struct deliverer *d)
 		d->db->close(d->db);
 	if (d->kc)
 		keycheck_close(d->kc);
+	gate_close(d->gate);
 	free(d);
 }
 
@@ -68,6 +69,14 @@ int
 deliverer_keydb(struct deliverer *d, struct pb_err *err)
 {
 	return d->db ? 0 : keydb_open(d->cfg->keydb, &d->db, err);
+}
+
+int
+deliverer_gate(struct deliverer *d, struct pb_err *err)
+{
+	if (!d->gate && gate_open(d->cfg, &d->gate, err) != 0)
+		return -1;
+	return gate_refresh(d->gate, d->sp, err);
 }
 
 enum delivery_kind

@@ -5,8 +5,13 @@
  * Everything pending for the peer goes out together: when one of its
  * entries is due, its ready entries are coalesced into one mail, bounded
  * by max_batch_keys and max_batch_bytes, further mails following until
- * nothing due is left (delivery_peer).  Keys the peer was already sent
- * within dedup_ttl are left out, and exact duplicates sent once.  The
+ * nothing due is left (delivery_peer).  Every key passes the key policy
+ * first (gate.h: trimmed; a blocked key only as its revocations; one
+ * with nothing valid left not at all), so a peer never gets a flood.
+ * A delta is judged alone, without asking the key database: its
+ * packets that need the stored key are left out, never passed unjudged.
+ * Keys the peer was already sent within dedup_ttl are left out, and
+ * exact duplicates sent once.  The
  * outcome is one for the whole mail: done (and the packets remembered
  * as sent to this peer), deferred per retry_schedule (SMTP 4xx, network,
  * timeouts), failed (5xx, or max_queue_lifetime passed), or suppressed
@@ -30,6 +35,8 @@
 struct pd_batch {
 	struct pgp_key *keys;	/* the keys the mail carries (owned) */
 	size_t nkeys;
+	size_t refused;		/* keys the key policy let none of through */
+	struct gate_tally tally;	/* for the spool's counters */
 	int sent;		/* the mail went out: remember its keys */
 	char msgid[256];
 };
@@ -106,6 +113,35 @@ same_key(const struct pgp_key *a, const struct pgp_key *b)
 	return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
 }
 
+/* judge - key k through the key policy at the peer door: trimmed in
+ * place (0), or freed and left out (-1). */
+static int
+judge(struct agent_batch *b, struct pd_batch *pd, const char *id,
+      struct pgp_key *k)
+{
+	struct policy_result res;
+	struct pgp_key t;
+	struct pb_err err;
+	int pass = 0;
+
+	if (gate_judge(b->d->gate, GATE_PEER, k, NULL, 0, &res, &err) == 0) {
+		gate_log(id, GATE_PEER, k, &res);
+		gate_tally_add(&pd->tally, &res);
+		pass = gate_passes(GATE_PEER, &res) && gate_take(&res, &t, &err) == 0;
+	} else {
+		log_warning(id, "key=%s, door=peer, not passed: %s", k->fpr_hex,
+			    err.msg);
+	}
+	policy_result_free(&res);
+	pgp_key_free_contents(k);
+	if (!pass) {
+		pd->refused++;
+		return -1;
+	}
+	*k = t;
+	return 0;
+}
+
 /* gather_one - the keys of payload that the peer still needs (not sent
  * to it within dedup_ttl, no exact duplicate), appended to pd. */
 static int
@@ -125,6 +161,8 @@ gather_one(struct agent_batch *b, struct pd_batch *pd, const char *id,
 			log_warning(id, "unreadable key in payload: %s", kerr.msg);
 			continue;
 		}
+		if (judge(b, pd, id, &k) != 0)
+			continue;
 		for (size_t j = 0; j < pd->nkeys && !dup; j++)
 			dup = same_key(&pd->keys[j], &k);
 		if (!dup && dedup_sent_check(b->d->sp, NULL, b->peer, &k, now,
@@ -190,12 +228,23 @@ peer_attempt(struct agent_batch *b, struct pb_err *err)
 	char *why;
 
 	b->state = pd;
+	if (deliverer_gate(b->d, &terr) != 0) {
+		why = xasprintf("key policy: %s", terr.msg);
+		agent_set_outcome(b, QS_DEFERRED, why);
+		free(why);
+		return 0;
+	}
 	if (gather(b, pd, now, err) != 0) {
 		spool_txn(b->d->sp, SPOOL_NOSYNC, release_fn, b, &terr);
 		return -1;
 	}
 	pb_err_clear(&terr);
-	if (pd->nkeys == 0) {
+	if (pd->nkeys == 0 && pd->refused) {
+		agent_set_outcome(b, QS_SUPPRESSED, "the key policy let nothing "
+				  "through (see the policy= log lines), and the "
+				  "peer was already sent the rest within "
+				  "dedup_ttl");
+	} else if (pd->nkeys == 0) {
 		agent_set_outcome(b, QS_SUPPRESSED, "this peer was already sent "
 				  "every packet within dedup_ttl");
 	} else if (outmail_compose(cfg, b->peer, pd->keys, pd->nkeys, now, &mail,
@@ -227,6 +276,11 @@ peer_record_batch(struct spool *sp, DB_TXN *txn, struct agent_batch *b,
 	for (size_t k = 0; pd->sent && k < pd->nkeys; k++)
 		if (dedup_sent_record(sp, txn, b->peer, &pd->keys[k], now, err) != 0)
 			return -1;
+	/* Counted once the mail is final (sent, failed or suppressed): a
+	 * deferred one is judged again. */
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].recorded && b->items[i].final != QS_DEFERRED)
+			return gate_tally_record(sp, txn, GATE_PEER, &pd->tally, err);
 	return 0;
 }
 

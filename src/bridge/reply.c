@@ -123,9 +123,12 @@ attempt_one(struct agent_batch *b, struct agent_item *it, char *msgid,
 	struct pb_err err;
 
 	it->outcome = read_request(d, &it->entry, &mr, &it->error);
-	if (it->outcome == QS_READY &&
-	    answer_compose(d->cfg, d->db, d->sp, &mr, spool_now(), b->timeout_ms,
-			   &a, &err) != 0) {
+	if (it->outcome == QS_READY && deliverer_gate(d, &err) != 0) {
+		it->error = xasprintf("key policy: %s", err.msg);
+		it->outcome = QS_DEFERRED;
+	} else if (it->outcome == QS_READY &&
+	    answer_compose(d->cfg, d->db, d->gate, it->id, d->sp, &mr, spool_now(),
+			   b->timeout_ms, &a, &err) != 0) {
 		it->error = xasprintf("%s: %s", d->db ? d->db->name : d->cfg->keydb,
 				      err.msg);
 		it->outcome = QS_DEFERRED;

@@ -64,7 +64,7 @@ static const struct subcmd subcmds[] = {
 	  "in parentheses, and the keys (fingerprint, primary user id).\n"
 	  "\n"
 	  "  --all, -a          also finished entries (done, failed, quarantined,\n"
-	  "                     duplicate, suppressed, loop)\n"
+	  "                     duplicate, suppressed, loop, blocked)\n"
 	  "  --json, -j         JSON Lines, one object per entry (docs/JSON.md)\n", 1 },
 	{ "show", "show ID [--json]",
 	  "One entry in full, with its payload: the keys as one ASCII-armored\n"
@@ -101,7 +101,7 @@ static const struct subcmd subcmds[] = {
 	  "                     domain)\n", 0 },
 	{ "purge", "purge DURATION [--dry-run] [FILTERS]",
 	  "Delete finished entries (done, failed, quarantined, duplicate,\n"
-	  "suppressed, loop) last changed more than DURATION ago (30d, 12h).\n"
+	  "suppressed, loop, blocked) last changed more than DURATION ago (30d, 12h).\n"
 	  "\n"
 	  "  --dry-run, -n      only count them\n", 1 },
 };
@@ -518,7 +518,8 @@ do_stats(struct qenv *q, int argc, char **argv)
 		return rc;
 	q_stats_init(&s, spool_now());
 	if (queue_scan(q->sp, NULL, stats_cb, &s, &err) != 0 ||
-	    dedup_count(q->sp, NULL, &s.dedup_entries, &err) != 0) {
+	    dedup_count(q->sp, NULL, &s.dedup_entries, &err) != 0 ||
+	    counters_list(q->sp, NULL, &s.counters, &s.ncounters, &err) != 0) {
 		log_stderr("%s", err.msg);
 		q_stats_free(&s);
 		return exitcode_for(err.status);

@@ -42,5 +42,6 @@ int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_queue(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_dedup(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_policy(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_block(const struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -105,7 +105,7 @@ q_filter_option(struct q_filter *f, int argc, char **argv, int *i,
 			return pb_err_set(err, PB_EUSAGE, "--state wants a comma-"
 					  "separated list of ready, deferred, held, "
 					  "done, failed, quarantined, duplicate, "
-					  "suppressed, loop (or pending, finished, "
+					  "suppressed, loop, blocked (or pending, finished, "
 					  "all), not \"%s\"", v);
 		f->states |= set;
 		return 1;
@@ -273,6 +273,11 @@ qreport_entry_json(struct buf *b, const struct q_entry *e, int64_t now)
 		buf_putc(b, '{');
 		json_kv_str(b, "fingerprint", e->keys[i].fpr, &kf);
 		json_kv_str(b, "uid", e->keys[i].uid, &kf);
+		/* Recorded as JSON by the delivery (policy_result_json). */
+		if (e->keys[i].policy) {
+			json_key(b, "policy", &kf);
+			buf_puts(b, e->keys[i].policy);
+		}
 		buf_putc(b, '}');
 	}
 	buf_putc(b, ']');
@@ -368,6 +373,7 @@ q_stats_free(struct q_stats *s)
 		free(s->peers[i].last_error);
 	}
 	free(s->peers);
+	free(s->counters);
 	memset(s, 0, sizeof *s);
 }
 
@@ -613,10 +619,37 @@ prom_family(struct buf *b, const char *name, const char *help)
 	buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 }
 
+/* prom_counters - the spool's counters named prefix:DOOR:VALUE as the
+ * counter family name{door="DOOR",label="VALUE"}. */
+static void
+prom_counters(struct buf *b, const struct q_stats *s, const char *prefix,
+	      const char *name, const char *label, const char *help)
+{
+	size_t pl = strlen(prefix);
+	int any = 0;
+
+	for (size_t i = 0; i < s->ncounters; i++) {
+		const char *n = s->counters[i].name, *door, *sep;
+
+		if (strncmp(n, prefix, pl) != 0 || n[pl] != ':')
+			continue;
+		door = n + pl + 1;
+		if (!(sep = strchr(door, ':')))
+			continue;
+		if (!any++)
+			buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help,
+				   name);
+		buf_printf(b, "%s{door=\"%.*s\",%s=\"%s\"} %llu\n", name,
+			   (int)(sep - door), door, label, sep + 1,
+			   (unsigned long long)s->counters[i].value);
+	}
+}
+
 void
 q_stats_prometheus(struct buf *b, const struct q_stats *s)
 {
 	int any;
+
 
 	prom_family(b, "pksbridge_queue_entries",
 		    "Queue entries by direction and state.");
@@ -634,6 +667,12 @@ q_stats_prometheus(struct buf *b, const struct q_stats *s)
 	prom_family(b, "pksbridge_dedup_entries", "Keys in the dedup index.");
 	buf_printf(b, "pksbridge_dedup_entries %llu\n",
 		   (unsigned long long)s->dedup_entries);
+	prom_counters(b, s, "policy_keys", "pksbridge_policy_keys_total",
+		      "verdict", "Keys the key policy judged, by door and "
+		      "verdict (counted when their entry finished).");
+	prom_counters(b, s, "policy_dropped",
+		      "pksbridge_policy_dropped_packets_total", "reason",
+		      "Packets the key policy dropped, by door and reason.");
 	if (s->npeers == 0)
 		return;
 

@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "spool/counters.h"
 #include "spool/queue.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -97,6 +98,11 @@ struct q_stats {
 	uint64_t dedup_entries;
 	struct q_peer_stats *peers;	/* owned, sorted by address */
 	size_t npeers;
+	struct counter *counters;	/* the spool's counters (owned; the
+					 * key policy's: policy_keys:DOOR:
+					 * VERDICT, policy_dropped:DOOR:
+					 * REASON) */
+	size_t ncounters;
 };
 
 void q_stats_init(struct q_stats *s, int64_t now);

@@ -37,6 +37,26 @@ sort_unique(struct blocklist *bl)
 	bl->n = w;
 }
 
+void
+blocklist_add(struct blocklist *bl, const unsigned char *fpr, size_t fpr_len)
+{
+	struct blocklist_entry *e;
+
+	if (fpr_len != 20 && fpr_len != 32)
+		return;
+	bl->e = xreallocarray(bl->e, bl->n + 1, sizeof *bl->e);
+	e = &bl->e[bl->n++];
+	memset(e, 0, sizeof *e);
+	e->len = (unsigned char)fpr_len;
+	memcpy(e->fpr, fpr, fpr_len);
+}
+
+void
+blocklist_sort(struct blocklist *bl)
+{
+	sort_unique(bl);
+}
+
 int
 blocklist_parse(const char *name, const char *text, size_t len,
 		struct blocklist *bl, struct pb_err *err)

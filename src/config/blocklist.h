@@ -46,6 +46,13 @@ int blocklist_load(const char *path, struct blocklist *bl, struct pb_err *err);
 int blocklist_parse(const char *name, const char *text, size_t len,
 		    struct blocklist *bl, struct pb_err *err);
 
+/* blocklist_add - fpr (20 or 32 bytes; others are ignored) appended to
+ * bl (zeroed or holding entries); blocklist_sort must follow before a
+ * lookup (one sort for a whole list). */
+void blocklist_add(struct blocklist *bl, const unsigned char *fpr,
+		   size_t fpr_len);
+void blocklist_sort(struct blocklist *bl);
+
 /* blocklist_contains - 1 if fpr (fpr_len bytes) is on the list. */
 int blocklist_contains(const struct blocklist *bl, const unsigned char *fpr,
 		       size_t fpr_len);

@@ -55,7 +55,7 @@ config_defaults(struct config *cfg)
 	cfg->smtp_port = 25;
 	cfg->max_message_size = 16u << 20;
 	cfg->max_keys_per_message = 1000;
-	cfg->max_key_size = 4u << 20;
+	cfg->max_key_size = 1u << 20;
 	cfg->dedup_ttl = 7 * 86400;
 	cfg->retry_schedule[0] = 60;
 	cfg->retry_schedule[1] = 300;

@@ -205,7 +205,10 @@ extract_body(struct extract *x, const struct config *cfg, const char *mail,
 
 	memset(&pc, 0, sizeof pc);
 	pc.a = x;
-	pc.limits.max_key_size = cfg->max_key_size;
+	/* max_key_size applies to the key the policy has trimmed (at
+	 * delivery): refusing a flooded key here would freeze its owner's
+	 * next genuine update, so a key is bounded only by the mail. */
+	pc.limits.max_key_size = cfg->max_message_size;
 	pc.limits.max_keys = cfg->max_keys_per_message;
 	pc.max_decoded = cfg->max_message_size;
 	if (total_size > cfg->max_message_size) {

@@ -26,6 +26,7 @@ enum {
 	 * before the reply became an entry of its own (T_WAITING, T_CHILD);
 	 * never reused. */
 	T_WAITING = 23, T_CHILD,
+	T_KEY_POLICY,	/* the policy object of the T_KEY before it */
 };
 
 /* A transition's rule (see change() below): 0 to apply its change to
@@ -39,7 +40,7 @@ enum {
 
 static const char *const state_names[QS__COUNT] = {
 	"ready", "deferred", "held", "done", "failed", "quarantined",
-	"duplicate", "suppressed", "loop",
+	"duplicate", "suppressed", "loop", "blocked",
 };
 
 const char *
@@ -107,6 +108,7 @@ q_entry_add_key(struct q_entry *e, const char *fpr, const char *uid)
 	k = &e->keys[e->nkeys++];
 	snprintf(k->fpr, sizeof k->fpr, "%s", fpr);
 	k->uid = uid ? xstrdup(uid) : NULL;
+	k->policy = NULL;
 }
 
 void
@@ -117,8 +119,10 @@ q_entry_free(struct q_entry *e)
 	free(e->message_id);
 	free(e->parent);
 	free(e->last_error);
-	for (size_t i = 0; i < e->nkeys; i++)
+	for (size_t i = 0; i < e->nkeys; i++) {
 		free(e->keys[i].uid);
+		free(e->keys[i].policy);
+	}
 	free(e->keys);
 	free(e->child);
 	memset(e, 0, sizeof *e);
@@ -142,8 +146,10 @@ q_entry_copy(struct q_entry *dst, const struct q_entry *src)
 	dst->child = dup_or_null(src->child);
 	dst->keys = NULL;
 	dst->nkeys = 0;
-	for (size_t i = 0; i < src->nkeys; i++)
+	for (size_t i = 0; i < src->nkeys; i++) {
 		q_entry_add_key(dst, src->keys[i].fpr, src->keys[i].uid);
+		dst->keys[i].policy = dup_or_null(src->keys[i].policy);
+	}
 }
 
 void
@@ -304,6 +310,7 @@ encode_entry(const struct q_entry *e, struct buf *b)
 			memcpy(v + flen + 1, e->keys[i].uid, ulen);
 		rec_put_bytes(b, T_KEY, v, ulen ? flen + 1 + ulen : flen);
 		free(v);
+		rec_put_str(b, T_KEY_POLICY, e->keys[i].policy);
 	}
 }
 
@@ -418,6 +425,15 @@ decode_entry(const char *id, const void *data, size_t len, struct q_entry *e,
 			free(uid);
 			break;
 		}
+		case T_KEY_POLICY:
+			/* Belongs to the key before it; without one it is
+			 * damage, and a policy note is not worth the entry. */
+			if (e->nkeys == 0 || e->keys[e->nkeys - 1].policy)
+				break;
+			e->keys[e->nkeys - 1].policy = rec_get_str(v, vlen);
+			if (!e->keys[e->nkeys - 1].policy)
+				goto corrupt;
+			break;
 		default:
 			break;	/* a field from a newer version */
 		}
@@ -1187,6 +1203,40 @@ attempted_rule(struct q_entry *e, void *arg, char *why)
 	}
 	attempted(e, a->state, a->error, a->cfg, a->now);
 	return 0;
+}
+
+/* policy_rule - the policy objects of struct note onto e's keys. */
+struct note {
+	const struct q_key_policy *kp;
+	size_t n;
+};
+
+static int
+policy_rule(struct q_entry *e, void *arg, char *why)
+{
+	const struct note *nt = arg;
+
+	(void)why;
+	for (size_t i = 0; i < nt->n; i++) {
+		for (size_t k = 0; k < e->nkeys; k++) {
+			if (e->keys[k].policy || !nt->kp[i].json ||
+			    strcmp(e->keys[k].fpr, nt->kp[i].fpr) != 0)
+				continue;
+			e->keys[k].policy = xstrdup(nt->kp[i].json);
+			break;
+		}
+	}
+	return 0;
+}
+
+int
+queue_note_policy(struct spool *sp, DB_TXN *txn, const char *id,
+		  const struct q_key_policy *kp, size_t n, struct pb_err *err)
+{
+	struct note nt = { kp, n };
+	char why[Q_WHY_LEN];
+
+	return change(sp, txn, id, policy_rule, &nt, NULL, NULL, why, err);
 }
 
 /* wake_rule - the parent of a waiting reply finished: it is due. */

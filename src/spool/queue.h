@@ -42,6 +42,8 @@ enum q_state {
 	QS_DUPLICATE,	/* finished: nothing new (Message-ID or packets) */
 	QS_SUPPRESSED,	/* finished: outbound echo of PKS traffic */
 	QS_LOOP,	/* finished: our own mail came back */
+	QS_BLOCKED,	/* finished: every key is on the blocklist (only
+			 * their revocations were passed on) */
 	QS__COUNT
 };
 
@@ -61,6 +63,9 @@ enum q_payload { Q_PAYLOAD_NONE, Q_PAYLOAD_KEYS, Q_PAYLOAD_RAW,
 struct q_keyref {
 	char fpr[65];		/* upper-case hex, 40 or 64 digits */
 	char *uid;		/* primary user ID or NULL */
+	char *policy;		/* what the key policy did to it at
+				 * delivery, as its JSON object (bridge/
+				 * gate.h; opaque here), or NULL */
 };
 
 struct q_entry {
@@ -208,6 +213,17 @@ int queue_unlease(struct spool *sp, DB_TXN *txn, const char *id,
  * finishes (any state but deferred) makes its waiting child due, in the
  * same transaction: the reply to an ADD goes out once its keys are
  * delivered, or refused, or given up. */
+/* queue_note_policy - the key policy's JSON object for each key of id
+ * whose fingerprint is kp[i].fpr (the first such key without one yet),
+ * recorded beside the outcome, in the same transaction. */
+struct q_key_policy {
+	const char *fpr;
+	const char *json;
+};
+int queue_note_policy(struct spool *sp, DB_TXN *txn, const char *id,
+		      const struct q_key_policy *kp, size_t n,
+		      struct pb_err *err);
+
 struct config;
 int queue_attempted(struct spool *sp, DB_TXN *txn, const char *id,
 		    enum q_state state, const char *error,

@@ -194,7 +194,7 @@ close_all(struct spool *sp)
 {
 	DB **dbs[] = { &sp->queue, &sp->payload, &sp->due, &sp->dedup,
 		       &sp->dedupkey, &sp->msgid, &sp->sent, &sp->peers,
-		       &sp->replylimit };
+		       &sp->replylimit, &sp->blocks, &sp->counters };
 
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
 		if (*dbs[i]) {
@@ -281,6 +281,8 @@ open_env(struct spool *sp, u_int32_t extra, struct pb_err *err)
 		{ offsetof(struct spool, sent), "sent.db" },
 		{ offsetof(struct spool, peers), "peers.db" },
 		{ offsetof(struct spool, replylimit), "replylimit.db" },
+		{ offsetof(struct spool, blocks), "blocks.db" },
+		{ offsetof(struct spool, counters), "counters.db" },
 	};
 	DB_ENV *env;
 	int ret;

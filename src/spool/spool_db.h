@@ -1,7 +1,7 @@
 /*
  * spool_db.h - inside the spool: the Berkeley DB handles behind struct
  * spool.  Only the spool layer's own files (spool, queue, dedup,
- * replylimit) and its white-box tests include this; everyone else holds
+ * replylimit, blocks, counters) and its white-box tests include this; everyone else holds
  * an opaque struct spool and goes through spool.h and the modules
  * beside it, as Postfix's mail_queue_* is the only door to its queue.
  */
@@ -25,6 +25,8 @@ struct spool {
 	DB *sent;	/* peer NUL fpr_len fpr digest -> time (outbound) */
 	DB *peers;	/* peer NUL id -> "" for pending outbound entries */
 	DB *replylimit;	/* requester -> reply rate bucket (replylimit.h) */
+	DB *blocks;	/* fingerprint -> the operator's block (blocks.h) */
+	DB *counters;	/* name -> monotonic counter (counters.h) */
 	char *dir;
 	int file_mode;
 	int retry;	/* set by spool_dberr: the txn may be retried */

@@ -54,7 +54,7 @@ test_add_facts(void)
 	f = (struct mailreq_fact){ .kind = MAILREQ_REFUSED,
 				   .why = "no public key block found" };
 	mailreq_add_fact(&mr, &f);
-	CHECK_OK(answer_compose(&cfg, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
+	CHECK_OK(answer_compose(&cfg, NULL, NULL, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
 	CHECK_STR(buf_str(&a.text),
 		  "Your ADD was processed:\n\n"
 		  "  " FPR ": nothing new (this keyserver received it within the last 7d)\n"
@@ -84,7 +84,7 @@ test_add_bounds(void)
 
 	config_defaults(&cfg);
 	mailcmd_parse("ADD", &mr.cmd);
-	CHECK_OK(answer_compose(&cfg, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
+	CHECK_OK(answer_compose(&cfg, NULL, NULL, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
 	CHECK(strstr(buf_str(&a.text), "  (nothing to report)\n") != NULL);
 	answer_free(&a);
 	/* A line is cut at MAILREQ_TEXT_MAX bytes; past MAILREQ_FACTS_MAX
@@ -93,7 +93,7 @@ test_add_bounds(void)
 	big[sizeof big - 1] = '\0';
 	for (int i = 0; i < MAILREQ_FACTS_MAX + 1; i++)
 		key_fact(&mr, MAILREQ_NEW, big, NULL);
-	CHECK_OK(answer_compose(&cfg, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
+	CHECK_OK(answer_compose(&cfg, NULL, NULL, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
 	{
 		const char *t = buf_str(&a.text);
 		const char *first = strstr(t, "  " FPR " (");
@@ -125,7 +125,7 @@ test_help_and_unknown(void)
 	snprintf(path, sizeof path, "%s/pksbridge.conf", dir);
 	cfg.path = strdup(path);
 	mailcmd_parse("HELP", &mr.cmd);
-	CHECK_OK(answer_compose(&cfg, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
+	CHECK_OK(answer_compose(&cfg, NULL, NULL, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
 	CHECK_STR(buf_str(&a.text), replymail_default_help());
 	answer_free(&a);
 	/* A help file beside the configuration wins, per language. */
@@ -134,11 +134,11 @@ test_help_and_unknown(void)
 	fputs("Hilfe\n", f);
 	fclose(f);
 	mailcmd_parse("HELP de", &mr.cmd);
-	CHECK_OK(answer_compose(&cfg, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
+	CHECK_OK(answer_compose(&cfg, NULL, NULL, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
 	CHECK_STR(buf_str(&a.text), "Hilfe\n");
 	answer_free(&a);
 	mailcmd_parse("MGET 0x12345678", &mr.cmd);
-	CHECK_OK(answer_compose(&cfg, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
+	CHECK_OK(answer_compose(&cfg, NULL, NULL, NULL, NULL, &mr, 0, 1000, &a, &err), &err);
 	CHECK(strstr(buf_str(&a.text), "is not a command of this keyserver") != NULL);
 	CHECK(strstr(buf_str(&a.text), "Subject HELP") != NULL);
 	answer_free(&a);

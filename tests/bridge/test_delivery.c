@@ -6,13 +6,18 @@
  * waiting reply becomes due with the facts of the delivery and goes out
  * in words; the peer's entry goes out as one incremental mail;
  * an entry not due is not attempted; deleting an ADD's entry takes its
- * waiting reply along; "run --once" delivers what is due.
+ * waiting reply along; "run --once" delivers what is due; the key policy
+ * at the key database's door (a no-modify key's certifications dropped
+ * and counted in the entry, a blocked key's entry recorded blocked) and
+ * at the peer's (the mail carries the trimmed key).
  */
 #include "bridge/delivery.h"
 #include "bridge/inbound.h"
 #include "bridge/mailreq.h"
 #include "bridge/runner.h"
 #include "lib/unit.h"
+#include "spool/blocks.h"
+#include "spool/counters.h"
 #include "spool/queue.h"
 #include "spool/spool.h"
 
@@ -314,6 +319,72 @@ test_run_once(void)
 	world_close(&w);
 }
 
+static int
+block_fn(struct spool *sp, DB_TXN *txn, void *vctx, struct pb_err *err)
+{
+	unsigned char fpr[PGP_FPR_MAX];
+	size_t len;
+
+	if (pgp_fpr_from_hex(vctx, fpr, &len) != 0)
+		return pb_err_set(err, PB_EDATA, "bad fingerprint");
+	return blocks_add(sp, txn, fpr, len, "test", spool_now(), err) < 0 ? -1 : 0;
+}
+
+/* The key policy at the key database's door: an incremental from PKS
+ * with a no-modify key certified by others is delivered without the
+ * certifications, and the entry says so per key; a key on the
+ * operator's blocklist (no revocation) is not delivered, its entry
+ * recorded blocked; the counters add up. */
+static void
+test_policy_keydb(void)
+{
+	struct world w;
+	struct inbound_result r;
+	struct q_entry e;
+	struct counter *c;
+	struct pb_err err;
+	enum q_state st;
+	size_t n;
+	uint64_t third = 0, blocked = 0;
+	const char *id;
+
+	CHECK(world_open(&w, "policy") == 0);
+	CHECK(ingest(&w, "incremental", "pol1", "policy/sq-nomodify.asc", &r) == 0);
+	id = r.deliver_id;
+	CHECK(id[0]);
+	CHECK_OK(delivery_run(w.d, DELIVERY_KEYDB, &id, 1, 30000, &st, &err), &err);
+	CHECK_MSG(st == QS_DONE, "left %s: %s", q_state_name(st),
+		  why_not(&w, r.deliver_id));
+	CHECK_OK(queue_get(w.sp, NULL, r.deliver_id, 0, &e, &err), &err);
+	CHECK_INT(e.nkeys, 1);
+	CHECK_MSG(e.keys[0].policy &&
+		  strstr(e.keys[0].policy, "\"verdict\":\"kept\"") &&
+		  strstr(e.keys[0].policy, "\"kept\":8") &&
+		  strstr(e.keys[0].policy, "\"third_party\":6"),
+		  "policy: %s", e.keys[0].policy ? e.keys[0].policy : "(none)");
+	q_entry_free(&e);
+
+	CHECK_OK(spool_txn(w.sp, SPOOL_SYNC, block_fn, (void *)ALICE, &err), &err);
+	CHECK(ingest(&w, "incremental", "pol2", "keys/alice.asc", &r) == 0);
+	id = r.deliver_id;
+	CHECK(id[0]);
+	CHECK_OK(delivery_run(w.d, DELIVERY_KEYDB, &id, 1, 30000, &st, &err), &err);
+	CHECK_MSG(st == QS_BLOCKED, "left %s: %s", q_state_name(st),
+		  why_not(&w, r.deliver_id));
+
+	CHECK_OK(counters_list(w.sp, NULL, &c, &n, &err), &err);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(c[i].name, "policy_dropped:keydb:third_party") == 0)
+			third = c[i].value;
+		if (strcmp(c[i].name, "policy_keys:keydb:blocked") == 0)
+			blocked = c[i].value;
+	}
+	free(c);
+	CHECK_INT(third, 6);
+	CHECK_INT(blocked, 1);
+	world_close(&w);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -324,6 +395,7 @@ main(int argc, char **argv)
 		{ "deleting an ADD's entry deletes its waiting reply",
 		  test_delete_parent },
 		{ "run --once delivers what is due", test_run_once },
+		{ "the key policy at the key database's door", test_policy_keydb },
 		{ NULL, NULL },
 	};
 

@@ -38,7 +38,7 @@ test_defaults(void)
 	CHECK(cfg.sendmail_argv == NULL);
 	CHECK_INT(cfg.max_message_size, 16 << 20);
 	CHECK_INT(cfg.max_keys_per_message, 1000);
-	CHECK_INT(cfg.max_key_size, 4 << 20);
+	CHECK_INT(cfg.max_key_size, 1 << 20);
 	CHECK_INT(cfg.dedup_ttl, 7 * 86400);
 	CHECK_INT(cfg.retry_count, 5);
 	CHECK_INT(config_retry_delay(&cfg, 1), 60);

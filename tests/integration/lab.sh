@@ -13,10 +13,20 @@
 #   2.  a key POSTed to SKS -> pksbridge -> Exim -> onak serves it; onak
 #       sends nothing back (X-KeyServer-Sent names the bridge)
 #   3.  a new certification on a key both sides have, POSTed to SKS,
-#       reaches onak as that change
-#   3b. the same the other way: a user ADDs a newly certified key to
-#       onak, whose incremental carries only the delta (PKS style) ->
-#       SKS has the new certification; nothing comes back to onak
+#       reaches onak as that change; the key (tests/tools/pgpgen.py) is
+#       one whose self-signature leaves the keyserver no-modify flag
+#       unset, so the key policy's default (third_party_certs: owner)
+#       lets a third-party certification through
+#   3b. the same the other way: a user ADDs that key, newly certified by
+#       dave (gpg --quick-sign-key), to onak, whose incremental carries
+#       only the delta (PKS style) -> the bridge judges it against SKS's
+#       copy -> SKS has the new certification; nothing comes back to onak
+#   3c. the opposite of 3: carol, made by GnuPG 2.2 (no-modify set),
+#       with alice's certification POSTed to SKS: onak gets carol, never
+#       the certification
+#   3d. the opposite of 3b: bob (no-modify) newly certified by dave,
+#       ADDed at onak: the delta is judged against SKS's bob and refused
+#       (quarantined, third_party), SKS never has dave's certification
 #   4.  Exim stopped: pksbridge's mail waits in its queue (deferred,
 #       connection refused), and is delivered once Exim is back
 #   5.  $LAB_KEYS keys each way at once (POSTed to SKS; ADDed to onak,
@@ -55,6 +65,7 @@ LAB_KEYS=${LAB_KEYS:-20}
 # other tests may share the machine.
 S5_WAIT=$((120 + 2 * LAB_KEYS))
 KEYS=$TEST_DATA/keys
+GEN="python3 $TOP/tests/tools/pgpgen.py"
 fpr_of() {
 	awk -v n="$1" '$1 == n { print $2 }' "$KEYS/fingerprints.txt"
 }
@@ -347,74 +358,135 @@ scen_end
 
 # ---------------------------------------------------------------------------
 scen_begin 3 "a new certification POSTed to SKS reaches onak as that change"
-check "3: POST carol to SKS" sks_post "$SKS_PORT" "$KEYS/carol.asc"
-wait_for "3: onak serves carol" 40 onak_has "$CAROL"
+# An owner who leaves no-modify unset (pgpgen; GnuPG 2.2 always sets it):
+# lab3 alone, then lab3 with one certification by a throwaway key.  The
+# same seed makes the same key, so lab3-signed adds only that.
+$GEN shape flood --seed lab3 --certs 0 --out "$TEST_TMP/lab3.asc" 2>"$TEST_TMP/lab3.fpr" >/dev/null
+$GEN shape flood --seed lab3 --certs 1 --out "$TEST_TMP/lab3-signed.asc" 2>/dev/null >/dev/null
+LAB3=$(cat "$TEST_TMP/lab3.fpr")
+LAB3_CERTIFIER=$(gpg --list-packets "$TEST_TMP/lab3-signed.asc" 2>/dev/null |
+	awk '/^:signature packet:/ { for (i = 1; i <= NF; i++) if ($i == "keyid") k = $(i + 1) }
+		/sigclass 0x10/ { print k }' |
+	head -n 1)
+check "3: pgpgen made lab3 (no-modify unset) and its certifier's key ID" \
+	test -n "$LAB3" -a -n "$LAB3_CERTIFIER"
+check "3: POST lab3 to SKS" sks_post "$SKS_PORT" "$TEST_TMP/lab3.asc"
+wait_for "3: onak serves lab3" 40 onak_has "$LAB3"
 wait_until 20 settled
-check_rc "3: onak has no certification by alice on carol yet" 1 \
-	onak_sig_on "$CAROL" "$ALICE_ID"
+check_rc "3: onak has no certification on lab3 yet" 1 \
+	onak_sig_on "$LAB3" "$LAB3_CERTIFIER"
 t=$(now_s)
-check "3: POST carol-signed (carol + alice's certification) to SKS" \
-	sks_post "$SKS_PORT" "$KEYS/carol-signed.asc"
-if wait_for "3: onak lists alice's certification on carol" 40 \
-	onak_sig_on "$CAROL" "$ALICE_ID"; then
+check "3: POST lab3-signed (lab3 + a third-party certification) to SKS" \
+	sks_post "$SKS_PORT" "$TEST_TMP/lab3-signed.asc"
+if wait_for "3: onak lists the certification on lab3" 40 \
+	onak_sig_on "$LAB3" "$LAB3_CERTIFIER"; then
 	scen_time "onak has it $(elapsed "$t") s after the POST"
 fi
 wait_until 20 settled
 sleep 1
-check "3: one mail into onak since the POST, holding carol" \
-	only_mail_holds "$LAB_IN/onak" "$t" "$CAROL"
+check "3: one mail into onak since the POST, holding lab3" \
+	only_mail_holds "$LAB_IN/onak" "$t" "$LAB3"
 m=$(mails_since "$LAB_IN/onak" "$t" | head -n 1)
-check "3: ... with alice's certification in it" sh -c \
-	"gpg --homedir '$OB_GNUPG' --batch -q --with-colons --with-sig-list \
-		--show-keys '$m' 2>/dev/null | grep -q '^sig:[^:]*::[0-9]*:$ALICE_ID:'"
+check "3: ... with the certification in it" sh -c \
+	"gpg --list-packets '$m' 2>/dev/null | grep -q 'sigclass 0x10'"
 check_eq "3: mails into the bridge: none" "$(count_since "$LAB_IN/bridge" "$t")" 0
 scen_end
 
 # ---------------------------------------------------------------------------
 scen_begin 3b "a new certification ADDed at onak reaches SKS (a PKS delta)"
-# bob with a new certification by dave, made here with dave's secret key.
+# lab3 with a new certification by dave, made here with dave's secret key.
 G=$TEST_TMP/signer
 mkdir -m 700 "$G"
-gpg --homedir "$G" --batch -q --import "$KEYS/dave-secret.asc" "$KEYS/bob.asc" 2>/dev/null
-gpg --homedir "$G" --batch -q --pinentry-mode loopback --passphrase '' \
-	-u "$DAVE" --quick-sign-key "$BOB" >/dev/null 2>&1
+gpg --homedir "$G" --batch -q --import "$KEYS/dave-secret.asc" "$TEST_TMP/lab3.asc" \
+	"$KEYS/bob.asc" 2>/dev/null
+for k in "$LAB3" "$BOB"; do
+	gpg --homedir "$G" --batch -q --pinentry-mode loopback --passphrase '' \
+		-u "$DAVE" --quick-sign-key "$k" >/dev/null 2>&1
+done
+gpg --homedir "$G" --batch -q --armor --export "$LAB3" >"$TEST_TMP/lab3-dave.asc" 2>/dev/null
 gpg --homedir "$G" --batch -q --armor --export "$BOB" >"$TEST_TMP/bob-signed.asc" 2>/dev/null
 gpgconf --homedir "$G" --kill all 2>/dev/null
-check "3b: bob with dave's new certification made (gpg --quick-sign-key)" sh -c \
+check "3b: lab3 with dave's new certification made (gpg --quick-sign-key)" sh -c \
 	"gpg --homedir '$OB_GNUPG' --batch -q --with-colons --with-sig-list \
-		--show-keys '$TEST_TMP/bob-signed.asc' 2>/dev/null | grep -q '^sig:[^:]*::[0-9]*:$DAVE_ID:'"
-check_rc "3b: SKS has no certification by dave on bob yet" 1 \
-	sks_sig_on "$BOB" "$DAVE_ID"
-user_mail "$TEST_TMP/s3b.eml" "$TEST_TMP/bob-signed.asc"
+		--show-keys '$TEST_TMP/lab3-dave.asc' 2>/dev/null | grep -q '^sig:[^:]*::[0-9]*:$DAVE_ID:'"
+check_rc "3b: SKS has no certification by dave on lab3 yet" 1 \
+	sks_sig_on "$LAB3" "$DAVE_ID"
+user_mail "$TEST_TMP/s3b.eml" "$TEST_TMP/lab3-dave.asc"
 t=$(now_s)
-check "3b: Exim takes the user's ADD of bob-signed for $LAB_PKS" \
+check "3b: Exim takes the user's ADD of lab3-dave for $LAB_PKS" \
 	user_send "$TEST_TMP/s3b.eml"
-wait_for "3b: onak lists dave's certification on bob" 30 onak_sig_on "$BOB" "$DAVE_ID"
+wait_for "3b: onak lists dave's certification on lab3" 30 onak_sig_on "$LAB3" "$DAVE_ID"
 wait_for "3b: onak mails its incremental to the bridge" 30 \
 	at_least 1 count_since "$LAB_IN/bridge" "$t"
 m=$(mails_since "$LAB_IN/bridge" "$t" | head -n 1)
 echo "# 3b: onak's incremental carries the delta only: $(gpg --list-packets "$m" 2>/dev/null |
-	grep -c '^:') packets (bob-signed has $(gpg --list-packets "$TEST_TMP/bob-signed.asc" 2>/dev/null | grep -c '^:'))"
-if wait_for "3b: SKS lists dave's certification on bob" 30 sks_sig_on "$BOB" "$DAVE_ID"; then
+	grep -c '^:') packets (lab3-dave has $(gpg --list-packets "$TEST_TMP/lab3-dave.asc" 2>/dev/null | grep -c '^:'))"
+if wait_for "3b: SKS lists dave's certification on lab3" 30 sks_sig_on "$LAB3" "$DAVE_ID"; then
 	scen_time "SKS has it $(elapsed "$t") s after the ADD"
 fi
 check_eq "3b: pksbridge ingest took it (exit 0)" "$(cat "$m.rc" 2>/dev/null)" 0
 check_eq "3b: nothing of it was quarantined" \
 	"$(pb_count "$LAB_CONF" direction=inbound state=quarantined)" 0
-# SKS mailsyncs the merged bob back within 10 s; the new packets came
-# from PKS and the rest was sent to onak in scenario 2: nothing to send.
-# echoed - SKS's echo of the merged bob was recorded suppressed.
+# SKS mailsyncs the merged lab3 back within 10 s; the new packets came
+# from PKS and the rest was sent to onak in scenario 3: nothing to send.
+# echoed - SKS's echo of the merged lab3 was recorded suppressed.
 echoed() {
-	pb_count "$LAB_CONF" direction=outbound state=suppressed keys="$BOB" >"$TEST_TMP/.echoed" &&
+	pb_count "$LAB_CONF" direction=outbound state=suppressed keys="$1" >"$TEST_TMP/.echoed" &&
 		[ "$(cat "$TEST_TMP/.echoed")" -ge 1 ]
 }
-wait_for "3b: SKS mailsyncs the merged bob into pksbridge sendmail: suppressed" 30 echoed
-pb_field "$LAB_CONF" last_error direction=outbound state=suppressed keys="$BOB" |
+wait_for "3b: SKS mailsyncs the merged lab3 into pksbridge sendmail: suppressed" 30 \
+	echoed "$LAB3"
+pb_field "$LAB_CONF" last_error direction=outbound state=suppressed keys="$LAB3" |
 	sed 's/^/# 3b: why: /'
 sleep 3
 wait_until 20 settled
 check_eq "3b: mails into onak since the ADD: the user's ADD only" \
 	"$(count_since "$LAB_IN/onak" "$t")" 1
+scen_end
+
+# ---------------------------------------------------------------------------
+scen_begin 3c "a certification on a no-modify key POSTed to SKS does not reach onak"
+check "3c: POST carol, then carol-signed (+ alice's certification) to SKS" \
+	sks_post "$SKS_PORT" "$KEYS/carol.asc"
+wait_for "3c: onak serves carol" 40 onak_has "$CAROL"
+wait_until 20 settled
+t=$(now_s)
+check "3c: POST carol-signed" sks_post "$SKS_PORT" "$KEYS/carol-signed.asc"
+# carol_again - SKS mailsynced carol-signed into the bridge: its entry
+# finished (suppressed: trimmed, it is carol, already sent).
+carol_again() {
+	[ "$(pb_count "$LAB_CONF" direction=outbound keys="$CAROL")" -ge 2 ] &&
+		[ "$(pb_count "$LAB_CONF" direction=outbound state=ready keys="$CAROL")" = 0 ] &&
+		[ "$(pb_count "$LAB_CONF" direction=outbound state=deferred keys="$CAROL")" = 0 ]
+}
+wait_for "3c: SKS mailsyncs carol-signed into pksbridge sendmail, and it finishes" 30 carol_again
+wait_until 20 settled
+check_rc "3c: onak has no certification by alice on carol" 1 \
+	onak_sig_on "$CAROL" "$ALICE_ID"
+check_eq "3c: mails into onak since the POST: none (trimmed, carol was sent already)" \
+	"$(count_since "$LAB_IN/onak" "$t")" 0
+scen_end
+
+# ---------------------------------------------------------------------------
+scen_begin 3d "a certification on a no-modify key ADDed at onak does not reach SKS"
+check "3d: SKS has no certification by dave on bob" \
+	test "$(sks_sig_on "$BOB" "$DAVE_ID"; echo $?)" = 1
+user_mail "$TEST_TMP/s3d.eml" "$TEST_TMP/bob-signed.asc"
+t=$(now_s)
+check "3d: Exim takes the user's ADD of bob-signed for $LAB_PKS" \
+	user_send "$TEST_TMP/s3d.eml"
+wait_for "3d: onak lists dave's certification on bob" 30 onak_sig_on "$BOB" "$DAVE_ID"
+wait_for "3d: onak mails its incremental to the bridge" 30 \
+	at_least 1 count_since "$LAB_IN/bridge" "$t"
+wait_until 20 settled
+m=$(mails_since "$LAB_IN/bridge" "$t" | head -n 1)
+check_eq "3d: pksbridge ingest took it (exit 0)" "$(cat "$m.rc" 2>/dev/null)" 0
+check_eq "3d: the delta is quarantined by the key policy (judged against SKS's bob)" \
+	"$(pb_count "$LAB_CONF" direction=inbound state=quarantined keys="$BOB")" 1
+pb_field "$LAB_CONF" last_error direction=inbound state=quarantined keys="$BOB" |
+	sed 's/^/# 3d: why: /'
+sleep 11	# SKS would have merged it by now
+check_rc "3d: SKS has no certification by dave on bob" 1 sks_sig_on "$BOB" "$DAVE_ID"
 scen_end
 
 # ---------------------------------------------------------------------------
@@ -848,9 +920,9 @@ check_eq "Exim never bounced or failed a delivery (no <= <> R=, no **)" \
 	"$(grep -c -e ' <= <> R=' -e ' \*\* ' "$LAB/exim/log/mainlog")" 0
 pb_list "$LAB_CONF" "$TEST_TMP/final.json"
 check "queue list --all --json keeps the JSON contract" $PBJSON list "$TEST_TMP/final.json"
-check_eq "no pksbridge entry failed, quarantined or is pending" \
+check_eq "no pksbridge entry failed or is pending; quarantined only 3d's delta" \
 	"$($PBJSON count "$TEST_TMP/final.json" state=failed) $($PBJSON count "$TEST_TMP/final.json" state=quarantined) $("$PKSBRIDGE" -c "$LAB_CONF" queue list --json | wc -l | tr -d ' ')" \
-	"0 0 0"
+	"0 1 0"
 check "the runners logged no error (the bridge's, gateway A's, gateway B's)" sh -c \
 	"! grep -Ei 'error|panic|assert' '$LAB/runner.log' '$LAB_POOLDIR/a-runner.log' '$LAB_POOLDIR/b-runner.log'"
 echo "# pksbridge's queue at the end:"

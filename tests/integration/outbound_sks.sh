@@ -15,7 +15,11 @@
 #      "pksbridge ingest" (keydb hkp://SKS) is merged by SKS and mailsynced
 #      back into pksbridge sendmail: recorded suppressed, and nothing
 #      reaches any peer.  The same key with a new certification POSTed
-#      locally does go out, certification included.
+#      locally goes out trimmed by the key policy: carol was made by
+#      GnuPG 2.2, whose self-signature sets no-modify, so alice's
+#      certification stays behind (third_party_certs: owner).  A key
+#      whose owner leaves no-modify unset (pgpgen) goes out with its
+#      third-party certification.
 #   3. Coalescing: 20 keys POSTed within one SKS mailsync round reach each
 #      peer in at most ceil(20/8) = 3 mails, none over 8 keys.
 # At the end every peer has been sent each key exactly once, every mail
@@ -137,9 +141,22 @@ for p in $PEERS; do
 	m=$(peer_msgs "$SINK" "$p" | while read -r f; do
 		mail_fprs "$f" | grep -qx "$CAROL" && echo "$f"; done)
 	check_eq "$p: carol in exactly one mail" "$(echo "$m" | wc -l)" 1
-	check "$p: that mail holds alice's certification of carol" sh -c \
+	check_rc "$p: that mail holds no certification of carol by alice (no-modify: the key policy keeps it back)" 1 sh -c \
 		"gpg --homedir '$OB_GNUPG' --batch -q --with-colons --with-sig-list \
 			--show-keys '$m' 2>/dev/null | grep -q '^sig:[^:]*::[0-9]*:${ALICE#????????????????????????}:'"
+done
+# The owner allows certifications (no-modify unset): one goes out with it.
+python3 "$TOP/tests/tools/pgpgen.py" shape flood --seed obopen --certs 1 \
+	--out "$TEST_TMP/obopen.asc" 2>"$TEST_TMP/obopen.fpr" >/dev/null
+OBOPEN=$(cat "$TEST_TMP/obopen.fpr")
+check "POST a key with no-modify unset and one third-party certification" \
+	sks_post "$PORT" "$TEST_TMP/obopen.asc"
+wait_for "every peer is sent it" 30 all_peers_have "$OBOPEN"
+for p in $PEERS; do
+	m=$(peer_msgs "$SINK" "$p" | while read -r f; do
+		mail_fprs "$f" | grep -qx "$OBOPEN" && echo "$f"; done)
+	check_eq "$p: ... with its third-party certification" \
+		"$(gpg --list-packets "$m" 2>/dev/null | grep -c 'sigclass 0x10')" 1
 done
 
 # ---------------------------------------------------------------------------
@@ -177,9 +194,9 @@ done
 # Every peer, every key, exactly once; every mail well-formed
 # ---------------------------------------------------------------------------
 sleep 3		# a resend, if any, would come within batch_window + 1 s
-want=$(printf '%s\n' "$ALICE" "$BOB" "$CAROL" $BURST | sort | tr '\n' ' ')
+want=$(printf '%s\n' "$ALICE" "$BOB" "$CAROL" "$OBOPEN" $BURST | sort | tr '\n' ' ')
 for p in $PEERS; do
-	check_eq "$p was sent each of the 23 keys exactly once" \
+	check_eq "$p was sent each of the 24 keys exactly once" \
 		"$(peer_fprs "$SINK" "$p" | tr '\n' ' ')" "$want"
 done
 bad=

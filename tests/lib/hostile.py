@@ -191,8 +191,9 @@ def main():
     partial = bytes([0xC6, 0xE0 | 5]) + pkt[:32] + newlen(len(pkt) - 32) + pkt[32:]
     mails["partial"] = headers("partial") + armor(partial) + b"\n" + asc["carol"]
 
-    # A key with 100,000 signatures (distinct, 50 bytes each: 5 MB, over
-    # max_key_size), then bob in the same block.
+    # A key with 100,000 signatures (distinct, 50 bytes each: 5 MB) and no
+    # self-signature: the key policy leaves nothing valid; then bob in the
+    # same block.
     a = packets(binkey["alice"])
     sigs = b"".join(
         packet(2, bytes([4, 0x10, 22, 8, 0, 0, 0, 0]) + i.to_bytes(4, "big") +

@@ -27,7 +27,7 @@ import re
 import sys
 
 STATES = ("ready", "deferred", "held", "done", "failed", "quarantined",
-          "duplicate", "suppressed", "loop")
+          "duplicate", "suppressed", "loop", "blocked")
 PENDING = ("ready", "deferred", "held")
 FPR_RE = re.compile(r"^(?:[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$")
 
@@ -122,6 +122,17 @@ def check_entry(e, where):
             p.append("%s: missing field uid" % kw)
         elif k["uid"] is not None and not isinstance(k["uid"], str):
             p.append("%s: uid is %r, want a string or null" % (kw, k["uid"]))
+        # The key policy's object, once a delivery judged the key.
+        pol = k.get("policy")
+        if pol is not None and (
+                not isinstance(pol, dict) or
+                pol.get("verdict") not in ("kept", "unjudged", "blocked",
+                                           "empty", "too_large") or
+                not isinstance(pol.get("kept"), int) or
+                not isinstance(pol.get("dropped"), dict) or
+                not all(isinstance(v, int) and v > 0
+                        for v in pol["dropped"].values())):
+            p.append("%s: policy is %r, want the policy object" % (kw, pol))
     return p
 
 
