@@ -30,6 +30,8 @@ sort_unique(struct blocklist *bl)
 {
 	size_t w = 0;
 
+	if (bl->n == 0)
+		return;		/* qsort's base may not be NULL, even for 0 */
 	qsort(bl->e, bl->n, sizeof *bl->e, entry_cmp);
 	for (size_t i = 0; i < bl->n; i++)
 		if (w == 0 || entry_cmp(&bl->e[w - 1], &bl->e[i]) != 0)
