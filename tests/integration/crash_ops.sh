@@ -97,6 +97,7 @@ OPS="hold release retry delete"
 # TEST_TMP/deleted first, so that the check by queue id can tell an entry
 # this suite deleted from one that was lost.
 op_one() {
+	_op=$1
 	case $1 in
 	delete)
 		_ids=$("$PB" -c "$CONF" queue list --all --json 2>>"$TEST_TMP/log" |
@@ -113,7 +114,7 @@ print(" ".join([e["id"] for e in map(json.loads, sys.stdin)
 	_p=$!
 	maybe_kill "$_p"
 	wait "$_p"
-	echo $? >>"$TEST_TMP/op.rc"
+	echo "$_op $?" >>"$TEST_TMP/op.rc"
 }
 
 cat >"$TEST_TMP/runner/keeper" <<'EOF'
@@ -183,7 +184,7 @@ cat "$TEST_TMP"/out/* >>"$TEST_TMP/log"
 tally_rcs "$TEST_TMP/rc"
 check_eq "intakes exit only 0, 75 or killed" "$bad" ""
 check_eq "queue actions exit only 0, 1, 75 or killed" \
-	"$(grep -vx -e 0 -e 1 -e 75 -e 137 "$TEST_TMP/op.rc" | sort | uniq -c | tr '\n' ' ')" ""
+	"$(grep -v -E ' (0|1|75|137)$' "$TEST_TMP/op.rc" | sort | uniq -c | tr '\n' ' ')" ""
 check_eq "the runner exited only by this suite's SIGKILL, or on SIGTERM" \
 	"$(unsent_kills "$TEST_TMP/runner/exits" "$TEST_TMP/runner.killed")" ""
 check "no process crashed or hit its watchdog" \
@@ -207,8 +208,11 @@ acked_ids "$TEST_TMP/rc" "$TEST_TMP/out" \
 check_eq "every acknowledged intake logged an entry for each peer" \
 	"$(wc -l <"$TEST_TMP/acked.ids" | tr -d ' ')" "$((acked * 2))"
 "$PB" -c "$CONF" queue list --all --json >"$TEST_TMP/all.json"
-check_eq "every entry of an acknowledged intake is done, or deleted by this suite" \
-	"$(lost_ids "$TEST_TMP/acked.ids" "$TEST_TMP/all.json" done "$TEST_TMP/deleted" | head -n 20)" ""
+# suppressed: a runner killed after its mail left but before it recorded
+# the entry finds, at the retry, every packet already sent to that peer
+# (seen at full size).  Whether the keys arrived is checked by key below.
+check_eq "every entry of an acknowledged intake is done (or suppressed as already sent), or deleted by this suite" \
+	"$(lost_ids "$TEST_TMP/acked.ids" "$TEST_TMP/all.json" done,suppressed "$TEST_TMP/deleted" | head -n 20)" ""
 
 # By key: what each peer received, imported with gpg.
 lost=
