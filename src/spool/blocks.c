@@ -13,13 +13,6 @@
 #define REC_V 1
 #define REC_HEAD (1 + 8)
 
-static void
-dbt_init(DBT *d, void *p, size_t len)
-{
-	memset(d, 0, sizeof *d);
-	d->data = p;
-	d->size = (u_int32_t)len;
-}
 
 static int
 fpr_ok(size_t fpr_len, struct pb_err *err)

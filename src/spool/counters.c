@@ -9,13 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-dbt_init(DBT *d, void *p, size_t len)
-{
-	memset(d, 0, sizeof *d);
-	d->data = p;
-	d->size = (u_int32_t)len;
-}
 
 int
 counters_add(struct spool *sp, DB_TXN *txn, const char *name, uint64_t delta,

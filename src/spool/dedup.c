@@ -32,13 +32,6 @@ key_prefix(const unsigned char *fpr, size_t fpr_len, unsigned char *out)
 	return 1 + fpr_len;
 }
 
-static void
-dbt_init(DBT *d, void *p, size_t len)
-{
-	memset(d, 0, sizeof *d);
-	d->data = p;
-	d->size = (u_int32_t)len;
-}
 
 struct pkt_rec {
 	int64_t first_seen, seen_pks, seen_local;

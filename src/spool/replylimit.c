@@ -19,13 +19,6 @@
 #define TOTAL_KEY "*"
 #define EXPIRE_BATCH 500
 
-static void
-dbt_init(DBT *d, void *p, size_t len)
-{
-	memset(d, 0, sizeof *d);
-	d->data = p;
-	d->size = (u_int32_t)len;
-}
 
 /* get - the bucket stored under key (DB_RMW: locked for our update), or
  * a fresh one. */

@@ -10,6 +10,7 @@
 
 #include <db.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "spool/heal.h"
 #include "spool/spool.h"
@@ -37,5 +38,15 @@ struct spool {
 	pthread_t main_thread;	/* errbuf is this thread's */
 	struct heal *heal;	/* attaching, recovering, the watcher */
 };
+
+/* dbt_init - a DBT over len bytes at p, every other field zero (as
+ * Berkeley DB wants a DBT it is given). */
+static inline void
+dbt_init(DBT *d, void *p, size_t len)
+{
+	memset(d, 0, sizeof *d);
+	d->data = p;
+	d->size = (u_int32_t)len;
+}
 
 #endif
