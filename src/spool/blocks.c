@@ -13,7 +13,6 @@
 #define REC_V 1
 #define REC_HEAD (1 + 8)
 
-
 static int
 fpr_ok(size_t fpr_len, struct pb_err *err)
 {
