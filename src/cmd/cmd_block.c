@@ -14,7 +14,6 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,20 +39,6 @@ block_usage(FILE *f)
 		"  --json, -j     list as JSON Lines (docs/JSON.md)\n"
 		"\n"
 		"remove exits 65 if a fingerprint was not on the list.\n");
-}
-
-/* operator_name - who runs this, for the log.  Static storage. */
-static const char *
-operator_name(void)
-{
-	static char name[64];
-	struct passwd *pw = getpwuid(getuid());
-
-	if (pw && pw->pw_name)
-		snprintf(name, sizeof name, "%s", pw->pw_name);
-	else
-		snprintf(name, sizeof name, "%ld", (long)getuid());
-	return name;
 }
 
 /* fpr_arg - FPR as gpg prints it (blanks inside) into fpr; -1 if it is
@@ -129,7 +114,7 @@ change_all(struct spool *sp, int add, char **fprs, size_t n,
 			continue;
 		}
 		log_notice(NULL, "action=%s, operator=%s, fingerprint=%s%s%s%s",
-			   add ? "block" : "unblock", operator_name(), hex,
+			   add ? "block" : "unblock", cmd_operator_name(), hex,
 			   reason ? ", reason=\"" : "", reason ? reason : "",
 			   reason ? "\"" : "");
 	}

@@ -8,9 +8,11 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 int
 cmd_out_write(const struct buf *b)
@@ -43,4 +45,19 @@ int
 cmd_print(const struct buf *b)
 {
 	return cmd_out_write(b) != 0 ? cmd_out_error(errno) : cmd_out_finish();
+}
+
+/* cmd_operator_name - who runs this, for the log of an operator's action
+ * (the login name, else the uid).  Static storage. */
+const char *
+cmd_operator_name(void)
+{
+	static char name[64];
+	struct passwd *pw = getpwuid(getuid());
+
+	if (pw && pw->pw_name)
+		snprintf(name, sizeof name, "%s", pw->pw_name);
+	else
+		snprintf(name, sizeof name, "%ld", (long)getuid());
+	return name;
 }

@@ -24,7 +24,6 @@
 #include "util/xalloc.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,21 +146,6 @@ usage_error(const char *sub, const char *msg)
 {
 	log_stderr("queue %s: %s (see pksbridge queue %s --help)", sub, msg, sub);
 	return EX_USAGE;
-}
-
-/* operator_name - who runs this, for the log (the login name, else the
- * uid).  Static storage. */
-static const char *
-operator_name(void)
-{
-	static char name[64];
-	struct passwd *pw = getpwuid(getuid());
-
-	if (pw && pw->pw_name)
-		snprintf(name, sizeof name, "%s", pw->pw_name);
-	else
-		snprintf(name, sizeof name, "%ld", (long)getuid());
-	return name;
 }
 
 /* The configuration and the spool, opened only once the arguments are
@@ -690,7 +674,7 @@ run_actions(struct spool *sp, enum action act, struct collect_ctx *col,
 	struct pb_err err;
 	size_t changed = 0;
 	int rc = 0;
-	const char *who = operator_name();
+	const char *who = cmd_operator_name();
 
 	for (size_t i = 0; i < col->n && !dry_run; i++) {
 		struct action_ctx c;

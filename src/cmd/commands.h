@@ -36,6 +36,7 @@ int cmd_out_write(const struct buf *b);
 int cmd_out_error(int e);
 int cmd_out_finish(void);
 int cmd_print(const struct buf *b);
+const char *cmd_operator_name(void);
 
 /* Operator commands (src/cmd/cmd_*.c): <sysexits.h> codes. */
 int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv);
