@@ -251,7 +251,8 @@ heal_keybox(const char *home)
 		healed = 1;
 	if (lstat(kbx, &st) == 0 || errno != ENOENT || lstat(bak, &st) != 0)
 		goto out;
-	healed = (rename(bak, kbx) == 0) * 2;
+	if (rename(bak, kbx) == 0)
+		healed = 2;
 out:
 	free(kbx);
 	free(bak);
